@@ -1,0 +1,301 @@
+"""The `sluice` command line: broker, topics, schemas, models, workers, search, de-identification, demo, bench."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agents.errors import SluiceError
+from agents.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SluiceError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class SluiceGroup(click.Group):
+    """Turns Sluice's own errors into one clear line and exit status 1 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SluiceError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=SluiceGroup)
+def main() -> None:
+    """Sluice: governed streaming of enterprise events into a de-identified vector index."""
+
+
+@main.command()
+def config() -> None:
+    """Print the effective settings (secrets hidden)."""
+    click.echo(json.dumps(_settings().redacted(), indent=2, ensure_ascii=False, default=str))
+
+
+# --- broker -------------------------------------------------------------------------------------------
+@main.group()
+def broker() -> None:
+    """The local single-node Apache Kafka (KRaft) broker."""
+
+
+@broker.command("up")
+def broker_up() -> None:
+    """Start the local broker (assembling it from Maven artifacts the first time)."""
+    from agents.broker import LocalBroker
+
+    settings = _settings()
+    if settings.kafka_bootstrap_servers:
+        click.echo(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.kafka_bootstrap_servers}): nothing to start")
+        return
+    state = LocalBroker(settings).up()
+    click.echo(f"broker running on {state.bootstrap_servers} (pid {state.pid})")
+
+
+@broker.command("down")
+def broker_down() -> None:
+    """Stop the local broker."""
+    from agents.broker import LocalBroker
+
+    stopped = LocalBroker(_settings()).down()
+    click.echo("broker stopped" if stopped else "broker was not running")
+
+
+@broker.command("status")
+def broker_status() -> None:
+    """Say whether the local broker runs, and where."""
+    from agents.broker import LocalBroker
+
+    state = LocalBroker(_settings()).state()
+    if state is None:
+        click.echo("broker not running")
+        sys.exit(3)
+    click.echo(f"broker running on {state.bootstrap_servers} (pid {state.pid})")
+
+
+# --- topics and schemas ----------------------------------------------------------------------------
+@main.group()
+def topics() -> None:
+    """Declared Kafka topics."""
+
+
+@topics.command("apply")
+def topics_apply() -> None:
+    """Create missing topics and align configs with topics/specs.py (idempotent)."""
+    from agents.broker import resolve_bootstrap_servers
+    from agents.runtime import apply_declared_topics
+
+    settings = _settings()
+    for outcome in apply_declared_topics(settings, resolve_bootstrap_servers(settings)):
+        click.echo(f"{outcome.topic:<26} {outcome.action:<8} partitions={outcome.partitions}")
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """Print the declared topics and their contracts."""
+    from topics.specs import ALL_TOPICS
+
+    for spec in ALL_TOPICS:
+        pii = "raw PII possible" if spec.holds_raw_pii else "no raw PII"
+        click.echo(f"{spec.name:<26} key={spec.key:<10} {spec.cleanup_policy:<7} {pii:<17} {spec.description}")
+
+
+@main.group()
+def schemas() -> None:
+    """JSON Schemas of every topic."""
+
+
+@schemas.command("export")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Default: schemas/json/")
+def schemas_export(out_dir: Path | None) -> None:
+    """Write one JSON Schema file per topic."""
+    from schemas.export import SCHEMA_DIR, export_schemas
+
+    for path in export_schemas(out_dir or SCHEMA_DIR):
+        click.echo(str(path))
+
+
+# --- models ------------------------------------------------------------------------------------------
+@main.group()
+def models() -> None:
+    """Model preparation (converted once, cached under var/models)."""
+
+
+@models.command("prepare")
+@click.option("--tiny", is_flag=True, help="A tiny random-weight encoder (tests), same conversion path.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
+def models_prepare(tiny: bool, out_dir: Path | None) -> None:
+    """Convert all-MiniLM-L6-v2 (from its PyPI wheel) to a CTranslate2 int8 encoder; no-op when done."""
+    from models.embedding.convert import prepare_embedder
+
+    settings = _settings()
+    path = prepare_embedder(out_dir or settings.resolved_embedder_dir, tiny=tiny)
+    click.echo(f"embedder ready: {path}")
+
+
+# --- processes ---------------------------------------------------------------------------------------
+@main.command()
+@click.option("--role", type=click.Choice(["all", "deidentify"]), default="all",
+              help="all = every agent + index + HTTP API; deidentify = extra de-identification capacity.")
+@click.option("--web-port", type=int, default=None, help="Port of the HTTP API (role all).")
+def worker(role: str, web_port: int | None) -> None:
+    """Run a worker in the foreground (`sluice up` runs one in the background)."""
+    from agents.worker import run_worker
+
+    settings = _settings()
+    run_worker(settings, role=role, web_port=web_port or settings.api_port or 6066)  # type: ignore[arg-type]
+
+
+@main.command()
+def up() -> None:
+    """Start the broker (unless one is configured), apply topics and start the worker; wait until healthy."""
+    from agents.runtime import up as runtime_up
+
+    state = runtime_up(_settings())
+    click.echo(json.dumps(state, indent=2))
+
+
+@main.command()
+def down() -> None:
+    """Stop the worker and the local broker."""
+    from agents.runtime import down as runtime_down
+
+    runtime_down(_settings())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Where the broker and API are, which processes run, and whether the worker is healthy."""
+    from agents.runtime import status as runtime_status
+
+    state = runtime_status(_settings())
+    if as_json:
+        click.echo(json.dumps(state))
+    else:
+        click.echo(f"bootstrap servers  {state['bootstrap_servers'] or '-'}")
+        click.echo(f"api                {state['api_url'] or '-'}")
+        for process in state["processes"]:
+            click.echo(f"{process['role']:<18} pid {process['pid']}")
+        click.echo(f"healthy            {state['healthy']}")
+    if not state["healthy"]:
+        sys.exit(3)
+
+
+# --- using it ---------------------------------------------------------------------------------------------
+def _api_url(settings: Settings) -> str:
+    from agents.runtime import status as runtime_status
+
+    url = runtime_status(settings)["api_url"]
+    if not url:
+        raise click.ClickException("no worker API known: run `sluice up` first")
+    return str(url)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--tenant", required=True, help="Only this tenant's records are searched.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
+def search(query: str, tenant: str, k: int) -> None:
+    """Semantic search over the de-identified index through the worker's API."""
+    settings = _settings()
+    body = json.dumps({"query": query, "tenant": tenant, "k": k}).encode()
+    request = urllib.request.Request(f"{_api_url(settings)}/search", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback API
+            click.echo(json.dumps(json.loads(response.read()), indent=2, ensure_ascii=False))
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"search failed ({exc.code}): {exc.read().decode(errors='replace')}") from None
+
+
+@main.command()
+def deid() -> None:
+    """De-identify JSONL from stdin ({"text": ...} per line) to stdout, with the entities found."""
+    from models.deid import PresidioDeidentifier
+    from models.deid.cli_core import deidentify_jsonl
+
+    settings = _settings()
+    engine = PresidioDeidentifier(
+        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators,
+        ner_enabled=settings.ner_enabled,
+    )
+    for line in deidentify_jsonl(sys.stdin, engine):
+        click.echo(line)
+
+
+@main.group()
+def rules() -> None:
+    """Cleaning rule packs."""
+
+
+@rules.command("publish")
+@click.argument("pack_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rules_publish(pack_file: Path) -> None:
+    """Validate a YAML rule pack and publish it on rules.v1; running workers apply it without a restart."""
+    from confluent_kafka import Producer
+
+    from agents.broker import resolve_bootstrap_servers
+    from models.cleaning import RulePack, RulePackError
+    from schemas.records import RulePackMessage
+    from topics.specs import RULES
+
+    settings = _settings()
+    try:
+        pack = RulePack.from_yaml(pack_file.read_text(encoding="utf-8"))
+    except RulePackError as exc:
+        raise click.ClickException(str(exc)) from None
+    message = RulePackMessage(name=pack.name, pack=pack.to_mapping())
+    producer = Producer({**settings.kafka_options, "bootstrap.servers": resolve_bootstrap_servers(settings)})
+    producer.produce(RULES.name, key=pack.name.encode(), value=message.model_dump_json().encode())
+    if producer.flush(30):
+        raise click.ClickException("the rule pack was not acknowledged by Kafka within 30 s")
+    click.echo(f"published {pack.name}@{pack.version} on {RULES.name}")
+
+
+@rules.command("show")
+def rules_show() -> None:
+    """Print the bundled rule packs and their versions."""
+    from models.cleaning import RuleEngine, load_bundled_packs
+
+    click.echo(RuleEngine(load_bundled_packs()).version)
+
+
+# --- demo and benchmarks -----------------------------------------------------------------------------------
+@main.command()
+@click.option("--events", default=600, show_default=True, help="Upstream events to generate.")
+@click.option("--broken", default=30, show_default=True, help="Deliberately broken events among them.")
+@click.option("--seed", default=7, show_default=True)
+def demo(events: int, broken: int, seed: int) -> None:
+    """The main job: start everything, stream realistic PII-laden events through, search, summarise."""
+    from agents.demo import run_demo
+
+    run_demo(_settings(), events=events, broken=broken, seed=seed)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: ratios measured side by side in one run (results under var/bench/)."""
+
+
+@bench.command("ingest")
+@click.option("--records", default=1500, show_default=True)
+def bench_ingest(records: int) -> None:
+    """End-to-end ingest rate through Kafka vs each stage alone."""
+    from agents.bench import run_ingest_bench
+
+    run_ingest_bench(_settings(), records=records)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Control topics (rules.v1, later models.registry.v1): every worker reads all of it, from the beginning."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[bytes | None, bytes | None, int], None]
+
+
+class CompactedTopicWatcher:
+    """Tails a compacted control topic outside any consumer group, so each worker sees every message.
+
+    A consumer group would split the partitions between workers; control state must reach all of them.
+    `wait_caught_up` lets a worker apply the current state before it processes its first record.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str, handler: Handler, options: dict[str, str] | None = None):
+        self.topic = topic
+        self._handler = handler
+        self._consumer = Consumer({
+            **(options or {}),
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"sluice-control-{uuid.uuid4().hex[:8]}",  # required by librdkafka; never committed
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        })
+        self._stop = threading.Event()
+        self._caught_up = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{topic}", daemon=True)
+
+    def start(self) -> None:
+        metadata = self._consumer.list_topics(self.topic, timeout=15)
+        partitions = sorted(metadata.topics[self.topic].partitions)
+        assignment = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
+        self._ends = {p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)[1]
+                      for p in partitions}
+        self._consumer.assign(assignment)
+        self._positions = dict.fromkeys(partitions, 0)
+        self._check_caught_up()
+        self._thread.start()
+
+    def _check_caught_up(self) -> None:
+        if all(self._positions[p] >= end for p, end in self._ends.items()):
+            self._caught_up.set()
+
+    def wait_caught_up(self, timeout_s: float = 30.0) -> bool:
+        return self._caught_up.wait(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self._consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                log.warning("control_topic_error", topic=self.topic, error=str(message.error()))
+                time.sleep(1)
+                continue
+            try:
+                self._handler(message.key(), message.value(), message.offset())
+            except Exception:  # a bad control message must not stop the watcher
+                log.exception("control_message_failed", topic=self.topic, offset=message.offset())
+            self._positions[message.partition()] = message.offset() + 1
+            if not self._caught_up.is_set():
+                self._check_caught_up()
+        self._consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

@@ -1,0 +1,88 @@
+"""The one dead-letter mechanism: build an envelope that says what failed, where and why, and send it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from schemas.records import DeadLetter
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where an input message came from, carried through a stage so a failure can name it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    """A failure as data: the stage returns it beside its results instead of raising (bytewax style)."""
+
+    position: SourcePosition
+    error_type: str
+    error_message: str
+    stage: str
+    attempt: int = 1
+
+
+class DeadLetterBuilder:
+    """Turns a StageFailure into a DeadLetter; original bytes are encrypted, never written in clear."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+        self.key_id = hashlib.sha256(b"sluice-dlq-key-id" + key).hexdigest()[:12]
+
+    def build(self, failure: StageFailure) -> DeadLetter:
+        original = failure.position.value or b""
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, original, failure.position.topic.encode())
+        key = failure.position.key
+        return DeadLetter(
+            source_topic=failure.position.topic,
+            partition=failure.position.partition,
+            offset=failure.position.offset,
+            key_sha256=hashlib.sha256(key).hexdigest() if key is not None else None,
+            original_encrypted=base64.b64encode(nonce + sealed).decode("ascii"),
+            original_bytes=len(original),
+            original_sha256=hashlib.sha256(original).hexdigest(),
+            encryption_key_id=self.key_id,
+            error_type=failure.error_type,
+            error_message=failure.error_message,
+            stage=failure.stage,
+            attempt=failure.attempt,
+            failed_at=datetime.now(UTC),
+        )
+
+    def decrypt(self, letter: DeadLetter) -> bytes:
+        """The original bytes, for an operator holding the key (e.g. to repair and replay)."""
+        blob = base64.b64decode(letter.original_encrypted)
+        return self._aead.decrypt(blob[:12], blob[12:], letter.source_topic.encode())
+
+
+SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
+
+
+class DeadLetterWriter:
+    """Builds and sends dead letters to one DLQ topic through whatever transport the caller has."""
+
+    def __init__(self, builder: DeadLetterBuilder, topic: str, send: SendFn) -> None:
+        self.builder = builder
+        self.topic = topic
+        self._send = send
+
+    async def write(self, failure: StageFailure) -> DeadLetter:
+        letter = self.builder.build(failure)
+        key = letter.key_sha256.encode() if letter.key_sha256 else None
+        await self._send(self.topic, key, letter.model_dump_json().encode())
+        return letter

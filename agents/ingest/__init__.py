@@ -1,0 +1,1 @@
+"""The ingest flow: decode → normalise → clean → de-identify → embed and index, with dead letters and audit."""

@@ -1,0 +1,183 @@
+"""The ingest agents: Faust wiring around the pure stages, with one batch runner for both of them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import faust
+import structlog
+
+from agents import metrics
+from agents.audit import AuditEmitter
+from agents.dead_letters import DeadLetterWriter, SourcePosition, StageFailure
+from agents.errors import RetriableError
+from agents.ingest.stages import DeidentifiedOutput, DeidentifyStage, IndexedOutput, IndexStage, StageOutcome
+from agents.ingest.stages import unexpected_failure
+from topics.specs import RECORDS_DEIDENTIFIED, RECORDS_INDEXED, SOURCE_TOPICS
+
+log = structlog.get_logger(__name__)
+R = TypeVar("R")
+
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
+EXIT_RETRIABLE = 75  # EX_TEMPFAIL: the supervisor (sluice up, Kubernetes) restarts the worker
+
+
+class Stage(Protocol[R]):
+    name: str
+
+    def run(self, batch: Sequence[SourcePosition]) -> StageOutcome[R]: ...
+
+
+def position_of(event: faust.EventT) -> SourcePosition:
+    message = event.message
+    return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
+
+
+@dataclass
+class BatchRunner:
+    """Runs a stage on a micro-batch in its own thread, dead-letters failures, and never lets an error out.
+
+    Infrastructure errors (RetriableError) are retried with back-off; if they persist the worker exits without
+    acknowledging the batch, so Kafka redelivers it to the restarted worker and nothing is lost.
+    """
+
+    dead_letters: DeadLetterWriter
+    audit: AuditEmitter
+
+    async def run(
+        self,
+        stage: Stage[R],
+        executor: ThreadPoolExecutor,
+        events: Sequence[faust.EventT],
+        on_result: Callable[[R], Awaitable[None]],
+    ) -> None:
+        positions = [position_of(event) for event in events]
+        started = time.perf_counter()
+        outcome = await self._run_stage(stage, executor, positions)
+        try:
+            for result in outcome.results:
+                await on_result(result)
+            for failure in outcome.failures:
+                await self.dead_letter(failure)
+        except Exception as exc:  # producing failed: the broker is in trouble, not the record
+            self._exit_for_restart(stage.name, exc)
+        metrics.BATCH_SECONDS.labels(stage.name).observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.labels(stage.name).observe(len(events))
+        metrics.RECORDS.labels(stage.name).inc(len(outcome.results))
+
+    async def _run_stage(
+        self, stage: Stage[R], executor: ThreadPoolExecutor, positions: list[SourcePosition]
+    ) -> StageOutcome[R]:
+        loop = asyncio.get_running_loop()
+        for attempt, delay in enumerate((*RETRY_DELAYS_S, None), start=1):
+            try:
+                return await loop.run_in_executor(executor, stage.run, positions)
+            except RetriableError as exc:
+                if delay is None:
+                    self._exit_for_restart(stage.name, exc)
+                log.warning("stage_retry", stage=stage.name, attempt=attempt, error_type=type(exc).__name__,
+                            delay_s=delay)
+                await asyncio.sleep(delay)
+            except Exception as exc:  # a bug outside the per-record guards: dead-letter the whole batch
+                log.exception("stage_failed", stage=stage.name, batch=len(positions))
+                return StageOutcome(failures=[unexpected_failure(p, stage.name, exc) for p in positions])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exit_for_restart(self, stage: str, exc: BaseException) -> None:
+        log.critical("worker_exiting_for_restart", stage=stage, error_type=type(exc).__name__,
+                     reason="infrastructure unavailable after retries; batch left unacknowledged")
+        os._exit(EXIT_RETRIABLE)
+
+    async def dead_letter(self, failure: StageFailure) -> None:
+        letter = await self.dead_letters.write(failure)
+        position = failure.position
+        log.warning("dead_lettered", topic=position.topic, partition=position.partition, offset=position.offset,
+                    stage=failure.stage, error_type=failure.error_type)
+        metrics.DEAD_LETTERS.labels(failure.stage, failure.error_type).inc()
+        await self.audit.emit(
+            "record.dead_lettered", stage=failure.stage,
+            subject_id=f"{position.topic}:{position.partition}:{position.offset}", tenant=None,
+            source_topic=position.topic, partition=position.partition, offset=position.offset,
+            details={"error_type": failure.error_type, "dead_letter_topic": self.dead_letters.topic,
+                     "original_sha256": letter.original_sha256},
+        )
+
+
+@dataclass
+class IngestFlow:
+    """What the ingest agents need; built once per worker and passed in (no globals)."""
+
+    deidentify: DeidentifyStage
+    index: IndexStage | None
+    runner: BatchRunner
+    send: Callable[[str, bytes | None, bytes], Awaitable[None]]
+    batch_size: int
+    batch_within_s: float
+
+    def __post_init__(self) -> None:
+        # One thread per stage: de-identification and embedding overlap on the two cores.
+        self.deid_executor = ThreadPoolExecutor(1, thread_name_prefix="deidentify")
+        self.index_executor = ThreadPoolExecutor(1, thread_name_prefix="index")
+
+    async def publish_deidentified(self, out: DeidentifiedOutput) -> None:
+        record = out.record
+        key = record.record_id.encode()
+        await self.send(RECORDS_DEIDENTIFIED.name, key, record.model_dump_json().encode())
+        for entity_type, count in record.entity_counts.items():
+            metrics.ENTITIES.labels(entity_type).inc(count)
+        await self.runner.audit.emit(
+            "record.deleted" if record.deleted else "record.deidentified", stage="deidentify",
+            subject_id=record.record_id, tenant=record.tenant, source_topic=out.position.topic,
+            partition=out.position.partition, offset=out.position.offset, entity_counts=record.entity_counts,
+            versions={"rule_pack": record.rule_pack_version, "deid": record.deid_version},
+            timings_ms=out.timings_ms, details={"kind": record.kind, "subjects": len(record.subjects)},
+        )
+
+    async def publish_indexed(self, out: IndexedOutput) -> None:
+        from datetime import UTC, datetime
+
+        from schemas.records import IndexedAck
+
+        assert self.index is not None
+        record = out.record
+        ack = IndexedAck(
+            record_id=record.record_id, tenant=record.tenant, action="deleted" if record.deleted else "indexed",
+            chunks=out.chunks, model_version=self.index.embedder.version, lineage=record.lineage,
+            indexed_at=datetime.now(UTC),
+        )
+        await self.send(RECORDS_INDEXED.name, record.record_id.encode(), ack.model_dump_json().encode())
+        await self.runner.audit.emit(
+            f"record.{ack.action}", stage="index", subject_id=record.record_id, tenant=record.tenant,
+            source_topic=out.position.topic, partition=out.position.partition, offset=out.position.offset,
+            versions={"rule_pack": record.rule_pack_version, "deid": record.deid_version,
+                      "embedder": self.index.embedder.version},
+            timings_ms=out.timings_ms, details={"chunks": out.chunks},
+        )
+
+    def register(self, app: faust.App) -> dict[str, Any]:
+        sources = app.topic(*(t.name for t in SOURCE_TOPICS), key_serializer="raw", value_serializer="raw")
+        deidentified = app.topic(RECORDS_DEIDENTIFIED.name, key_serializer="raw", value_serializer="raw")
+        agents: dict[str, Any] = {}
+
+        @app.agent(sources, name="deidentify_records")
+        async def deidentify_records(stream: faust.StreamT[bytes]) -> None:
+            async for events in stream.take_events(self.batch_size, within=self.batch_within_s):
+                await self.runner.run(self.deidentify, self.deid_executor, events, self.publish_deidentified)
+
+        agents["deidentify_records"] = deidentify_records
+        if self.index is not None:
+            index = self.index
+
+            @app.agent(deidentified, name="index_records")
+            async def index_records(stream: faust.StreamT[bytes]) -> None:
+                async for events in stream.take_events(self.batch_size, within=self.batch_within_s):
+                    await self.runner.run(index, self.index_executor, events, self.publish_indexed)
+
+            agents["index_records"] = index_records
+        return agents

@@ -1,0 +1,48 @@
+"""structlog configuration: JSON lines with per-event context, configured once per process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+# Keys whose values could carry record content; a processor drops them from every log line so that a
+# careless `log.info(..., text=...)` can never put raw text in the logs.
+FORBIDDEN_KEYS = frozenset({"text", "prompt", "payload", "value", "raw", "body", "content"})
+
+
+def drop_content_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in FORBIDDEN_KEYS.intersection(event_dict):
+        event_dict[key] = "[dropped]"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
+    """JSON logs to stderr (or `stream`); stdlib loggers (faust, aiokafka) go through the same renderer."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_content_fields,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.processors.format_exc_info],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Third-party libraries are chatty at INFO; their warnings still come through.
+    for noisy in ("aiokafka", "faust", "mode", "presidio-analyzer", "pymilvus", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,175 @@
+"""The one settings object: read from the environment (prefix SLUICE_) once at start and passed down."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+OperatorName = Literal["pseudonym", "replace", "mask", "redact"]
+
+DEFAULT_OPERATORS: dict[str, OperatorName] = {
+    # Identifiers map to keyed pseudonyms so records about one subject stay linkable without the value.
+    "CN_RESIDENT_ID": "pseudonym",
+    "CN_MOBILE": "pseudonym",
+    "CN_USCC": "pseudonym",
+    "EMAIL_ADDRESS": "pseudonym",
+    "IP_ADDRESS": "pseudonym",
+    "PERSON": "pseudonym",
+    # Card numbers keep their last four digits, the form people are used to seeing on receipts.
+    "BANK_CARD": "mask",
+    "LOCATION": "replace",
+    "ORGANIZATION": "replace",
+}
+
+
+class Settings(BaseSettings):
+    """Effective configuration of a Sluice process. Every field can be set as SLUICE_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", frozen=True, extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLUICE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port list of an existing Kafka cluster; unset = start the local broker.",
+    )
+    kafka_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Raw librdkafka options (JSON object) passed to Sluice's own Kafka clients.",
+    )
+    kafka_password: SecretStr | None = Field(default=None, description="SASL password, if the cluster needs one.")
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions for data topics Sluice creates.")
+    topic_replication: int = Field(default=1, ge=1, description="Replication factor for topics Sluice creates.")
+    app_id: str = Field(default="sluice", description="Faust app id = consumer group of the workers.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once", description="Faust processing guarantee for the workers."
+    )
+
+    # --- Local state ---------------------------------------------------------------------------
+    var_dir: Path = Field(default=REPO_ROOT / "var", description="Where the broker, index, models and runs live.")
+    broker_port: int = Field(default=0, ge=0, description="Port of the local broker; 0 = pick a free one.")
+    api_port: int = Field(default=0, ge=0, description="Port of the worker HTTP API; 0 = pick a free one.")
+
+    # --- Vector store ---------------------------------------------------------------------------
+    milvus_uri: str | None = Field(
+        default=None, description="Milvus server URI; unset = Milvus Lite under var/milvus/."
+    )
+    milvus_token: SecretStr | None = Field(default=None, description="Milvus token (user:password), if any.")
+    milvus_collection: str = Field(default="sluice_records", description="Collection holding record chunks.")
+
+    # --- Processing -------------------------------------------------------------------------------
+    max_message_bytes: int = Field(default=256_000, ge=1024, description="Larger messages are dead-lettered.")
+    batch_size: int = Field(default=64, ge=1, description="Events taken per micro-batch by ingest agents.")
+    batch_within_s: float = Field(default=0.25, gt=0, description="Longest wait to fill a micro-batch.")
+    chunk_max_chars: int = Field(default=480, ge=32, description="Longest chunk of text embedded as one vector.")
+    chunk_overlap_chars: int = Field(default=48, ge=0, description="Characters shared by neighbouring chunks.")
+    embedder_dir: Path | None = Field(
+        default=None, description="CTranslate2 encoder directory; unset = var/models/embedder."
+    )
+    ner_enabled: bool = Field(default=True, description="Run the NER stage after the pattern recognizers.")
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for keyed-hash pseudonyms; unset = a key generated once under var/secrets/.",
+    )
+    dead_letter_key: SecretStr | None = Field(
+        default=None,
+        description="64 hex chars (AES-256) encrypting original bytes in dead letters; unset = generated under var/secrets/.",
+    )
+    deid_operators: dict[str, OperatorName] = Field(
+        default_factory=lambda: dict(DEFAULT_OPERATORS),
+        description="Operator per entity type (pseudonym, replace, mask, redact); others use pseudonym.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+
+    @field_validator("kafka_options", mode="before")
+    @classmethod
+    def _parse_json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def milvus_lite_path(self) -> Path:
+        return self.var_dir / "milvus" / "sluice.db"
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.milvus_lite_path)
+
+    @property
+    def resolved_embedder_dir(self) -> Path:
+        return self.embedder_dir or self.var_dir / "models" / "embedder"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    def pseudonym_secret(self) -> bytes:
+        """The pseudonym key; generated once (0600) under var/secrets/ for local use when not configured."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        return self._local_secret("pseudonym.key").encode()
+
+    def dead_letter_secret(self) -> bytes:
+        """The AES-256 key for dead-letter payloads (32 bytes)."""
+        value = self.dead_letter_key.get_secret_value() if self.dead_letter_key else self._local_secret("dlq.key")
+        try:
+            key = bytes.fromhex(value)
+        except ValueError as exc:
+            raise ConfigurationError("SLUICE_DEAD_LETTER_KEY must be 64 hexadecimal characters") from exc
+        if len(key) != 32:
+            raise ConfigurationError("SLUICE_DEAD_LETTER_KEY must be 64 hexadecimal characters (32 bytes)")
+        return key
+
+    def _local_secret(self, name: str) -> str:
+        # Local development only: production sets the secret explicitly so that every worker shares it.
+        path = self.var_dir / "secrets" / name
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.write_text(secrets.token_hex(32))
+            tmp.rename(path)
+        return path.read_text().strip()
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain JSON-able values with every secret hidden, for `sluice config`."""
+        shown: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                shown[name] = "**********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["resolved_milvus_uri"] = self.resolved_milvus_uri
+        shown["resolved_embedder_dir"] = str(self.resolved_embedder_dir)
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment; a bad value fails here with the setting's name."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SLUICE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, built on first use."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Everything about ML and data processing: cleaning, de-identification, embedding, the vector store."""

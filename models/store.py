@@ -1,0 +1,564 @@
+"""The vector store: record chunks with lineage in Milvus (Lite or server), always scoped to one tenant."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from agents.errors import ConfigurationError, PoisonRecordError, StoreUnavailableError
+
+MAX_SEARCH_K = 100
+MAX_LIST_LIMIT = 1000
+# Field sizes; Milvus counts VARCHAR max_length in UTF-8 bytes, so rows are checked in bytes too.
+MAX_TENANT_CHARS = 128
+MAX_ID_BYTES = 512
+MAX_TEXT_BYTES = 65_535
+MAX_META_BYTES = 512
+MAX_SUBJECTS = 1024
+MAX_SUBJECT_BYTES = 128
+# Records whose stale tail is removed in one delete expression; bounds the expression size.
+_STALE_DELETE_GROUP = 64
+_ITERATOR_BATCH = 1000
+_REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]*")
+_COLLECTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+_LINEAGE_FIELDS = ("source", "topic", "partition", "offset", "event_id", "occurred_at")
+_LINEAGE_VERSIONS = ("rule_pack_version", "model_version")
+# "partition" and "offset" mean other things to Milvus and to readers of the schema; stored under
+# unambiguous names and mapped back in lineage dicts.
+_STORED_NAME = {"partition": "kafka_partition", "offset": "kafka_offset"}
+_OUTPUT_FIELDS = [
+    "record_id",
+    "chunk_index",
+    "text",
+    "source",
+    "topic",
+    "kafka_partition",
+    "kafka_offset",
+    "event_id",
+    "occurred_at",
+    "rule_pack_version",
+    "model_version",
+]
+
+log = logging.getLogger(__name__)
+
+
+class InvalidStoreValueError(PoisonRecordError, ValueError):
+    """A tenant, id or row value cannot be stored or used in a filter safely; the input is at fault."""
+
+    stage = "store"
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """One embedded chunk of a de-identified record, with the lineage of the event it came from."""
+
+    chunk_id: str
+    record_id: str
+    tenant: str
+    chunk_index: int
+    text: str
+    vector: Sequence[float]
+    source: str
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+    occurred_at: str
+    rule_pack_version: str
+    model_version: str
+    subjects: str  # space-separated subject pseudonyms, may be ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A record found by search, represented by its best-scoring chunk."""
+
+    record_id: str
+    chunk_id: str
+    score: float
+    text: str
+    lineage: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as stored: its chunks' text joined in order (overlaps not removed) and its lineage."""
+
+    record_id: str
+    text: str
+    lineage: dict[str, Any]
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Chunk storage and tenant-scoped similarity search; the seam between agents and Milvus."""
+
+    def upsert(self, rows: Sequence[ChunkRow]) -> None:
+        """Insert or replace rows by chunk_id. A record's chunks above the highest chunk_index given
+        for it are deleted, so re-indexing a record with fewer chunks leaves nothing stale."""
+        ...
+
+    def delete_record(self, tenant: str, record_id: str) -> int:
+        """Delete every chunk of one record; returns the number of chunks deleted."""
+        ...
+
+    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
+        """Up to min(k, MAX_SEARCH_K) distinct records of the tenant, best first."""
+        ...
+
+    def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:
+        """(number of distinct records of the tenant, one page of them, newest occurred_at first)."""
+        ...
+
+    def count_chunks(self, tenant: str | None = None) -> int:
+        """Chunks stored for a tenant, or in total."""
+        ...
+
+    def delete_subject(self, tenant: str, subject: str) -> int:
+        """Delete every chunk of the tenant that mentions the subject pseudonym; returns chunks deleted."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (and, for Milvus Lite, the data directory)."""
+        ...
+
+
+# --- filter building: every value that reaches an expression goes through these --------------------
+
+
+def validate_tenant(tenant: str) -> str:
+    """The tenant, if it is a plain identifier; anything that could change a filter's meaning is rejected.
+
+    Tenants are stricter than other values because a tenant filter is what isolates customers: a value
+    that needs escaping is a bug or an attack, never a real tenant.
+    """
+    if not isinstance(tenant, str):
+        raise InvalidStoreValueError(f"tenant must be a string, got {type(tenant).__name__}")
+    if len(tenant) > MAX_TENANT_CHARS or not _TENANT_RE.fullmatch(tenant):
+        raise InvalidStoreValueError(
+            f"invalid tenant {tenant[:40]!r}: use 1-{MAX_TENANT_CHARS} characters from A-Z a-z 0-9 _ . : @ -, "
+            "starting with a letter or digit"
+        )
+    return tenant
+
+
+def quote_string(value: str) -> str:
+    """value as a Milvus double-quoted string literal that can only ever compare, never extend a filter."""
+    if not isinstance(value, str):
+        raise InvalidStoreValueError(f"filter value must be a string, got {type(value).__name__}")
+    # Control characters have no business in ids, and some Milvus parsers end a literal at a newline.
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise InvalidStoreValueError(f"filter value {value[:40]!r} contains control characters")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def tenant_filter(tenant: str) -> str:
+    """The expression every read and delete starts with."""
+    return f"tenant == {quote_string(validate_tenant(tenant))}"
+
+
+def chunk_key(tenant: str, record_id: str, chunk_index: int) -> str:
+    """A deterministic chunk_id; the tenant is part of it so two tenants' records can never collide."""
+    encoded = json.dumps([tenant, record_id, chunk_index], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def split_subjects(subjects: str) -> list[str]:
+    """The pseudonyms in a ChunkRow.subjects string, de-duplicated, in first-seen order."""
+    return list(dict.fromkeys(subjects.split()))
+
+
+def lineage_of(entity: dict[str, Any]) -> dict[str, Any]:
+    """The lineage dict of a stored entity, with the public field names."""
+    lineage = {name: entity.get(_STORED_NAME.get(name, name)) for name in _LINEAGE_FIELDS + _LINEAGE_VERSIONS}
+    return lineage
+
+
+# --- the Milvus implementation ----------------------------------------------------------------------
+
+_LITE_LOCK = threading.Lock()
+# Milvus Lite runs one in-process server per data directory, shared by every client of that path in this
+# process; it is stopped when the last MilvusStore using it closes, which releases the directory lock.
+_LITE_USERS: dict[str, int] = {}
+
+
+class MilvusStore:
+    """VectorStore on Milvus: a server by URI, or Milvus Lite when the URI is a local path ending in .db.
+
+    All calls are serialised by a lock: callers use it from executor threads, and Milvus Lite does not
+    support concurrent writers. Milvus Lite allows one process per data directory.
+    """
+
+    def __init__(self, uri: str, *, collection: str, dim: int, token: str | None = None) -> None:
+        from pymilvus import MilvusClient
+
+        if not _COLLECTION_RE.fullmatch(collection):
+            raise ConfigurationError(f"milvus_collection {collection!r} is not a valid Milvus collection name")
+        if dim < 1:
+            raise ConfigurationError(f"vector dim must be positive, got {dim}")
+        self.collection = collection
+        self.dim = dim
+        self._lock = threading.Lock()
+        self._closed = False
+        # Set only once this store counts as a user of the Lite server, so a failed open never stops a
+        # server that another store in this process is using.
+        self._lite_path: str | None = None
+
+        lite_path: str | None = None
+        if uri.startswith(_REMOTE_SCHEMES):
+            client_uri = uri
+        else:
+            path = Path(uri).expanduser().resolve()
+            if path.suffix != ".db":
+                raise ConfigurationError(f"milvus_uri {uri!r}: a Milvus Lite path must end in .db")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            client_uri = lite_path = str(path)
+        try:
+            self._client = MilvusClient(uri=client_uri, token=token or "")
+            if lite_path is not None:
+                with _LITE_LOCK:
+                    _LITE_USERS[lite_path] = _LITE_USERS.get(lite_path, 0) + 1
+                self._lite_path = lite_path
+            self._ensure_collection()
+        except (ConfigurationError, StoreUnavailableError):
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            hint = " (Milvus Lite allows one process per data directory)" if lite_path else ""
+            raise StoreUnavailableError(f"cannot open Milvus at {uri!r}{hint}: {exc}") from exc
+
+    # -- lifecycle --
+
+    def _ensure_collection(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        client = self._client
+        if client.has_collection(self.collection):
+            described = client.describe_collection(self.collection)
+            stored_dim = next(
+                (int(f["params"]["dim"]) for f in described["fields"] if f["name"] == "vector"), None
+            )
+            if stored_dim != self.dim:
+                raise ConfigurationError(
+                    f"collection {self.collection!r} holds {stored_dim}-dim vectors but the embedder gives "
+                    f"{self.dim}; use another milvus_collection or re-index into a new one"
+                )
+            client.load_collection(self.collection)
+            return
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_BYTES)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("tenant", DataType.VARCHAR, max_length=MAX_TENANT_CHARS)
+        schema.add_field("record_id", DataType.VARCHAR, max_length=MAX_ID_BYTES)
+        schema.add_field("chunk_index", DataType.INT64)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+        for name in ("source", "topic", "event_id", "occurred_at", "rule_pack_version", "model_version"):
+            schema.add_field(name, DataType.VARCHAR, max_length=MAX_META_BYTES)
+        schema.add_field("kafka_partition", DataType.INT64)
+        schema.add_field("kafka_offset", DataType.INT64)
+        schema.add_field(
+            "subjects",
+            DataType.ARRAY,
+            element_type=DataType.VARCHAR,
+            max_capacity=MAX_SUBJECTS,
+            max_length=MAX_SUBJECT_BYTES,
+        )
+        index = client.prepare_index_params()
+        # Vectors are unit length, so COSINE ranks like IP while keeping scores in [-1, 1] if an
+        # un-normalised vector ever slips in.
+        index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index(field_name="tenant", index_type="INVERTED")
+        index.add_index(field_name="record_id", index_type="INVERTED")
+        # Strong consistency: a record is searchable as soon as upsert returns (read-your-writes), which
+        # the indexed.v1 event promises downstream.
+        client.create_collection(
+            self.collection, schema=schema, index_params=index, consistency_level="Strong"
+        )
+        client.load_collection(self.collection)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            client = getattr(self, "_client", None)
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:  # closing is best effort; the process may be shutting down
+                    log.warning("milvus client close failed", exc_info=True)
+            if self._lite_path is not None:
+                _release_lite(self._lite_path)
+
+    def __enter__(self) -> MilvusStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes --
+
+    def upsert(self, rows: Sequence[ChunkRow]) -> None:
+        """Insert or replace rows by chunk_id, then drop chunks beyond each record's highest chunk_index.
+
+        Send a record's chunks in one call, or in calls of increasing chunk_index: the last call for a
+        record decides where it ends. Rows repeating a chunk_id in one call keep the last one.
+        """
+        if not rows:
+            return
+        by_id = {row.chunk_id: self._entity(row) for row in rows}
+        last_index: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (row.tenant, row.record_id)
+            last_index[key] = max(last_index.get(key, -1), row.chunk_index)
+        with self._guard("upsert"):
+            self._client.upsert(self.collection, list(by_id.values()))
+            # After the upsert, not before: a crash in between leaves extra chunks (removed on redelivery),
+            # never a record with missing ones.
+            for expr in _stale_tail_filters(last_index):
+                self._client.delete(self.collection, filter=expr)
+
+    def delete_chunks_beyond(self, tenant: str, record_id: str, n_chunks: int) -> int:
+        """Delete chunks of a record with chunk_index >= n_chunks; returns chunks deleted."""
+        if n_chunks < 0:
+            raise InvalidStoreValueError(f"n_chunks must be >= 0, got {n_chunks}")
+        expr = f"{tenant_filter(tenant)} and record_id == {quote_string(record_id)} and chunk_index >= {n_chunks}"
+        with self._guard("delete_chunks_beyond"):
+            return _deleted(self._client.delete(self.collection, filter=expr))
+
+    def delete_record(self, tenant: str, record_id: str) -> int:
+        expr = f"{tenant_filter(tenant)} and record_id == {quote_string(record_id)}"
+        with self._guard("delete_record"):
+            return _deleted(self._client.delete(self.collection, filter=expr))
+
+    def delete_subject(self, tenant: str, subject: str) -> int:
+        if not subject or subject != subject.strip() or len(subject.split()) != 1:
+            raise InvalidStoreValueError(f"subject pseudonym {subject[:40]!r} must be one non-empty word")
+        expr = f"{tenant_filter(tenant)} and array_contains(subjects, {quote_string(subject)})"
+        with self._guard("delete_subject"):
+            return _deleted(self._client.delete(self.collection, filter=expr))
+
+    # -- reads --
+
+    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
+        expr = tenant_filter(tenant)
+        query = self._checked_vector(vector)
+        k = min(k, MAX_SEARCH_K)
+        if k < 1:
+            return []
+        with self._guard("search"):
+            result = self._client.search(
+                self.collection,
+                data=[query],
+                limit=k,
+                filter=expr,
+                output_fields=_OUTPUT_FIELDS,
+                search_params={"metric_type": "COSINE"},
+                # One hit per record, its best chunk: k distinct records even when one long record has
+                # many chunks close to the query.
+                group_by_field="record_id",
+            )
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for item in result[0] if result else []:
+            entity = item["entity"]
+            record_id = str(entity["record_id"])
+            if record_id in seen:  # group_by already ensures this; kept so the contract holds on any backend
+                continue
+            seen.add(record_id)
+            hits.append(
+                Hit(
+                    record_id=record_id,
+                    chunk_id=str(item.get("chunk_id", item.get("id"))),
+                    score=float(item["distance"]),
+                    text=str(entity["text"]),
+                    lineage=lineage_of(entity),
+                )
+            )
+        hits.sort(key=lambda hit: -hit.score)
+        return hits[:k]
+
+    def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:
+        expr = tenant_filter(tenant)
+        if limit < 0 or offset < 0:
+            raise InvalidStoreValueError(f"limit and offset must be >= 0, got limit={limit} offset={offset}")
+        limit = min(limit, MAX_LIST_LIMIT)
+        with self._guard("list_records"):
+            # Distinct records are counted over all chunks rather than chunk 0 only, so a record that
+            # somehow lost its first chunk is still listed and deletable.
+            newest: dict[str, str] = {}
+            for row in self._iterate(expr, ["record_id", "occurred_at"]):
+                rid, occurred = str(row["record_id"]), str(row["occurred_at"])
+                if rid not in newest or occurred > newest[rid]:
+                    newest[rid] = occurred
+            # Two stable sorts: record_id ascending breaks ties within the newest-first order.
+            ordered = sorted(newest)
+            ordered.sort(key=newest.__getitem__, reverse=True)
+            page = ordered[offset : offset + limit]
+            chunks: dict[str, list[dict[str, Any]]] = {rid: [] for rid in page}
+            if page:
+                ids = "[" + ", ".join(quote_string(rid) for rid in page) + "]"
+                for row in self._iterate(f"{expr} and record_id in {ids}", _OUTPUT_FIELDS):
+                    chunks[str(row["record_id"])].append(row)
+        records = []
+        for rid in page:
+            parts = sorted(chunks[rid], key=lambda row: int(row["chunk_index"]))
+            if not parts:  # deleted between the two reads; the total is already taken, so keep the slot
+                continue
+            records.append(
+                StoredRecord(record_id=rid, text="".join(str(p["text"]) for p in parts), lineage=lineage_of(parts[0]))
+            )
+        return len(ordered), records
+
+    def count_chunks(self, tenant: str | None = None) -> int:
+        expr = "" if tenant is None else tenant_filter(tenant)
+        with self._guard("count_chunks"):
+            result = self._client.query(self.collection, filter=expr, output_fields=["count(*)"])
+        return int(result[0]["count(*)"]) if result else 0
+
+    # -- helpers --
+
+    def _iterate(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        # An iterator rather than one query: Milvus caps offset + limit of a single query at 16384.
+        iterator = self._client.query_iterator(
+            self.collection, batch_size=_ITERATOR_BATCH, filter=expr, output_fields=fields
+        )
+        try:
+            while batch := iterator.next():
+                yield from batch
+        finally:
+            iterator.close()
+
+    def _guard(self, operation: str) -> _Guard:
+        return _Guard(self, operation)
+
+    def _checked_vector(self, vector: Sequence[float]) -> list[float]:
+        values = [float(v) for v in vector]
+        if len(values) != self.dim:
+            raise InvalidStoreValueError(f"vector has {len(values)} dimensions, the collection {self.dim}")
+        if not all(math.isfinite(v) for v in values):
+            raise InvalidStoreValueError("vector contains NaN or infinity")
+        return values
+
+    def _entity(self, row: ChunkRow) -> dict[str, Any]:
+        validate_tenant(row.tenant)
+        for name in ("chunk_id", "record_id"):
+            value = getattr(row, name)
+            quote_string(value)  # ids end up in filters later; refuse what could not be filtered on
+            _check_bytes(name, value, MAX_ID_BYTES, allow_empty=False)
+        _check_bytes("text", row.text, MAX_TEXT_BYTES, allow_empty=True)
+        for name in ("source", "topic", "event_id", "occurred_at", "rule_pack_version", "model_version"):
+            _check_bytes(name, getattr(row, name), MAX_META_BYTES, allow_empty=True)
+        if row.chunk_index < 0:
+            raise InvalidStoreValueError(f"chunk_index must be >= 0, got {row.chunk_index}")
+        subjects = split_subjects(row.subjects)
+        if len(subjects) > MAX_SUBJECTS:
+            raise InvalidStoreValueError(f"{len(subjects)} subjects on one chunk, at most {MAX_SUBJECTS}")
+        for subject in subjects:
+            quote_string(subject)
+            _check_bytes("subject", subject, MAX_SUBJECT_BYTES, allow_empty=False)
+        return {
+            "chunk_id": row.chunk_id,
+            "vector": self._checked_vector(row.vector),
+            "tenant": row.tenant,
+            "record_id": row.record_id,
+            "chunk_index": int(row.chunk_index),
+            "text": row.text,
+            "source": row.source,
+            "topic": row.topic,
+            "kafka_partition": int(row.partition),
+            "kafka_offset": int(row.offset),
+            "event_id": row.event_id,
+            "occurred_at": row.occurred_at,
+            "rule_pack_version": row.rule_pack_version,
+            "model_version": row.model_version,
+            "subjects": subjects,
+        }
+
+
+class _Guard:
+    """Holds the store lock for one call and turns Milvus failures into StoreUnavailableError."""
+
+    def __init__(self, store: MilvusStore, operation: str) -> None:
+        self._store = store
+        self._operation = operation
+
+    def __enter__(self) -> None:
+        self._store._lock.acquire()
+        if self._store._closed:
+            self._store._lock.release()
+            raise StoreUnavailableError(f"{self._operation} on a closed MilvusStore")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        self._store._lock.release()
+        if exc is None or isinstance(exc, InvalidStoreValueError):
+            return False
+        from pymilvus.exceptions import MilvusException
+
+        # Input is validated before it reaches Milvus, so what Milvus still refuses is treated as the
+        # store being unwell: the retriable family, not a dead letter.
+        if isinstance(exc, MilvusException | ConnectionError | TimeoutError):
+            raise StoreUnavailableError(
+                f"Milvus {self._operation} failed on collection {self._store.collection!r}: {exc}"
+            ) from exc
+        return False
+
+
+def _stale_tail_filters(last_index: dict[tuple[str, str], int]) -> Iterable[str]:
+    by_tenant: dict[str, list[tuple[str, int]]] = {}
+    for (tenant, record_id), index in last_index.items():
+        by_tenant.setdefault(tenant, []).append((record_id, index))
+    for tenant, records in by_tenant.items():
+        for lo in range(0, len(records), _STALE_DELETE_GROUP):
+            group = records[lo : lo + _STALE_DELETE_GROUP]
+            clauses = " or ".join(
+                f"(record_id == {quote_string(rid)} and chunk_index > {int(index)})" for rid, index in group
+            )
+            yield f"{tenant_filter(tenant)} and ({clauses})"
+
+
+def _deleted(result: Any) -> int:
+    # Milvus Lite returns the deleted primary keys; a Milvus server returns {"delete_count": n}, and omits
+    # the key when it is zero.
+    if isinstance(result, dict):
+        return int(result.get("delete_count", 0))
+    if isinstance(result, list):
+        return len(result)
+    return 0
+
+
+def _check_bytes(name: str, value: str, limit: int, *, allow_empty: bool) -> None:
+    if not isinstance(value, str):
+        raise InvalidStoreValueError(f"{name} must be a string, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InvalidStoreValueError(f"{name} must not be empty")
+    size = len(value.encode("utf-8"))
+    if size > limit:
+        raise InvalidStoreValueError(f"{name} is {size} bytes in UTF-8, at most {limit}")
+
+
+def _release_lite(path: str) -> None:
+    with _LITE_LOCK:
+        users = _LITE_USERS.get(path, 0) - 1
+        if users > 0:
+            _LITE_USERS[path] = users
+            return
+        _LITE_USERS.pop(path, None)
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(path)
+    except Exception:  # best effort: at worst the directory lock is released at process exit
+        log.warning("milvus lite release failed for %s", path, exc_info=True)

@@ -1,0 +1,1 @@
+"""Message records for every topic and their JSON Schema export."""

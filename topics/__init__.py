@@ -1,0 +1,1 @@
+"""Declarative Kafka topic specs and the code that applies them."""
