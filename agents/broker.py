@@ -73,7 +73,7 @@ class LocalBroker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home = settings.var_dir / "kafka"
-        self.libs = self.home / "libs"
+        self.libs = settings.kafka_dist_dir / "libs"
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.state_file = self.home / "state.json"
@@ -95,19 +95,27 @@ class LocalBroker:
             raise ConfigurationError("Maven (mvn) is needed to assemble the local Kafka broker: install maven")
         if shutil.which("java") is None:
             raise ConfigurationError("Java 17+ is needed to run the local Kafka broker: install openjdk-17-jre")
-        staging = self.home / "libs.staging"
+        staging = self.libs.with_name("libs.staging")
         shutil.rmtree(staging, ignore_errors=True)
         print("assembling Apache Kafka from Maven artifacts (once) ...", flush=True)
         command = [
-            mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BrokerUnavailableError(
-                f"could not resolve Kafka artifacts ({' '.join(command)}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+                f"could not resolve Kafka artifacts ({' '.join(command)}):\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
         shutil.rmtree(self.libs, ignore_errors=True)
+        self.libs.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(self.libs)
         (self.libs / ".complete").write_text(self._pom_digest())
 
@@ -158,14 +166,33 @@ class LocalBroker:
         if not (self.data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             subprocess.run(
-                ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
-                check=True, capture_output=True, text=True,
+                [
+                    "java",
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
         command = [
-            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.logs}",
             f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
-            "-cp", classpath, "kafka.Kafka", str(config),
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
         ]
         with (self.logs / "stdout.log").open("ab") as out:
             # A session of its own: the broker outlives `sluice broker up` and ignores the caller's Ctrl-C.
@@ -183,7 +210,8 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise BrokerUnavailableError(
-                    f"the local Kafka broker exited with status {process.returncode}; last log lines:\n{self.log_tail()}"
+                    f"the local Kafka broker exited with status {process.returncode}; "
+                    f"last log lines:\n{self.log_tail()}"
                 )
             if port_open(state.port):
                 admin = AdminClient({"bootstrap.servers": state.bootstrap_servers, "log_level": 0})

@@ -62,6 +62,16 @@ def broker_up() -> None:
     click.echo(f"broker running on {state.bootstrap_servers} (pid {state.pid})")
 
 
+@broker.command("assemble")
+def broker_assemble() -> None:
+    """Resolve the Kafka jars from Maven into the cache (no-op when done); `make` runs it."""
+    from agents.broker import LocalBroker
+
+    broker = LocalBroker(_settings())
+    broker.ensure_artifacts()
+    click.echo(f"kafka artifacts ready: {broker.libs}")
+
+
 @broker.command("down")
 def broker_down() -> None:
     """Stop the local broker."""
@@ -145,8 +155,12 @@ def models_prepare(tiny: bool, out_dir: Path | None) -> None:
 
 # --- processes ---------------------------------------------------------------------------------------
 @main.command()
-@click.option("--role", type=click.Choice(["all", "deidentify"]), default="all",
-              help="all = every agent + index + HTTP API; deidentify = extra de-identification capacity.")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "deidentify"]),
+    default="all",
+    help="all = every agent + index + HTTP API; deidentify = extra de-identification capacity.",
+)
 @click.option("--web-port", type=int, default=None, help="Port of the HTTP API (role all).")
 def worker(role: str, web_port: int | None) -> None:
     """Run a worker in the foreground (`sluice up` runs one in the background)."""
@@ -210,10 +224,11 @@ def search(query: str, tenant: str, k: int) -> None:
     """Semantic search over the de-identified index through the worker's API."""
     settings = _settings()
     body = json.dumps({"query": query, "tenant": tenant, "k": k}).encode()
-    request = urllib.request.Request(f"{_api_url(settings)}/search", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{_api_url(settings)}/search", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback API
+        with urllib.request.urlopen(request, timeout=30) as response:
             click.echo(json.dumps(json.loads(response.read()), indent=2, ensure_ascii=False))
     except urllib.error.HTTPError as exc:
         raise click.ClickException(f"search failed ({exc.code}): {exc.read().decode(errors='replace')}") from None
@@ -227,7 +242,8 @@ def deid() -> None:
 
     settings = _settings()
     engine = PresidioDeidentifier(
-        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators,
+        pseudonym_key=settings.pseudonym_secret(),
+        operators=settings.deid_operators,
         ner_enabled=settings.ner_enabled,
     )
     for line in deidentify_jsonl(sys.stdin, engine):

@@ -25,13 +25,15 @@ class CompactedTopicWatcher:
     def __init__(self, bootstrap_servers: str, topic: str, handler: Handler, options: dict[str, str] | None = None):
         self.topic = topic
         self._handler = handler
-        self._consumer = Consumer({
-            **(options or {}),
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"sluice-control-{uuid.uuid4().hex[:8]}",  # required by librdkafka; never committed
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-        })
+        self._consumer = Consumer(
+            {
+                **(options or {}),
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": f"sluice-control-{uuid.uuid4().hex[:8]}",  # required by librdkafka; never committed
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+            }
+        )
         self._stop = threading.Event()
         self._caught_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{topic}", daemon=True)
@@ -40,8 +42,9 @@ class CompactedTopicWatcher:
         metadata = self._consumer.list_topics(self.topic, timeout=15)
         partitions = sorted(metadata.topics[self.topic].partitions)
         assignment = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
-        self._ends = {p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)[1]
-                      for p in partitions}
+        self._ends = {
+            p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)[1] for p in partitions
+        }
         self._consumer.assign(assignment)
         self._positions = dict.fromkeys(partitions, 0)
         self._check_caught_up()

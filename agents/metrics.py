@@ -6,21 +6,28 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-RECORDS = Counter(
-    "sluice_records_total", "Records that completed a stage", ["stage"], registry=REGISTRY
-)
+RECORDS = Counter("sluice_records_total", "Records that completed a stage", ["stage"], registry=REGISTRY)
 DEAD_LETTERS = Counter(
-    "sluice_dead_letters_total", "Inputs sent to a dead-letter topic", ["stage", "error_type"], registry=REGISTRY
+    "sluice_dead_letters_total",
+    "Inputs sent to a dead-letter topic",
+    ["stage", "error_type"],
+    registry=REGISTRY,
 )
 ENTITIES = Counter(
     "sluice_pii_entities_total", "PII entities found and de-identified", ["entity_type"], registry=REGISTRY
 )
 BATCH_SECONDS = Histogram(
-    "sluice_batch_seconds", "Wall time of one micro-batch in a stage", ["stage"], registry=REGISTRY,
+    "sluice_batch_seconds",
+    "Wall time of one micro-batch in a stage",
+    ["stage"],
+    registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 BATCH_SIZE = Histogram(
-    "sluice_batch_size", "Events per micro-batch", ["stage"], registry=REGISTRY,
+    "sluice_batch_size",
+    "Events per micro-batch",
+    ["stage"],
+    registry=REGISTRY,
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 RULE_PACK_UPDATES = Counter(

@@ -47,7 +47,7 @@ def _write_state(settings: Settings, state: dict[str, Any]) -> None:
 
 def health(api_url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout_s) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout_s) as response:
             return dict(json.loads(response.read()))
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -87,7 +87,10 @@ def up(settings: Settings, *, wait: bool = True, log: Any = print) -> dict[str, 
         with log_path.open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "agents.cli", "worker", "--web-port", str(port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
                 env={**os.environ, "SLUICE_VAR_DIR": str(settings.var_dir)},
             )
         worker = {"pid": process.pid, "api_port": port, "log": str(log_path)}
@@ -106,7 +109,9 @@ def wait_healthy(settings: Settings, timeout_s: float) -> None:
     api_url = f"http://127.0.0.1:{worker.get('api_port')}"
     while time.monotonic() < deadline:
         if not pid_alive(int(worker.get("pid", 0))):
-            tail = Path(worker.get("log", "")).read_text(errors="replace").splitlines()[-20:] if worker.get("log") else []
+            tail = (
+                Path(worker.get("log", "")).read_text(errors="replace").splitlines()[-20:] if worker.get("log") else []
+            )
             raise SluiceError("the worker exited during start-up; last log lines:\n" + "\n".join(tail))
         reply = health(api_url)
         if reply and reply.get("healthy"):

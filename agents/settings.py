@@ -56,6 +56,10 @@ class Settings(BaseSettings):
 
     # --- Local state ---------------------------------------------------------------------------
     var_dir: Path = Field(default=REPO_ROOT / "var", description="Where the broker, index, models and runs live.")
+    kafka_dist_dir: Path = Field(
+        default=REPO_ROOT / "var" / "kafka-dist",
+        description="Where the Kafka jars resolved from Maven are cached (shared by all var dirs).",
+    )
     broker_port: int = Field(default=0, ge=0, description="Port of the local broker; 0 = pick a free one.")
     api_port: int = Field(default=0, ge=0, description="Port of the worker HTTP API; 0 = pick a free one.")
 
@@ -82,7 +86,7 @@ class Settings(BaseSettings):
     )
     dead_letter_key: SecretStr | None = Field(
         default=None,
-        description="64 hex chars (AES-256) encrypting original bytes in dead letters; unset = generated under var/secrets/.",
+        description="64 hex chars (AES-256) sealing original bytes in dead letters; unset = generated in var/secrets/.",
     )
     deid_operators: dict[str, OperatorName] = Field(
         default_factory=lambda: dict(DEFAULT_OPERATORS),

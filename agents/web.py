@@ -91,22 +91,30 @@ def register_api(app: faust.App, services: ApiServices) -> None:
             try:
                 body = await request.json()
                 if not isinstance(body, dict):
-                    raise BadRequest("body must be a JSON object: {\"query\", \"tenant\", \"k\"}")
+                    raise BadRequest('body must be a JSON object: {"query", "tenant", "k"}')
                 tenant = _tenant(body.get("tenant"))
                 query = body.get("query")
                 if not isinstance(query, str) or not query.strip():
                     raise BadRequest("`query` must be a non-empty string")
                 k = _int(body.get("k"), "k", 5, 1, MAX_K)
             except (BadRequest, ValueError) as exc:
-                return self.json({"error": str(exc) if isinstance(exc, BadRequest) else "body is not JSON"},
-                                 status=400)
+                return self.json({"error": str(exc) if isinstance(exc, BadRequest) else "body is not JSON"}, status=400)
             vector = (await in_thread(services.embedder.embed, [query]))[0].tolist()
             hits = await in_thread(services.store.search, tenant, vector, k)
             metrics.SEARCHES.inc()
-            return self.json({"hits": [
-                {"record_id": h.record_id, "score": round(h.score, 6), "text": h.text, "lineage": h.lineage}
-                for h in hits
-            ]})
+            return self.json(
+                {
+                    "hits": [
+                        {
+                            "record_id": h.record_id,
+                            "score": round(h.score, 6),
+                            "text": h.text,
+                            "lineage": h.lineage,
+                        }
+                        for h in hits
+                    ]
+                }
+            )
 
     @app.page("/records")
     class Records(View):
@@ -118,6 +126,11 @@ def register_api(app: faust.App, services: ApiServices) -> None:
             except BadRequest as exc:
                 return self.json({"error": str(exc)}, status=400)
             total, records = await in_thread(services.store.list_records, tenant, limit, offset)
-            return self.json({"total": total, "records": [
-                {"record_id": r.record_id, "text": r.text, "lineage": r.lineage} for r in records
-            ]})
+            chunks = await in_thread(services.store.count_chunks, tenant)
+            return self.json(
+                {
+                    "total": total,
+                    "chunks": chunks,
+                    "records": [{"record_id": r.record_id, "text": r.text, "lineage": r.lineage} for r in records],
+                }
+            )

@@ -79,8 +79,11 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
             settings.resolved_milvus_uri, collection=settings.milvus_collection, dim=embedder.dim, token=token
         )
         index = IndexStage(
-            embedder=embedder, store=store, chunk_max_chars=settings.chunk_max_chars,
-            chunk_overlap_chars=settings.chunk_overlap_chars, max_message_bytes=settings.max_message_bytes,
+            embedder=embedder,
+            store=store,
+            chunk_max_chars=settings.chunk_max_chars,
+            chunk_overlap_chars=settings.chunk_overlap_chars,
+            max_message_bytes=settings.max_message_bytes,
         )
         register_api(app, ApiServices(store, embedder, rules, deidentifier.version, ready))
     flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
@@ -95,7 +98,9 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
         control_producer.flush(10)
 
     watcher = CompactedTopicWatcher(
-        bootstrap, RULES.name, RulePackListener(rules, on_rule_failure, settings.max_message_bytes),
+        bootstrap,
+        RULES.name,
+        RulePackListener(rules, on_rule_failure, settings.max_message_bytes),
         settings.kafka_options,
     )
     watcher.start()
@@ -106,8 +111,14 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     @app.task
     async def mark_started() -> None:
         ready.app_started = True
-        log.info("worker_ready", role=role, bootstrap_servers=bootstrap, web_port=web_port,
-                 rule_pack_version=rules.engine.version, deid_version=deidentifier.version)
+        log.info(
+            "worker_ready",
+            role=role,
+            bootstrap_servers=bootstrap,
+            web_port=web_port,
+            rule_pack_version=rules.engine.version,
+            deid_version=deidentifier.version,
+        )
 
     return app
 

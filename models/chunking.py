@@ -10,6 +10,7 @@ _CJK_TERMINATORS = frozenset("。！？")
 _ASCII_TERMINATORS = frozenset(".!?")
 # Closing quotes and brackets belong to the sentence they close: 他说：“好。”下一句
 _CLOSERS = frozenset("\"'”’」』)）]】》")
+_TERMINATORS = _CJK_TERMINATORS | _ASCII_TERMINATORS
 
 
 def sentence_boundaries(text: str) -> list[int]:
@@ -23,10 +24,10 @@ def sentence_boundaries(text: str) -> list[int]:
             ends.append(i + 1)
             i += 1
             continue
-        if ch in _CJK_TERMINATORS or ch in _ASCII_TERMINATORS:
+        if ch in _TERMINATORS:
             j = i + 1
             # "?!", "……" and "。”" end one sentence, not several.
-            while j < n and (text[j] in _CJK_TERMINATORS or text[j] in _ASCII_TERMINATORS or text[j] in _CLOSERS):
+            while j < n and (text[j] in _TERMINATORS or text[j] in _CLOSERS):
                 j += 1
             ascii_only = all(c in _ASCII_TERMINATORS or c in _CLOSERS for c in text[i:j])
             if ascii_only and j < n and not text[j].isspace():
@@ -49,40 +50,66 @@ def chunk_text(text: str, *, max_chars: int, overlap_chars: int) -> list[str]:
     """Split text into chunks of at most max_chars characters.
 
     Chunks end on sentence boundaries (。！？.!? and newlines); a sentence longer than max_chars is cut
-    hard. Neighbouring chunks share up to overlap_chars characters: whole trailing sentences of the
-    previous chunk when they fit, else (inside a hard-cut sentence) exactly overlap_chars characters.
+    hard, at a space when there is one. Neighbouring chunks share up to overlap_chars characters: whole
+    trailing sentences of the previous chunk when they fit, else (inside a cut sentence) characters.
     Every chunk is a slice of text, so the result is deterministic and loses nothing.
     """
+    spans = chunk_spans(text, max_chars=max_chars, overlap_chars=overlap_chars)
+    return [text[start:end] for start, end in spans]
+
+
+def chunk_spans(text: str, *, max_chars: int, overlap_chars: int) -> list[tuple[int, int]]:
+    """The (start, end) character offsets of chunk_text's chunks."""
     if max_chars < 1:
         raise ValueError(f"max_chars must be at least 1, got {max_chars}")
     if not 0 <= overlap_chars < max_chars:
-        raise ValueError(f"overlap_chars must be in [0, max_chars), got {overlap_chars} with max_chars={max_chars}")
+        raise ValueError(f"overlap_chars must be in [0, {max_chars}) (below max_chars), got {overlap_chars}")
     n = len(text)
     if n == 0:
         return []
     if n <= max_chars:
-        return [text]
+        return [(0, n)]
 
     bounds = sentence_boundaries(text)
-    chunks: list[str] = []
+    spans: list[tuple[int, int]] = []
     start = 0
     prev_end = 0
     while n - start > max_chars:
         limit = start + max_chars
         # The chunk must reach past the previous one, or the loop would emit a sub-slice of it forever.
         floor = max(start, prev_end)
-        hi = bisect_right(bounds, limit)
         lo = bisect_right(bounds, floor)
+        hi = bisect_right(bounds, limit)
         hard_cut = hi <= lo
-        end = limit if hard_cut else bounds[hi - 1]
-        chunks.append(text[start:end])
+        if not hard_cut:
+            end = bounds[hi - 1]
+        elif start < prev_end and bisect_right(bounds, prev_end + max_chars) > lo:
+            # The overlap leaves no room for the next whole sentence: drop the overlap, keep the sentence.
+            start = prev_end
+            continue
+        else:
+            end = _hard_cut(text, start, floor, limit)
+        spans.append((start, end))
         prev_end = end
-        start = _next_start(bounds, start, end, overlap_chars, hard_cut=hard_cut)
-    chunks.append(text[start:])
-    return chunks
+        start = _next_start(text, bounds, start, end, overlap_chars, hard_cut=hard_cut)
+    spans.append((start, n))
+    return spans
 
 
-def _next_start(bounds: list[int], start: int, end: int, overlap_chars: int, *, hard_cut: bool) -> int:
+def _hard_cut(text: str, start: int, floor: int, limit: int) -> int:
+    """Where to cut a sentence that does not fit: after the last space in the second half, else at limit."""
+    # Cutting at a space keeps English words whole; Chinese has no spaces and is cut at the limit. Spaces
+    # in the first half are ignored so a cut never yields a chunk of mostly overlap.
+    lowest = max(floor, start + (limit - start) // 2)
+    for pos in range(limit, lowest, -1):
+        if text[pos - 1].isspace():
+            return pos
+    return limit
+
+
+def _next_start(
+    text: str, bounds: list[int], start: int, end: int, overlap_chars: int, *, hard_cut: bool
+) -> int:
     """Where the chunk after text[start:end] begins, so that the two share at most overlap_chars."""
     if overlap_chars == 0:
         return end
@@ -90,6 +117,10 @@ def _next_start(bounds: list[int], start: int, end: int, overlap_chars: int, *, 
     i = bisect_left(bounds, window_lo)
     if i < len(bounds) and bounds[i] < end:
         return bounds[i]
-    if hard_cut:
-        return max(end - overlap_chars, start + 1)
-    return end
+    if not hard_cut:
+        return end
+    # Inside a cut sentence the overlap is by characters, moved forward to a word start when one is near.
+    for pos in range(window_lo, end):
+        if text[pos - 1].isspace():
+            return pos
+    return window_lo

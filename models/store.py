@@ -9,6 +9,7 @@ import math
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -146,8 +147,8 @@ def validate_tenant(tenant: str) -> str:
         raise InvalidStoreValueError(f"tenant must be a string, got {type(tenant).__name__}")
     if len(tenant) > MAX_TENANT_CHARS or not _TENANT_RE.fullmatch(tenant):
         raise InvalidStoreValueError(
-            f"invalid tenant {tenant[:40]!r}: use 1-{MAX_TENANT_CHARS} characters from A-Z a-z 0-9 _ . : @ -, "
-            "starting with a letter or digit"
+            f"invalid tenant {tenant[:40]!r}: use 1-{MAX_TENANT_CHARS} characters from "
+            "A-Z a-z 0-9 _ . : @ -, starting with a letter or digit"
         )
     return tenant
 
@@ -203,7 +204,7 @@ class MilvusStore:
         from pymilvus import MilvusClient
 
         if not _COLLECTION_RE.fullmatch(collection):
-            raise ConfigurationError(f"milvus_collection {collection!r} is not a valid Milvus collection name")
+            raise ConfigurationError(f"milvus_collection {collection!r} is not a valid collection name")
         if dim < 1:
             raise ConfigurationError(f"vector dim must be positive, got {dim}")
         self.collection = collection
@@ -334,7 +335,10 @@ class MilvusStore:
         """Delete chunks of a record with chunk_index >= n_chunks; returns chunks deleted."""
         if n_chunks < 0:
             raise InvalidStoreValueError(f"n_chunks must be >= 0, got {n_chunks}")
-        expr = f"{tenant_filter(tenant)} and record_id == {quote_string(record_id)} and chunk_index >= {n_chunks}"
+        expr = (
+            f"{tenant_filter(tenant)} and record_id == {quote_string(record_id)}"
+            f" and chunk_index >= {int(n_chunks)}"
+        )
         with self._guard("delete_chunks_beyond"):
             return _deleted(self._client.delete(self.collection, filter=expr))
 
@@ -417,9 +421,8 @@ class MilvusStore:
             parts = sorted(chunks[rid], key=lambda row: int(row["chunk_index"]))
             if not parts:  # deleted between the two reads; the total is already taken, so keep the slot
                 continue
-            records.append(
-                StoredRecord(record_id=rid, text="".join(str(p["text"]) for p in parts), lineage=lineage_of(parts[0]))
-            )
+            text = "".join(str(part["text"]) for part in parts)
+            records.append(StoredRecord(record_id=rid, text=text, lineage=lineage_of(parts[0])))
         return len(ordered), records
 
     def count_chunks(self, tenant: str | None = None) -> int:
@@ -441,8 +444,22 @@ class MilvusStore:
         finally:
             iterator.close()
 
-    def _guard(self, operation: str) -> _Guard:
-        return _Guard(self, operation)
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        """Hold the store lock for one call and turn Milvus failures into StoreUnavailableError."""
+        from pymilvus.exceptions import MilvusException
+
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailableError(f"{operation} on a closed MilvusStore")
+            try:
+                yield
+            except (MilvusException, ConnectionError, TimeoutError) as exc:
+                # Input is validated before it reaches Milvus, so what Milvus still refuses is treated as
+                # the store being unwell: the retriable family, not a dead letter.
+                raise StoreUnavailableError(
+                    f"Milvus {operation} failed on collection {self.collection!r}: {exc}"
+                ) from exc
 
     def _checked_vector(self, vector: Sequence[float]) -> list[float]:
         values = [float(v) for v in vector]
@@ -486,34 +503,6 @@ class MilvusStore:
             "model_version": row.model_version,
             "subjects": subjects,
         }
-
-
-class _Guard:
-    """Holds the store lock for one call and turns Milvus failures into StoreUnavailableError."""
-
-    def __init__(self, store: MilvusStore, operation: str) -> None:
-        self._store = store
-        self._operation = operation
-
-    def __enter__(self) -> None:
-        self._store._lock.acquire()
-        if self._store._closed:
-            self._store._lock.release()
-            raise StoreUnavailableError(f"{self._operation} on a closed MilvusStore")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        self._store._lock.release()
-        if exc is None or isinstance(exc, InvalidStoreValueError):
-            return False
-        from pymilvus.exceptions import MilvusException
-
-        # Input is validated before it reaches Milvus, so what Milvus still refuses is treated as the
-        # store being unwell: the retriable family, not a dead letter.
-        if isinstance(exc, MilvusException | ConnectionError | TimeoutError):
-            raise StoreUnavailableError(
-                f"Milvus {self._operation} failed on collection {self._store.collection!r}: {exc}"
-            ) from exc
-        return False
 
 
 def _stale_tail_filters(last_index: dict[tuple[str, str], int]) -> Iterable[str]:

@@ -30,40 +30,72 @@ class TopicSpec:
 
 
 ERP_EVENTS = TopicSpec(
-    "erp.events.v1", "ERP orders and invoices from upstream systems", "event_id", "erp_event", holds_raw_pii=True
+    "erp.events.v1",
+    "ERP orders and invoices from upstream systems",
+    "event_id",
+    "erp_event",
+    holds_raw_pii=True,
 )
 CRM_EVENTS = TopicSpec(
-    "crm.events.v1", "CRM contacts and follow-up notes from upstream systems", "event_id", "crm_event",
+    "crm.events.v1",
+    "CRM contacts and follow-up notes from upstream systems",
+    "event_id",
+    "crm_event",
     holds_raw_pii=True,
 )
 LOG_EVENTS = TopicSpec(
-    "logs.events.v1", "application log lines from upstream systems", "event_id", "log_event", holds_raw_pii=True
+    "logs.events.v1",
+    "application log lines from upstream systems",
+    "event_id",
+    "log_event",
+    holds_raw_pii=True,
 )
 RECORDS_DEIDENTIFIED = TopicSpec(
-    "records.deidentified.v1", "normalised, cleaned and de-identified records (never raw PII)",
-    "record_id", "deidentified_record",
+    "records.deidentified.v1",
+    "normalised, cleaned and de-identified records (never raw PII)",
+    "record_id",
+    "deidentified_record",
 )
 RECORDS_INDEXED = TopicSpec(
-    "records.indexed.v1", "acknowledgement per record indexed in (or deleted from) the vector store",
-    "record_id", "indexed_ack",
+    "records.indexed.v1",
+    "acknowledgement per record indexed in (or deleted from) the vector store",
+    "record_id",
+    "indexed_ack",
 )
 INGEST_DLQ = TopicSpec(
-    "ingest.dlq.v1", "ingest inputs that could not be processed, with the reason", "source key", "dead_letter",
-    retention_ms=30 * DAY_MS, holds_raw_pii=True,
+    # Original bytes travel AES-GCM encrypted, so the topic holds no raw PII in clear.
+    "ingest.dlq.v1",
+    "ingest inputs that could not be processed, with the reason",
+    "key hash",
+    "dead_letter",
+    retention_ms=30 * DAY_MS,
 )
 AUDIT_EVENTS = TopicSpec(
     # Compliance evidence: kept forever, never compacted (issue: audit chain).
-    "audit.events.v1", "one event per processed record or request: hashes, counts and types, never text",
-    "record_id", "audit_event", retention_ms=-1,
+    "audit.events.v1",
+    "one event per processed record or request: hashes, counts and types, never text",
+    "record_id",
+    "audit_event",
+    retention_ms=-1,
 )
 RULES = TopicSpec(
-    "rules.v1", "cleaning rule packs; the latest value per pack name wins", "pack name", "rule_pack",
-    partitions=1, cleanup_policy="compact", retention_ms=-1,
+    "rules.v1",
+    "cleaning rule packs; the latest value per pack name wins",
+    "pack name",
+    "rule_pack",
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
 )
 
 SOURCE_TOPICS: tuple[TopicSpec, ...] = (ERP_EVENTS, CRM_EVENTS, LOG_EVENTS)
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    *SOURCE_TOPICS, RECORDS_DEIDENTIFIED, RECORDS_INDEXED, INGEST_DLQ, AUDIT_EVENTS, RULES,
+    *SOURCE_TOPICS,
+    RECORDS_DEIDENTIFIED,
+    RECORDS_INDEXED,
+    INGEST_DLQ,
+    AUDIT_EVENTS,
+    RULES,
 )
 SOURCE_BY_TOPIC: dict[str, str] = {ERP_EVENTS.name: "erp", CRM_EVENTS.name: "crm", LOG_EVENTS.name: "logs"}
 

@@ -27,7 +27,7 @@ def parse_json_bytes(value: bytes | None, *, max_bytes: int, stage: str) -> Any:
     """UTF-8 JSON bytes → Python value; every failure is a PoisonRecordError naming the cause, never the content."""
     if value is None:
         raise SchemaViolationError(
-            "message has no value; to delete a record send the envelope with \"payload\": null", stage=stage
+            'message has no value; to delete a record send the envelope with "payload": null', stage=stage
         )
     if len(value) > max_bytes:
         raise OversizedPayloadError(
@@ -37,11 +37,15 @@ def parse_json_bytes(value: bytes | None, *, max_bytes: int, stage: str) -> Any:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidEncodingError(f"message is not valid UTF-8 (byte {exc.start}: {exc.reason})", stage=stage) from None
+        raise InvalidEncodingError(
+            f"message is not valid UTF-8 (byte {exc.start}: {exc.reason})", stage=stage
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MalformedJsonError(f"message is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", stage=stage) from None
+        raise MalformedJsonError(
+            f"message is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", stage=stage
+        ) from None
     except RecursionError:
         raise MalformedJsonError("message JSON is nested too deeply", stage=stage) from None
 

@@ -17,8 +17,14 @@ from agents import metrics
 from agents.audit import AuditEmitter
 from agents.dead_letters import DeadLetterWriter, SourcePosition, StageFailure
 from agents.errors import RetriableError
-from agents.ingest.stages import DeidentifiedOutput, DeidentifyStage, IndexedOutput, IndexStage, StageOutcome
-from agents.ingest.stages import unexpected_failure
+from agents.ingest.stages import (
+    DeidentifiedOutput,
+    DeidentifyStage,
+    IndexedOutput,
+    IndexStage,
+    StageOutcome,
+    unexpected_failure,
+)
 from topics.specs import RECORDS_DEIDENTIFIED, RECORDS_INDEXED, SOURCE_TOPICS
 
 log = structlog.get_logger(__name__)
@@ -81,8 +87,13 @@ class BatchRunner:
             except RetriableError as exc:
                 if delay is None:
                     self._exit_for_restart(stage.name, exc)
-                log.warning("stage_retry", stage=stage.name, attempt=attempt, error_type=type(exc).__name__,
-                            delay_s=delay)
+                log.warning(
+                    "stage_retry",
+                    stage=stage.name,
+                    attempt=attempt,
+                    error_type=type(exc).__name__,
+                    delay_s=delay,
+                )
                 await asyncio.sleep(delay)
             except Exception as exc:  # a bug outside the per-record guards: dead-letter the whole batch
                 log.exception("stage_failed", stage=stage.name, batch=len(positions))
@@ -90,22 +101,39 @@ class BatchRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _exit_for_restart(self, stage: str, exc: BaseException) -> None:
-        log.critical("worker_exiting_for_restart", stage=stage, error_type=type(exc).__name__,
-                     reason="infrastructure unavailable after retries; batch left unacknowledged")
+        log.critical(
+            "worker_exiting_for_restart",
+            stage=stage,
+            error_type=type(exc).__name__,
+            reason="infrastructure unavailable after retries; batch left unacknowledged",
+        )
         os._exit(EXIT_RETRIABLE)
 
     async def dead_letter(self, failure: StageFailure) -> None:
         letter = await self.dead_letters.write(failure)
         position = failure.position
-        log.warning("dead_lettered", topic=position.topic, partition=position.partition, offset=position.offset,
-                    stage=failure.stage, error_type=failure.error_type)
+        log.warning(
+            "dead_lettered",
+            topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            stage=failure.stage,
+            error_type=failure.error_type,
+        )
         metrics.DEAD_LETTERS.labels(failure.stage, failure.error_type).inc()
         await self.audit.emit(
-            "record.dead_lettered", stage=failure.stage,
-            subject_id=f"{position.topic}:{position.partition}:{position.offset}", tenant=None,
-            source_topic=position.topic, partition=position.partition, offset=position.offset,
-            details={"error_type": failure.error_type, "dead_letter_topic": self.dead_letters.topic,
-                     "original_sha256": letter.original_sha256},
+            "record.dead_lettered",
+            stage=failure.stage,
+            subject_id=f"{position.topic}:{position.partition}:{position.offset}",
+            tenant=None,
+            source_topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            details={
+                "error_type": failure.error_type,
+                "dead_letter_topic": self.dead_letters.topic,
+                "original_sha256": letter.original_sha256,
+            },
         )
 
 
@@ -132,11 +160,17 @@ class IngestFlow:
         for entity_type, count in record.entity_counts.items():
             metrics.ENTITIES.labels(entity_type).inc(count)
         await self.runner.audit.emit(
-            "record.deleted" if record.deleted else "record.deidentified", stage="deidentify",
-            subject_id=record.record_id, tenant=record.tenant, source_topic=out.position.topic,
-            partition=out.position.partition, offset=out.position.offset, entity_counts=record.entity_counts,
+            "record.deleted" if record.deleted else "record.deidentified",
+            stage="deidentify",
+            subject_id=record.record_id,
+            tenant=record.tenant,
+            source_topic=out.position.topic,
+            partition=out.position.partition,
+            offset=out.position.offset,
+            entity_counts=record.entity_counts,
             versions={"rule_pack": record.rule_pack_version, "deid": record.deid_version},
-            timings_ms=out.timings_ms, details={"kind": record.kind, "subjects": len(record.subjects)},
+            timings_ms=out.timings_ms,
+            details={"kind": record.kind, "subjects": len(record.subjects)},
         )
 
     async def publish_indexed(self, out: IndexedOutput) -> None:
@@ -147,17 +181,30 @@ class IngestFlow:
         assert self.index is not None
         record = out.record
         ack = IndexedAck(
-            record_id=record.record_id, tenant=record.tenant, action="deleted" if record.deleted else "indexed",
-            chunks=out.chunks, model_version=self.index.embedder.version, lineage=record.lineage,
+            record_id=record.record_id,
+            tenant=record.tenant,
+            action="deleted" if record.deleted else "indexed",
+            chunks=out.chunks,
+            model_version=self.index.embedder.version,
+            lineage=record.lineage,
             indexed_at=datetime.now(UTC),
         )
         await self.send(RECORDS_INDEXED.name, record.record_id.encode(), ack.model_dump_json().encode())
         await self.runner.audit.emit(
-            f"record.{ack.action}", stage="index", subject_id=record.record_id, tenant=record.tenant,
-            source_topic=out.position.topic, partition=out.position.partition, offset=out.position.offset,
-            versions={"rule_pack": record.rule_pack_version, "deid": record.deid_version,
-                      "embedder": self.index.embedder.version},
-            timings_ms=out.timings_ms, details={"chunks": out.chunks},
+            f"record.{ack.action}",
+            stage="index",
+            subject_id=record.record_id,
+            tenant=record.tenant,
+            source_topic=out.position.topic,
+            partition=out.position.partition,
+            offset=out.position.offset,
+            versions={
+                "rule_pack": record.rule_pack_version,
+                "deid": record.deid_version,
+                "embedder": self.index.embedder.version,
+            },
+            timings_ms=out.timings_ms,
+            details={"chunks": out.chunks},
         )
 
     def register(self, app: faust.App) -> dict[str, Any]:

@@ -66,7 +66,9 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
         amount = f"{erp.amount:.2f} {erp.currency or ''}".strip() if erp.amount is not None else None
         lines = [f"{line.sku} × {line.quantity:g}: {line.description}".rstrip(": ") for line in erp.lines]
         free_text = _lines(
-            ("", f"{erp.doc_type} {erp.doc_no}"), ("amount", amount), ("remarks", erp.remarks),
+            ("", f"{erp.doc_type} {erp.doc_no}"),
+            ("amount", amount),
+            ("remarks", erp.remarks),
             *(("line", line) for line in lines),
         )
         declared = _pii(
@@ -78,7 +80,8 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
         crm = event.payload
         kind = "crm.note"
         free_text = _lines(
-            ("", f"customer {crm.customer_id} via {crm.channel}"), ("notes", crm.notes),
+            ("", f"customer {crm.customer_id} via {crm.channel}"),
+            ("notes", crm.notes),
             ("next action", crm.next_action),
         )
         contact = crm.contact

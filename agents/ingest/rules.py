@@ -37,7 +37,9 @@ class RulePackListener:
                 engine = self.ref.update(lambda current: current.without_pack(name))
             else:
                 message: RulePackMessage = validate(
-                    RulePackMessage, parse_json_bytes(value, max_bytes=self.max_bytes, stage="rules"), stage="rules"
+                    RulePackMessage,
+                    parse_json_bytes(value, max_bytes=self.max_bytes, stage="rules"),
+                    stage="rules",
                 )
                 if message.pack is None:
                     engine = self.ref.update(lambda current: current.without_pack(message.name))
@@ -48,7 +50,8 @@ class RulePackListener:
                         raise SchemaViolationError(f"invalid rule pack: {exc}", stage="rules") from None
                     if pack.name != message.name:
                         raise SchemaViolationError(
-                            f"message name {message.name!r} differs from pack name {pack.name!r}", stage="rules"
+                            f"message name {message.name!r} differs from pack name {pack.name!r}",
+                            stage="rules",
                         )
                     engine = self.ref.update(lambda current: current.with_pack(pack))
             metrics.RULE_PACK_UPDATES.labels("applied").inc()

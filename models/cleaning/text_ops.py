@@ -15,8 +15,9 @@ _CONTROL_TO_SPACE = "\x0b\x0c"
 _CONTROL_TO_NEWLINE = "\r\x85\u2028\u2029"
 # Invisible format characters that break matching (a soft hyphen inside "b\u00adid" hides "bid").
 # ZWJ/ZWNJ (U+200C/D) stay: emoji sequences and several scripts need them.
-_FORMAT_CHARS = "\u00ad\u180e\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064" + (
-    "\u2066\u2067\u2068\u2069\ufeff"
+_FORMAT_CHARS = (
+    "\u00ad\u180e\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
 )
 _C0_C1 = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if chr(c) not in "\t\n"]
 
@@ -36,17 +37,62 @@ def strip_control(text: str) -> tuple[str, int]:
     return text.replace("\r\n", "\n").translate(CONTROL_TABLE), hits
 
 
+# --- unicode_nfkc ---------------------------------------------------------------------------------
+
+# Characters NFKC would rewrite in a way that is wrong for this data, so they are left as they are:
+# - full-width Chinese punctuation (，！？：；（）～ …): an ASCII comma in Chinese prose is a defect;
+# - superscripts, subscripts and vulgar fractions: "10⁹/L" must not become "109/L", nor "½" "1⁄2";
+# - Roman numerals and circled numbers: "Ⅳ期" would become "IV期", which the medical pack reads as an
+#   abbreviation, and "①" would become a bare "1".
+_NFKC_KEEP = (
+    "\uff01\uff08\uff09\uff0c\uff1a\uff1b\uff1f\uff5e\u2025\u2026"
+    "\u00b2\u00b3\u00b9\u00bc-\u00be\u2070-\u209f\u2150-\u215f\u2189"
+    "\u2160-\u2188\u2460-\u24ff\u3251-\u325f\u32b1-\u32bf"
+)
+_NFKC_RUN_RE = re.compile(f"[^{_NFKC_KEEP}]+")
+
+
+@lru_cache(maxsize=4096)
+def _changed_by_nfkc(char: str) -> bool:
+    return unicodedata.normalize("NFKC", char) != char
+
+
+def unicode_nfkc(text: str) -> tuple[str, int]:
+    """NFKC-normalise text except the characters in _NFKC_KEEP; count characters changed."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text, 0
+    hits = 0
+
+    def normalise(match: re.Match[str]) -> str:
+        nonlocal hits
+        run = match.group()
+        normalised = unicodedata.normalize("NFKC", run)
+        if normalised != run:
+            # Composing a combining sequence changes no single character; count it at least once.
+            hits += max(1, sum(1 for char in run if _changed_by_nfkc(char)))
+        return normalised
+
+    normalised_text = _NFKC_RUN_RE.sub(normalise, text)
+    return (normalised_text, hits) if hits else (text, 0)
+
+
 # --- strip_markup ---------------------------------------------------------------------------------
 
 # Tags that only style a run of text disappear without a trace, so "<b>阿莫</b>西林" stays one word.
 _INLINE_TAGS = frozenset(
-    "a abbr b bdi bdo big cite code data del dfn em font i ins kbd mark q s samp small span strike strong "
-    "sub time tt u var wbr".split()
+    {
+        *("a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font", "i"),
+        *("ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "time", "tt"),
+        *("u", "var", "wbr"),
+    }
 )
 # Tags that end a line or a block become a newline so neighbouring paragraphs do not run together.
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 header hr "
-    "li main nav ol p pre section table tbody thead tfoot tr ul".split()
+    {
+        *("address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"),
+        *("figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav"),
+        *("ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"),
+    }
 )
 _ATTRS = r"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
 _MARKUP_RE = re.compile(
@@ -83,77 +129,48 @@ def _markup_replacement(match: re.Match[str]) -> str:
     return " "
 
 
-def _entity_replacement(match: re.Match[str]) -> str:
-    # A decoded entity can itself be a control or format character (&shy;, &#8203;); removing it here
-    # keeps the rule idempotent, since strip_control has already run by the time markup is stripped.
-    return html.unescape(match.group()).translate(CONTROL_TABLE)
+def _decode_entities(text: str) -> tuple[str, int]:
+    entities = 0
+
+    def decode(match: re.Match[str]) -> str:
+        nonlocal entities
+        decoded = html.unescape(match.group())
+        if decoded == match.group():
+            return decoded
+        entities += 1
+        # An entity that decodes to a control or invisible format character (&shy;, &#8203;) is junk
+        # whether or not the pack strips raw ones; dropping it here keeps the pack idempotent.
+        return decoded.translate(CONTROL_TABLE)
+
+    return _ENTITY_RE.sub(decode, text), entities
+
+
+def _is_nfkc(text: str) -> bool:
+    return unicode_nfkc(text)[1] == 0
 
 
 def strip_markup(text: str) -> tuple[str, int]:
-    """Strip HTML/XML markup and decode entities until neither is left; count tags and entities."""
+    """Strip HTML/XML markup and decode entities until neither is left; count tags and entities.
+
+    Text that was NFKC-normalised (in unicode_nfkc's sense) stays so: removing "<b>" can put a
+    combining mark next to a letter it composes with, and entities decode to any character at all.
+    """
     hits = 0
+    keep_normalised: bool | None = None
     for _ in range(_MAX_MARKUP_PASSES):
         if "<" not in text and "&" not in text:
             break
         stripped, tags = _MARKUP_RE.subn(_markup_replacement, text)
-        entities = 0
-
-        def decode(match: re.Match[str]) -> str:
-            nonlocal entities
-            decoded = _entity_replacement(match)
-            if decoded != match.group():
-                entities += 1
-            return decoded
-
         # Decoding can reveal markup that was escaped ("&lt;b&gt;"); the next pass strips it.
-        decoded_text = _ENTITY_RE.sub(decode, stripped)
+        decoded, entities = _decode_entities(stripped)
         if tags + entities == 0:
             break
+        if keep_normalised is None:
+            keep_normalised = _is_nfkc(text)
         hits += tags + entities
-        text = decoded_text
+        # Normalising inside the loop, not after it, lets the next pass see "&#xFF1C;b&#xFF1E;" as "<b>".
+        text = unicode_nfkc(decoded)[0] if keep_normalised else decoded
     return text, hits
-
-
-# --- unicode_nfkc ---------------------------------------------------------------------------------
-
-# Characters NFKC would rewrite in a way that is wrong for this data, so they are left as they are:
-# - full-width Chinese punctuation (，！？：；（）～ …): an ASCII comma in Chinese prose is a defect;
-# - ＜ ＞ ＆ and their small forms: turned into < > & after markup is stripped they could form new
-#   markup, and a second cleaning would then change the text;
-# - superscripts, subscripts and vulgar fractions: "10⁹/L" must not become "109/L", nor "½" "1⁄2";
-# - Roman numerals and circled numbers: "Ⅳ期" would become "IV期", which the medical pack reads as an
-#   abbreviation, and "①" would become a bare "1".
-_NFKC_KEEP = (
-    "\uff01\uff08\uff09\uff0c\uff1a\uff1b\uff1f\uff5e\u2025\u2026"
-    "\uff06\uff1c\uff1e\ufe60\ufe64\ufe65"
-    "\u00b2\u00b3\u00b9\u00bc-\u00be\u2070-\u209f\u2150-\u215f\u2189"
-    "\u2160-\u2188\u2460-\u24ff\u3251-\u325f\u32b1-\u32bf"
-)
-_NFKC_RUN_RE = re.compile(f"[^{_NFKC_KEEP}]+")
-
-
-@lru_cache(maxsize=4096)
-def _changed_by_nfkc(char: str) -> bool:
-    return unicodedata.normalize("NFKC", char) != char
-
-
-def unicode_nfkc(text: str) -> tuple[str, int]:
-    """NFKC-normalise text except the characters in _NFKC_KEEP; count characters changed."""
-    if text.isascii() or unicodedata.is_normalized("NFKC", text):
-        return text, 0
-    hits = 0
-
-    def normalise(match: re.Match[str]) -> str:
-        nonlocal hits
-        run = match.group()
-        normalised = unicodedata.normalize("NFKC", run)
-        if normalised != run:
-            # Composing a combining sequence changes no single character; count it at least once.
-            hits += max(1, sum(1 for char in run if _changed_by_nfkc(char)))
-        return normalised
-
-    normalised_text = _NFKC_RUN_RE.sub(normalise, text)
-    return (normalised_text, hits) if hits else (text, 0)
 
 
 # --- collapse_whitespace --------------------------------------------------------------------------

@@ -73,7 +73,8 @@ def find_minilm_source() -> Path:
             f"(pip install {MINILM_PACKAGE})"
         )
     model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
-    missing = [name for name in ("config.json", "model.safetensors", "vocab.txt") if not (model_dir / name).is_file()]
+    required = ("config.json", "model.safetensors", "vocab.txt")
+    missing = [name for name in required if not (model_dir / name).is_file()]
     if missing:
         raise ConfigurationError(
             f"package {MINILM_PACKAGE!r} is installed but {model_dir} lacks {', '.join(missing)}; "
@@ -110,13 +111,11 @@ def build_tiny_encoder_source(out_dir: Path) -> Path:
         num_attention_heads=TINY_CONFIG["num_attention_heads"],
         intermediate_size=TINY_CONFIG["intermediate_size"],
         max_position_embeddings=TINY_CONFIG["max_position_embeddings"],
-        position_embedding_type="absolute",
     )
     # fork_rng keeps the fixed seed from leaking into the caller's random state.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_CONFIG["seed"])
-        model = BertModel(config)
-    model.eval()
+        model = BertModel(config)  # type: ignore[no-untyped-call]
     model.save_pretrained(str(out_dir))
     for name in TOKENIZER_FILES:
         if (tokenizer_dir / name).is_file():
@@ -154,7 +153,8 @@ def convert_encoder(source_dir: Path, out_dir: Path, *, quantization: str = "int
         embedding_type = config.setdefault("position_embedding_type", "absolute")
         if embedding_type != "absolute":
             raise ConfigurationError(
-                f"{source_dir}: position_embedding_type={embedding_type!r}; CTranslate2 converts only 'absolute'"
+                f"{source_dir}: position_embedding_type={embedding_type!r}, "
+                "but CTranslate2 converts only 'absolute'"
             )
         config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
@@ -163,7 +163,8 @@ def convert_encoder(source_dir: Path, out_dir: Path, *, quantization: str = "int
         converter.convert(str(out_dir), quantization=quantization)
         conversion_s = time.perf_counter() - started
 
-        compute_type = quantization if quantization in ctranslate2.get_supported_compute_types("cpu") else "float32"
+        supported = ctranslate2.get_supported_compute_types("cpu")
+        compute_type = quantization if quantization in supported else "float32"
         encoder = CT2Encoder(out_dir, compute_type=compute_type)
         converted = encoder.embed(QUALITY_SENTENCES)
         reference = torch_reference_embeddings(staged, QUALITY_SENTENCES)
@@ -172,7 +173,7 @@ def convert_encoder(source_dir: Path, out_dir: Path, *, quantization: str = "int
         )
 
     cosines = np.sum(converted * reference, axis=1)
-    files = {
+    files: dict[str, dict[str, Any]] = {
         p.name: {"sha256": file_sha256(p), "bytes": p.stat().st_size}
         for p in sorted(out_dir.iterdir())
         if p.is_file()
@@ -200,7 +201,8 @@ def convert_encoder(source_dir: Path, out_dir: Path, *, quantization: str = "int
             "cosine_min": round(float(cosines.min()), 6),
         },
     }
-    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    manifest_text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    (out_dir / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
     return out_dir
 
 

@@ -58,7 +58,8 @@ def l2_normalize(vectors: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     """Rows scaled to unit length; an all-zero row stays zero instead of becoming NaN."""
     arr = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return (arr / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+    normalized: npt.NDArray[np.float32] = (arr / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+    return normalized
 
 
 def file_sha256(path: Path) -> str:

@@ -13,8 +13,9 @@ _LEFT = r"(?<![0-9A-Za-z])"
 _RIGHT = r"(?![0-9A-Za-z])"
 _CONTIGUOUS = _LEFT + r"[0-9]{16,19}" + _RIGHT
 # Groups of four with one consistent separator; the 17-19 digit form ends in a short group.
-_GROUPED = _LEFT + r"[0-9]{4}(?P<sep>[ -])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{4}" + _RIGHT
-_GROUPED_LONG = _LEFT + r"[0-9]{4}(?P<sep>[ -])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{1,3}" + _RIGHT
+_FOUR_GROUPS = r"[0-9]{4}(?P<sep>[ -])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{4}"
+_GROUPED = _LEFT + _FOUR_GROUPS + _RIGHT
+_GROUPED_LONG = _LEFT + _FOUR_GROUPS + r"(?P=sep)[0-9]{1,3}" + _RIGHT
 
 
 def luhn_is_valid(digits: str) -> bool:

@@ -11,9 +11,7 @@ ENTITY_TYPE = "CN_MOBILE"
 _PREFIX = r"(?:(?:\+|00)86[ -]?|86[ -]|[(（]\+?86[)）][ -]?)?"
 # 3-4-4 grouping with one consistent separator (or none). The look-behind also rejects '+', so a
 # number inside "+8613812345678" is only ever matched together with its prefix.
-_REGEX = (
-    r"(?<![0-9A-Za-z+])" + _PREFIX + r"1[3-9][0-9](?P<sep>[ -]?)[0-9]{4}(?P=sep)[0-9]{4}(?![0-9A-Za-z])"
-)
+_REGEX = r"(?<![0-9A-Za-z+])" + _PREFIX + r"1[3-9][0-9](?P<sep>[ -]?)[0-9]{4}(?P=sep)[0-9]{4}(?![0-9A-Za-z])"
 
 
 def mobile_digits(value: str) -> str:

@@ -1,0 +1,56 @@
+# Sluice: `make demo` and `make test` do all set-up themselves; every step is cached and idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+INSTALLED := $(VENV)/.installed
+KAFKA     := var/kafka-dist/libs/.complete
+EMBEDDER  := var/models/embedder/manifest.json
+
+.PHONY: setup test unit integration demo bench lint typecheck down clean
+
+setup: $(INSTALLED) $(KAFKA) $(EMBEDDER)
+
+# The lock file pins the whole resolved set; pip's cache makes a re-install after a lock change cheap.
+$(INSTALLED): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+$(KAFKA): deploy/local/pom.xml | $(INSTALLED)
+	$(BIN)/sluice broker assemble
+
+$(EMBEDDER): | $(INSTALLED)
+	$(BIN)/sluice models prepare
+
+test: setup
+	$(BIN)/python -m pytest tests/unit tests/integration
+
+unit: $(INSTALLED)
+	$(BIN)/python -m pytest tests/unit
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+demo: setup
+	$(BIN)/sluice demo
+
+bench: setup
+	$(BIN)/sluice bench ingest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check agents topics models schemas tests
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+down:
+	-$(BIN)/sluice down
+
+clean: down
+	rm -rf $(VENV) var

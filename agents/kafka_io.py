@@ -1,0 +1,137 @@
+"""Small confluent-kafka helpers for the CLI, demo and bench: produce a list, read a topic to its end."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def producer(bootstrap: str, options: dict[str, str] | None = None) -> Producer:
+    return Producer(
+        {
+            **(options or {}),
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "acks": "all",
+            "enable.idempotence": True,
+        }
+    )
+
+
+def produce_all(
+    bootstrap: str,
+    messages: Iterable[tuple[str, bytes | None, bytes | None]],
+    *,
+    options: dict[str, str] | None = None,
+    on_sent: Callable[[], None] | None = None,
+) -> int:
+    """Produce (topic, key, value) triples; raises if any delivery fails."""
+    client = producer(bootstrap, options)
+    errors: list[str] = []
+
+    def delivered(err: object, _msg: Message) -> None:
+        if err is not None:
+            errors.append(str(err))
+        elif on_sent is not None:
+            on_sent()
+
+    count = 0
+    for topic, key, value in messages:
+        while True:
+            try:
+                client.produce(topic, key=key, value=value, on_delivery=delivered)
+                break
+            except BufferError:
+                client.poll(0.1)
+        client.poll(0)
+        count += 1
+    client.flush(60)
+    if errors:
+        raise RuntimeError(f"{len(errors)} messages were not delivered; first error: {errors[0]}")
+    return count
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    idle_timeout_s: float = 2.0,
+    options: dict[str, str] | None = None,
+) -> Iterator[Record]:
+    """Every committed message of a topic from the beginning, stopping once the end is reached."""
+    consumer = Consumer(
+        {
+            **(options or {}),
+            "bootstrap.servers": bootstrap,
+            "group.id": f"sluice-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
+        pending = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        last_message = time.monotonic()
+        while pending and time.monotonic() - last_message < idle_timeout_s:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            last_message = time.monotonic()
+            partition, offset = message.partition(), message.offset()
+            yield Record(topic, partition, offset, message.key(), message.value())
+            if offset + 1 >= ends[partition]:
+                pending.discard(partition)
+    finally:
+        consumer.close()
+
+
+class TopicFollower:
+    """Follows topics from the beginning and hands every new message to a callback (demo progress, tests)."""
+
+    def __init__(self, bootstrap: str, topics: list[str], options: dict[str, str] | None = None) -> None:
+        self.consumer = Consumer(
+            {
+                **(options or {}),
+                "bootstrap.servers": bootstrap,
+                "group.id": f"sluice-follower-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        assignment = []
+        for topic in topics:
+            for p in sorted(self.consumer.list_topics(topic, timeout=15).topics[topic].partitions):
+                assignment.append(TopicPartition(topic, p, OFFSET_BEGINNING))
+        self.consumer.assign(assignment)
+
+    def poll(self, seconds: float) -> list[Record]:
+        deadline = time.monotonic() + seconds
+        out: list[Record] = []
+        while time.monotonic() < deadline:
+            message = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            if message is None:
+                if out:
+                    break
+                continue
+            if message.error():
+                continue
+            out.append(Record(message.topic(), message.partition(), message.offset(), message.key(), message.value()))
+        return out
+
+    def close(self) -> None:
+        self.consumer.close()

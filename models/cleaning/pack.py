@@ -1,0 +1,138 @@
+"""A versioned rule pack: validated from YAML (bundled or from a topic) and written back as a mapping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from models.cleaning.errors import RulePackError
+from models.cleaning.rules import AbbreviationRule, BuiltinRule, RegexRule, Rule, UnitRule, rule_from_mapping
+
+# Names and versions are joined into the engine version ("base@1.0.0+medical@1.0.0"), so neither may
+# contain '@' or '+'.
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?")
+_PACK_FIELDS = frozenset({"name", "version", "description", "priority", "protected_terms", "rules"})
+DEFAULT_PRIORITY = 100
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """A named, versioned, ordered set of rules plus the terms no rule may rewrite.
+
+    Engines apply packs by ascending `priority` (then name): base is 10, medical 50, others 100.
+    """
+
+    name: str
+    version: str
+    description: str
+    rules: tuple[Rule, ...]
+    protected_terms: tuple[str, ...]
+    priority: int = DEFAULT_PRIORITY
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
+            raise RulePackError(
+                "name must be lower-case letters, digits, '_' or '-', starting with a letter, "
+                f"got {self.name!r}"
+            )
+        label = self.name
+
+        def fail(reason: str) -> RulePackError:
+            return RulePackError(reason, pack=label)
+
+        if not isinstance(self.version, str) or not _VERSION_RE.fullmatch(self.version):
+            raise fail(f"version must be MAJOR.MINOR.PATCH[-pre] as a quoted string, got {self.version!r}")
+        if not isinstance(self.description, str):
+            raise fail(f"description must be a string, got {type(self.description).__name__}")
+        # bool is an int; `priority: yes` is a mistake, not priority 1.
+        if not isinstance(self.priority, int) or isinstance(self.priority, bool):
+            raise fail(f"priority must be an integer, got {self.priority!r}")
+        if not isinstance(self.rules, tuple):
+            raise fail(f"rules must be a tuple, got {type(self.rules).__name__}")
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if not isinstance(rule, RegexRule | AbbreviationRule | UnitRule | BuiltinRule):
+                raise fail(f"rules[{index}] must be a rule, got {type(rule).__name__}")
+            if rule.id in seen:
+                raise RulePackError("duplicate rule id in this pack", pack=label, rule=rule.id)
+            seen.add(rule.id)
+        if not isinstance(self.protected_terms, tuple):
+            raise fail(f"protected_terms must be a tuple, got {type(self.protected_terms).__name__}")
+        for index, term in enumerate(self.protected_terms):
+            if not isinstance(term, str) or not term.strip():
+                raise fail(f"protected_terms[{index}] must be a non-empty string, got {term!r}")
+        if len(set(self.protected_terms)) != len(self.protected_terms):
+            raise fail("protected_terms has duplicates")
+
+    @property
+    def label(self) -> str:
+        """`name@version`, the form used in the engine version."""
+        return f"{self.name}@{self.version}"
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RulePack:
+        """Parse and validate a pack from YAML text; any problem is a RulePackError."""
+        if not isinstance(text, str):
+            raise RulePackError(f"YAML must be given as str, got {type(text).__name__}")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RulePackError(f"invalid YAML: {exc}") from None
+        # Deeply nested flow collections blow the parser's recursion limit before any YAMLError.
+        except RecursionError:
+            raise RulePackError("invalid YAML: nested too deeply") from None
+        return cls.from_mapping(data)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RulePack:
+        """Validate a pack from its mapping form (parsed YAML or JSON); any problem is a RulePackError."""
+        if not isinstance(data, Mapping):
+            raise RulePackError(f"a rule pack must be a mapping, got {type(data).__name__}")
+        raw_name = data.get("name")
+        label = raw_name if isinstance(raw_name, str) and raw_name else "<unnamed>"
+        unknown = [key for key in data if key not in _PACK_FIELDS]
+        if unknown:
+            raise RulePackError(f"unknown field(s) {unknown}; allowed: {sorted(_PACK_FIELDS)}", pack=label)
+        missing = [key for key in ("name", "version", "rules") if key not in data]
+        if missing:
+            raise RulePackError(f"missing required field(s) {missing}", pack=label)
+        raw_rules = data["rules"]
+        if not isinstance(raw_rules, list | tuple):
+            raise RulePackError(f"rules must be a list, got {type(raw_rules).__name__}", pack=label)
+        raw_terms = data.get("protected_terms", [])
+        if raw_terms is None:
+            raw_terms = []
+        if not isinstance(raw_terms, list | tuple):
+            raise RulePackError(f"protected_terms must be a list, got {type(raw_terms).__name__}", pack=label)
+        try:
+            rules = tuple(rule_from_mapping(raw, index) for index, raw in enumerate(raw_rules))
+            return cls(
+                name=data["name"],
+                version=data["version"],
+                description=data.get("description", ""),
+                rules=rules,
+                protected_terms=tuple(raw_terms),
+                priority=data.get("priority", DEFAULT_PRIORITY),
+            )
+        except RulePackError as exc:
+            raise exc.in_pack(label) from None
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain data (YAML/JSON-ready) that from_mapping turns back into an equal pack."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "priority": self.priority,
+            "protected_terms": list(self.protected_terms),
+            "rules": [rule.to_mapping() for rule in self.rules],
+        }
+
+    def to_yaml(self) -> str:
+        """The pack as YAML text (what is published to the rule-pack topic)."""
+        return yaml.safe_dump(self.to_mapping(), allow_unicode=True, sort_keys=False)

@@ -1,0 +1,1 @@
+"""The bundled rule packs as YAML data files (a package so that the files ship in the wheel)."""

@@ -1,0 +1,188 @@
+"""The de-identification engine: pattern/checksum recognizers, then batched NER, then operators."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NoOpNlpEngine
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import RecognizerResult as AnonymizerInput
+
+from models.deid.context import SubstringContextEnhancer
+from models.deid.nlp import LANGUAGE, NerOnlySpacyNlpEngine, english_view
+from models.deid.operators import operator_configs, validate_operators
+from models.deid.overlaps import Detection, resolve_overlaps
+from models.deid.pseudonyms import pseudonym
+from models.deid.recognizers import ChineseNerRecognizer, pattern_recognizers
+from models.deid.recognizers.chinese_ner import jiagu_version
+
+__all__ = [
+    "ENTITY_TYPES",
+    "IDENTIFIER_TYPES",
+    "DeidResult",
+    "Deidentifier",
+    "Entity",
+    "PresidioDeidentifier",
+    "pseudonym",
+]
+
+# Bump when a change to recognizers, resolution or operators changes the output for the same input.
+ENGINE_VERSION = "deid-1"
+# Entities that identify one data subject by themselves: their pseudonyms become the record's subjects.
+IDENTIFIER_TYPES = frozenset({"CN_RESIDENT_ID", "CN_MOBILE", "EMAIL_ADDRESS", "BANK_CARD", "CN_USCC"})
+PATTERN_TYPES = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "EMAIL_ADDRESS", "IP_ADDRESS")
+NER_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
+ENTITY_TYPES = PATTERN_TYPES + NER_TYPES
+_MIN_KEY_BYTES = 16
+# Full-width ASCII (１３８, ＠, ｘ) is common in Chinese input. Folding it one character for one keeps
+# every offset, so the pattern recognizers see ASCII while results still index the original text.
+_FULLWIDTH_TO_ASCII = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A detected entity: type, offsets into the original text and confidence; never the value."""
+
+    type: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class DeidResult:
+    """A de-identified text with what was found in it and the pseudonyms of its data subjects."""
+
+    text: str
+    entities: tuple[Entity, ...]
+    subjects: tuple[str, ...]
+
+    @property
+    def entity_counts(self) -> dict[str, int]:
+        return dict(Counter(entity.type for entity in self.entities))
+
+
+class Deidentifier(Protocol):
+    """What the streaming agents need: a version for provenance and a batch call."""
+
+    version: str
+
+    def deidentify_batch(self, texts: Sequence[str]) -> list[DeidResult]: ...
+
+
+class PresidioDeidentifier:
+    """Presidio cascade: pattern + checksum recognizers on every text, then spaCy (English, batched with
+    ``nlp.pipe``) and jiagu (Chinese) NER, overlap resolution, and the configured operator per type."""
+
+    def __init__(
+        self,
+        *,
+        pseudonym_key: bytes,
+        operators: Mapping[str, str],
+        ner_enabled: bool = True,
+        ner_batch_size: int = 64,
+    ) -> None:
+        if len(pseudonym_key) < _MIN_KEY_BYTES:
+            raise ValueError(f"pseudonym_key must be at least {_MIN_KEY_BYTES} bytes")
+        if ner_batch_size < 1:
+            raise ValueError("ner_batch_size must be at least 1")
+        # Validated against every type, not only the enabled ones, so switching NER off never turns
+        # a valid configuration into an invalid one.
+        validate_operators(operators, ENTITY_TYPES)
+        self._key = bytes(pseudonym_key)
+        self._ner_batch_size = ner_batch_size
+        self._patterns = AnalyzerEngine(
+            registry=RecognizerRegistry(recognizers=pattern_recognizers(LANGUAGE), supported_languages=[LANGUAGE]),
+            nlp_engine=NoOpNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": "none"}]),
+            supported_languages=[LANGUAGE],
+            context_aware_enhancer=SubstringContextEnhancer(),
+        )
+        self._nlp: NerOnlySpacyNlpEngine | None = None
+        self._ner: AnalyzerEngine | None = None
+        self.version = f"{ENGINE_VERSION}+patterns-only"
+        if ner_enabled:
+            self._nlp = NerOnlySpacyNlpEngine()
+            self._nlp.load()
+            # Only our recognizers: Presidio's default set (US SSN, UK NHS, ...) is never loaded.
+            registry = RecognizerRegistry(
+                recognizers=[
+                    SpacyRecognizer(supported_language=LANGUAGE, supported_entities=list(NER_TYPES)),
+                    ChineseNerRecognizer(LANGUAGE),
+                ],
+                supported_languages=[LANGUAGE],
+            )
+            self._ner = AnalyzerEngine(
+                registry=registry,
+                nlp_engine=self._nlp,
+                supported_languages=[LANGUAGE],
+                context_aware_enhancer=SubstringContextEnhancer(),
+            )
+            self.version = f"{ENGINE_VERSION}+{self._nlp.model_version()}+jiagu-{jiagu_version()}"
+        self._operators = operator_configs(operators, ENTITY_TYPES, self._key)
+        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
+
+    def deidentify_batch(self, texts: Sequence[str]) -> list[DeidResult]:
+        """De-identify ``texts``; the result for each text does not depend on the rest of the batch."""
+        if not texts:
+            return []
+        pattern_hits = [
+            self._patterns.analyze(text=text.translate(_FULLWIDTH_TO_ASCII), language=LANGUAGE) for text in texts
+        ]
+        ner_hits = self._run_ner(texts, pattern_hits)
+        return [
+            self._finish(text, patterns, ner) for text, patterns, ner in zip(texts, pattern_hits, ner_hits, strict=True)
+        ]
+
+    def _run_ner(
+        self, texts: Sequence[str], pattern_hits: Sequence[list[RecognizerResult]]
+    ) -> list[list[RecognizerResult]]:
+        if self._nlp is None or self._ner is None:
+            return [[] for _ in texts]
+        # spaCy reads a view without Chinese and without what the patterns already found; offsets are
+        # unchanged, so its entities apply to the original text, which jiagu reads.
+        views = [
+            english_view(text, [(hit.start, hit.end) for hit in hits])
+            for text, hits in zip(texts, pattern_hits, strict=True)
+        ]
+        artifacts = self._nlp.process_batch(views, LANGUAGE, batch_size=self._ner_batch_size)
+        # Each item is (view, artifacts); the view is spaCy's input, analysis runs on the original.
+        return [
+            self._ner.analyze(text=text, language=LANGUAGE, nlp_artifacts=item[1])
+            for text, item in zip(texts, artifacts, strict=True)
+        ]
+
+    def _finish(self, text: str, pattern_hits: list[RecognizerResult], ner_hits: list[RecognizerResult]) -> DeidResult:
+        detections = [
+            Detection(hit.entity_type, hit.start, hit.end, hit.score, from_pattern=True) for hit in pattern_hits
+        ]
+        detections += [
+            Detection(hit.entity_type, hit.start, hit.end, hit.score, from_pattern=False) for hit in ner_hits
+        ]
+        resolved = resolve_overlaps(text, detections)
+        if not resolved:
+            return DeidResult(text=text, entities=(), subjects=())
+        anonymized = self._anonymizer.anonymize(
+            text=text,
+            analyzer_results=[AnonymizerInput(d.entity_type, d.start, d.end, d.score) for d in resolved],
+            operators=self._operators,
+            # Spans are already resolved; Presidio's whitespace merge would join two phone numbers
+            # separated by a space into one value with a meaningless pseudonym.
+            merge_entities_with_spaces=False,
+        )
+        subjects = sorted(
+            {
+                pseudonym(text[d.start : d.end], d.entity_type, self._key)
+                for d in resolved
+                if d.entity_type in IDENTIFIER_TYPES and not d.partial
+            }
+        )
+        return DeidResult(
+            text=anonymized.text,
+            entities=tuple(Entity(d.entity_type, d.start, d.end, d.score) for d in resolved),
+            subjects=tuple(subjects),
+        )

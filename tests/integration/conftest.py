@@ -1,0 +1,112 @@
+"""One real KRaft broker and one real worker (tiny models, Milvus Lite) for the whole integration session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.broker import LocalBroker
+from agents.settings import REPO_ROOT, Settings, load_settings
+
+TEST_VAR = REPO_ROOT / "var" / "test"
+TEST_MODELS = REPO_ROOT / "var" / "test-models"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder_dir() -> Path:
+    """A tiny random-weight BERT converted through the same CTranslate2 path as the real encoder (cached)."""
+    from models.embedding.convert import prepare_embedder
+
+    return prepare_embedder(TEST_MODELS / "embedder", tiny=True, progress=False)
+
+
+@pytest.fixture(scope="session")
+def settings(tiny_embedder_dir: Path) -> Iterator[Settings]:
+    """Settings of the test session, exported to the environment so that spawned workers share them."""
+    for stale in ("kafka", "milvus", "run", "demo"):
+        shutil.rmtree(TEST_VAR / stale, ignore_errors=True)
+    env = {
+        "SLUICE_VAR_DIR": str(TEST_VAR),
+        "SLUICE_EMBEDDER_DIR": str(tiny_embedder_dir),
+        "SLUICE_APP_ID": f"sluice-test-{uuid.uuid4().hex[:6]}",
+        "SLUICE_BATCH_WITHIN_S": "0.1",
+        "SLUICE_BATCH_SIZE": "16",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield load_settings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def bootstrap(settings: Settings) -> Iterator[str]:
+    """The project's own launcher starts the broker, unless KAFKA_BOOTSTRAP_SERVERS points at one."""
+    if settings.kafka_bootstrap_servers:
+        yield settings.kafka_bootstrap_servers
+        return
+    broker = LocalBroker(settings)
+    state = broker.up()
+    try:
+        yield state.bootstrap_servers
+    finally:
+        from agents import runtime
+
+        runtime.down(settings, log=lambda *_: None)
+        broker.down()
+
+
+@pytest.fixture(scope="session")
+def sluice(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    """`sluice up` against the test broker: topics applied, one worker running, healthy."""
+    from agents import runtime
+
+    return runtime.up(settings, log=lambda *_: None)
+
+
+@pytest.fixture()
+def tenant() -> str:
+    """Each test owns a tenant, so tests sharing the topics and the index never see each other's records."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 60.0, interval_s: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        time.sleep(interval_s)
+
+
+def api(api_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{api_url}{path}", data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return {"status": exc.code, **json.loads(exc.read() or b"{}")}

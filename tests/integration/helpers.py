@@ -1,0 +1,38 @@
+"""Building upstream events and reading what Sluice wrote, with plain Kafka clients (no Sluice internals)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents.kafka_io import produce_all, read_topic
+
+
+def event(event_id: str, tenant: str, payload: Any) -> bytes:
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "tenant": tenant,
+            "occurred_at": "2026-11-20T09:30:00+08:00",
+            "payload": payload,
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+def produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes | None]]) -> None:
+    produce_all(bootstrap, messages)
+
+
+def values(bootstrap: str, topic: str, *, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Decoded JSON values of a topic, optionally only those of one tenant."""
+    out = []
+    for record in read_topic(bootstrap, topic, idle_timeout_s=1.0):
+        body = json.loads(record.value or b"null")
+        if tenant is None or (isinstance(body, dict) and body.get("tenant") == tenant):
+            out.append(body)
+    return out
+
+
+def raw_values(bootstrap: str, topic: str) -> list[str]:
+    return [(r.value or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic, idle_timeout_s=1.0)]

@@ -1,0 +1,53 @@
+"""The dead-letter envelope: where, why, and the original bytes recoverable only with the key."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from agents.dead_letters import DeadLetterBuilder, SourcePosition, StageFailure
+
+KEY = bytes(range(32))
+
+
+def failure(value: bytes | None = "客户 13812345678".encode()) -> StageFailure:
+    position = SourcePosition("crm.events.v1", 1, 17, b"event-9", value)
+    return StageFailure(position, "SchemaViolationError", "payload.notes: Field required", "decode", attempt=2)
+
+
+def test_envelope_names_topic_partition_offset_error_stage_and_attempt() -> None:
+    letter = DeadLetterBuilder(KEY).build(failure())
+    assert (letter.source_topic, letter.partition, letter.offset) == ("crm.events.v1", 1, 17)
+    assert (letter.error_type, letter.stage, letter.attempt) == ("SchemaViolationError", "decode", 2)
+    assert letter.error_message == "payload.notes: Field required"
+    assert letter.key_sha256 == hashlib.sha256(b"event-9").hexdigest()
+    assert letter.failed_at.tzinfo is not None
+
+
+def test_original_bytes_are_not_in_clear_but_decrypt_with_the_key() -> None:
+    original = "客户 13812345678".encode()
+    builder = DeadLetterBuilder(KEY)
+    letter = builder.build(failure(original))
+    serialised = letter.model_dump_json()
+    assert "13812345678" not in serialised
+    assert letter.original_bytes == len(original)
+    assert letter.original_sha256 == hashlib.sha256(original).hexdigest()
+    assert builder.decrypt(letter) == original
+
+
+def test_another_key_cannot_decrypt() -> None:
+    letter = DeadLetterBuilder(KEY).build(failure())
+    other = DeadLetterBuilder(bytes(32))
+    assert other.key_id != letter.encryption_key_id
+    with pytest.raises(InvalidTag):
+        other.decrypt(letter)
+
+
+def test_message_without_value_or_key_still_gets_an_envelope() -> None:
+    position = SourcePosition("erp.events.v1", 0, 5, None, None)
+    builder = DeadLetterBuilder(KEY)
+    letter = builder.build(StageFailure(position, "SchemaViolationError", "no value", "decode"))
+    assert letter.key_sha256 is None and letter.original_bytes == 0
+    assert builder.decrypt(letter) == b""

@@ -1,0 +1,49 @@
+"""Settings: one object from the environment, clear errors naming the setting, secrets hidden."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.errors import ConfigurationError
+from agents.settings import load_settings
+
+
+def test_kafka_bootstrap_servers_is_read_without_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    assert load_settings().kafka_bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+
+
+def test_bad_value_fails_with_the_setting_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_BATCH_SIZE", "lots")
+    with pytest.raises(ConfigurationError, match="SLUICE_BATCH_SIZE"):
+        load_settings()
+
+
+def test_unknown_operator_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_DEID_OPERATORS", json.dumps({"PERSON": "shred"}))
+    with pytest.raises(ConfigurationError, match="SLUICE_DEID_OPERATORS"):
+        load_settings()
+
+
+def test_redacted_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_PSEUDONYM_KEY", "super-secret-value")
+    shown = json.dumps(load_settings().redacted())
+    assert "super-secret-value" not in shown
+    assert '"pseudonym_key": "**********"' in shown
+
+
+def test_local_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+    settings = load_settings(var_dir=tmp_path)
+    first = settings.pseudonym_secret()
+    assert first == load_settings(var_dir=tmp_path).pseudonym_secret()
+    assert (tmp_path / "secrets" / "pseudonym.key").stat().st_mode & 0o077 == 0
+    assert len(settings.dead_letter_secret()) == 32
+
+
+def test_dead_letter_key_must_be_256_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_DEAD_LETTER_KEY", "abcd")
+    with pytest.raises(ConfigurationError, match="SLUICE_DEAD_LETTER_KEY"):
+        load_settings().dead_letter_secret()
