@@ -10,6 +10,8 @@ from collections.abc import Callable
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from agents.kafka_io import record_of
+
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[bytes | None, bytes | None, int], None]
@@ -66,11 +68,12 @@ class CompactedTopicWatcher:
                 log.warning("control_topic_error", topic=self.topic, error=str(message.error()))
                 time.sleep(1)
                 continue
+            record = record_of(message)
             try:
-                self._handler(message.key(), message.value(), message.offset())
+                self._handler(record.key, record.value, record.offset)
             except Exception:  # a bad control message must not stop the watcher
-                log.exception("control_message_failed", topic=self.topic, offset=message.offset())
-            self._positions[message.partition()] = message.offset() + 1
+                log.exception("control_message_failed", topic=self.topic, offset=record.offset)
+            self._positions[record.partition] = record.offset + 1
             if not self._caught_up.is_set():
                 self._check_caught_up()
         self._consumer.close()

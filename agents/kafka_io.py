@@ -19,6 +19,13 @@ class Record:
     value: bytes | None
 
 
+def record_of(message: Message) -> Record:
+    """A delivered message as a plain value (librdkafka types topic/partition/offset as optional)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None, "not a delivered message"
+    return Record(topic, partition, offset, message.key(), message.value())
+
+
 def producer(bootstrap: str, options: dict[str, str] | None = None) -> Producer:
     return Producer(
         {
@@ -92,10 +99,10 @@ def read_topic(
             if message is None or message.error():
                 continue
             last_message = time.monotonic()
-            partition, offset = message.partition(), message.offset()
-            yield Record(topic, partition, offset, message.key(), message.value())
-            if offset + 1 >= ends[partition]:
-                pending.discard(partition)
+            record = record_of(message)
+            yield record
+            if record.offset + 1 >= ends[record.partition]:
+                pending.discard(record.partition)
     finally:
         consumer.close()
 
@@ -130,7 +137,7 @@ class TopicFollower:
                 continue
             if message.error():
                 continue
-            out.append(Record(message.topic(), message.partition(), message.offset(), message.key(), message.value()))
+            out.append(record_of(message))
         return out
 
     def close(self) -> None:

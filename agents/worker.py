@@ -108,7 +108,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
         log.warning("rules_not_caught_up", topic=RULES.name)
     ready.control_caught_up = True
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def mark_started() -> None:
         ready.app_started = True
         log.info(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import faust
 import structlog
@@ -40,7 +40,12 @@ class Stage(Protocol[R]):
     def run(self, batch: Sequence[SourcePosition]) -> StageOutcome[R]: ...
 
 
-def position_of(event: faust.EventT) -> SourcePosition:
+def micro_batches(stream: faust.StreamT[bytes]) -> faust.Stream[bytes]:
+    """Faust's StreamT protocol lacks take_events, which every concrete Stream has."""
+    return cast(faust.Stream[bytes], stream)
+
+
+def position_of(event: faust.EventT[bytes]) -> SourcePosition:
     message = event.message
     return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
 
@@ -60,7 +65,7 @@ class BatchRunner:
         self,
         stage: Stage[R],
         executor: ThreadPoolExecutor,
-        events: Sequence[faust.EventT],
+        events: Sequence[faust.EventT[bytes]],
         on_result: Callable[[R], Awaitable[None]],
     ) -> None:
         positions = [position_of(event) for event in events]
@@ -100,7 +105,7 @@ class BatchRunner:
                 return StageOutcome(failures=[unexpected_failure(p, stage.name, exc) for p in positions])
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _exit_for_restart(self, stage: str, exc: BaseException) -> None:
+    def _exit_for_restart(self, stage: str, exc: BaseException) -> NoReturn:
         log.critical(
             "worker_exiting_for_restart",
             stage=stage,
@@ -214,7 +219,7 @@ class IngestFlow:
 
         @app.agent(sources, name="deidentify_records")
         async def deidentify_records(stream: faust.StreamT[bytes]) -> None:
-            async for events in stream.take_events(self.batch_size, within=self.batch_within_s):
+            async for events in micro_batches(stream).take_events(self.batch_size, within=self.batch_within_s):
                 await self.runner.run(self.deidentify, self.deid_executor, events, self.publish_deidentified)
 
         agents["deidentify_records"] = deidentify_records
@@ -223,7 +228,7 @@ class IngestFlow:
 
             @app.agent(deidentified, name="index_records")
             async def index_records(stream: faust.StreamT[bytes]) -> None:
-                async for events in stream.take_events(self.batch_size, within=self.batch_within_s):
+                async for events in micro_batches(stream).take_events(self.batch_size, within=self.batch_within_s):
                     await self.runner.run(index, self.index_executor, events, self.publish_indexed)
 
             agents["index_records"] = index_records

@@ -14,8 +14,7 @@ BUNDLED_PACK_FILES: tuple[str, ...] = ("base.yaml", "medical.yaml")
 def _bundled() -> tuple[RulePack, ...]:
     folder = resources.files("models.cleaning.packs")
     return tuple(
-        RulePack.from_yaml(folder.joinpath(file_name).read_text(encoding="utf-8"))
-        for file_name in BUNDLED_PACK_FILES
+        RulePack.from_yaml(folder.joinpath(file_name).read_text(encoding="utf-8")) for file_name in BUNDLED_PACK_FILES
     )
 
 

@@ -20,9 +20,7 @@ class Applier(Protocol):
     def __call__(self, text: str, spans: Spans, /) -> tuple[str, int]: ...
 
 
-def _matches_outside(
-    pattern: re.Pattern[str], text: str, spans: Sequence[tuple[int, int]]
-) -> Iterator[re.Match[str]]:
+def _matches_outside(pattern: re.Pattern[str], text: str, spans: Sequence[tuple[int, int]]) -> Iterator[re.Match[str]]:
     """Matches that lie wholly inside one unprotected span, found in one pass over the text.
 
     Searching the whole text (not slices) lets look-arounds see the real neighbours: "Foo" followed by
@@ -35,11 +33,7 @@ def _matches_outside(
     while (match := next(matches, None)) is not None:
         start, end = match.span()
         # A zero-width match at the very end of the text belongs to a final unprotected span.
-        while (
-            index < len(spans)
-            and start >= spans[index][1]
-            and not start == end == spans[index][1] == len(text)
-        ):
+        while index < len(spans) and start >= spans[index][1] and not start == end == spans[index][1] == len(text):
             index += 1
         if index == len(spans):
             return
@@ -153,9 +147,7 @@ def abbreviation_pattern(rule: AbbreviationRule) -> re.Pattern[str]:
         chars = {key, key.upper()} if rule.ignore_case else {key}
         first_chars |= chars
         # Longest first: where one term is a prefix of another ("q", "q.d."), the longer one is meant.
-        rests = sorted(
-            {rest.lower() if rule.ignore_case else rest for rest in rests}, key=lambda r: (-len(r), r)
-        )
+        rests = sorted({rest.lower() if rule.ignore_case else rest for rest in rests}, key=lambda r: (-len(r), r))
         alternation = "|".join(re.escape(rest) for rest in rests)
         branches.append(f"(?<={_first_char_class(chars)})" + _cased(f"(?:{alternation})", rule.ignore_case))
     preceded = "".join(
@@ -163,9 +155,7 @@ def abbreviation_pattern(rule: AbbreviationRule) -> re.Pattern[str]:
         for word in (_cased(re.escape(raw), rule.ignore_case) for raw in rule.unless_preceded_by)
     )
     followed = (
-        r"(?!\s*"
-        + _cased("(?:" + "|".join(map(re.escape, rule.unless_followed_by)) + ")", rule.ignore_case)
-        + ")"
+        r"(?!\s*" + _cased("(?:" + "|".join(map(re.escape, rule.unless_followed_by)) + ")", rule.ignore_case) + ")"
         if rule.unless_followed_by
         else ""
     )

@@ -41,9 +41,7 @@ class RuleEngine:
             for rule in pack.rules:
                 if rule.id in owner:
                     # Hits are keyed by rule id; two rules sharing one would make the counts meaningless.
-                    raise RulePackError(
-                        f"rule id also used by pack {owner[rule.id]!r}", pack=pack.name, rule=rule.id
-                    )
+                    raise RulePackError(f"rule id also used by pack {owner[rule.id]!r}", pack=pack.name, rule=rule.id)
                 owner[rule.id] = pack.name
         self._packs = ordered
         self._rules: tuple[tuple[str, Applier], ...] = tuple(

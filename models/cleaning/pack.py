@@ -37,8 +37,7 @@ class RulePack:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             raise RulePackError(
-                "name must be lower-case letters, digits, '_' or '-', starting with a letter, "
-                f"got {self.name!r}"
+                f"name must be lower-case letters, digits, '_' or '-', starting with a letter, got {self.name!r}"
             )
         label = self.name
 

@@ -31,9 +31,7 @@ _TERM_RE = re.compile(r"[A-Za-z][A-Za-z0-9.]*")
 
 def _check_id(rule_id: object) -> str:
     if not isinstance(rule_id, str) or not _RULE_ID_RE.fullmatch(rule_id):
-        raise RulePackError(
-            f"id must be a string of letters, digits, '.', '_' or '-' (at most 128), got {rule_id!r}"
-        )
+        raise RulePackError(f"id must be a string of letters, digits, '.', '_' or '-' (at most 128), got {rule_id!r}")
     return rule_id
 
 
@@ -92,9 +90,7 @@ class RegexRule:
         _check_str_tuple(self.id, "flags", self.flags)
         _check_str(self.id, "description", self.description, allow_empty=True)
         if len(self.pattern) > MAX_PATTERN_CHARS:
-            raise _fail(
-                self.id, f"pattern is {len(self.pattern)} characters, the limit is {MAX_PATTERN_CHARS}"
-            )
+            raise _fail(self.id, f"pattern is {len(self.pattern)} characters, the limit is {MAX_PATTERN_CHARS}")
         unknown = [flag for flag in self.flags if flag not in REGEX_FLAGS]
         if unknown:
             raise _fail(self.id, f"unknown regex flag(s) {unknown}; allowed: {sorted(REGEX_FLAGS)}")
@@ -163,15 +159,11 @@ class AbbreviationRule:
                     f"term {term!r} must be ASCII letters, digits or '.', starting with a letter",
                 )
             _check_str(self.id, f"expansion of {term!r}", expansion)
-            if (expansion.lower() if self.ignore_case else expansion) == (
-                term.lower() if self.ignore_case else term
-            ):
+            if (expansion.lower() if self.ignore_case else expansion) == (term.lower() if self.ignore_case else term):
                 raise _fail(self.id, f"expansion of {term!r} is the term itself")
         dupes = _duplicates(tuple(term for term, _ in self.terms), fold_case=self.ignore_case)
         if dupes:
-            raise _fail(
-                self.id, f"duplicate term(s) {dupes}" + (" (case-insensitive)" if self.ignore_case else "")
-            )
+            raise _fail(self.id, f"duplicate term(s) {dupes}" + (" (case-insensitive)" if self.ignore_case else ""))
         _check_str_tuple(self.id, "unless_followed_by", self.unless_followed_by)
         _check_str_tuple(self.id, "unless_preceded_by", self.unless_preceded_by)
         _check_str(self.id, "description", self.description, allow_empty=True)
@@ -312,12 +304,8 @@ def rule_from_mapping(data: object, index: int) -> Rule:
             id=rule_id,
             terms=tuple(terms.items()),
             ignore_case=data.get("ignore_case", True),
-            unless_followed_by=_check_str_tuple(
-                rule_id, "unless_followed_by", data.get("unless_followed_by", [])
-            ),
-            unless_preceded_by=_check_str_tuple(
-                rule_id, "unless_preceded_by", data.get("unless_preceded_by", [])
-            ),
+            unless_followed_by=_check_str_tuple(rule_id, "unless_followed_by", data.get("unless_followed_by", [])),
+            unless_preceded_by=_check_str_tuple(rule_id, "unless_preceded_by", data.get("unless_preceded_by", [])),
             description=description,
         )
     if kind == "unit":

@@ -18,9 +18,7 @@ from models.cleaning import RuleEngine
         ("emoji 👨\u200d👩\u200d👧 stays", "emoji 👨\u200d👩\u200d👧 stays"),
     ],
 )
-def test_strip_control_removes_controls_but_keeps_line_structure(
-    bundled: RuleEngine, raw: str, cleaned: str
-) -> None:
+def test_strip_control_removes_controls_but_keeps_line_structure(bundled: RuleEngine, raw: str, cleaned: str) -> None:
     assert bundled.clean(raw).text == cleaned
 
 
@@ -56,9 +54,7 @@ def test_escaped_markup_is_stripped_too_so_cleaning_twice_changes_nothing(bundle
     "text",
     ["血压<140/90 mmHg", "a < b and c > d", "5<6", "R&D spend", "x &unknown; y", "<3 love"],
 )
-def test_strip_markup_leaves_comparison_signs_and_bare_ampersands_alone(
-    bundled: RuleEngine, text: str
-) -> None:
+def test_strip_markup_leaves_comparison_signs_and_bare_ampersands_alone(bundled: RuleEngine, text: str) -> None:
     assert bundled.clean(text).text == text
 
 

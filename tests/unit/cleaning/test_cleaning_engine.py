@@ -32,9 +32,7 @@ def test_packs_are_applied_by_priority_whatever_order_they_are_given_in() -> Non
     assert engine.clean("５ＭＧ ＢＩＤ").text == "5 mg 每日两次"
 
 
-def test_with_pack_replaces_by_name_and_leaves_the_original_untouched(
-    bundled: RuleEngine, make_pack: MakePack
-) -> None:
+def test_with_pack_replaces_by_name_and_leaves_the_original_untouched(bundled: RuleEngine, make_pack: MakePack) -> None:
     medical_v2 = make_pack(
         {"id": "medical.frequency", "kind": "abbreviation", "terms": {"bid": "一天两次"}},
         name="medical",
@@ -123,6 +121,8 @@ def test_rule_hits_count_each_rewrite(bundled: RuleEngine) -> None:
         "  <p>阿莫西林500MG口服tid&nbsp;</p>\r\n<br>ＩＶ期，iv drip，q8h  ",
         "&lt;b&gt;5毫克bid&lt;/b&gt;，PO Box 12 po，BID-Pro 2000mg",
         "e&#769; ＆ａｍｐ； &amp;amp;lt;i&amp;amp;gt; x\u200b\x00y",
+        "mg<b>\u0301 &#xFF1C;b&#xFF1E;x",  # a removed tag lets a combining mark reach "g"
+        " 5毫克\u0301 和 bid\u0301 ",  # a combining mark after a unit or term keeps it as it is
     ],
 )
 def test_cleaning_cleaned_text_changes_nothing(bundled: RuleEngine, text: str) -> None:

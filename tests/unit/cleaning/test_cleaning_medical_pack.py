@@ -55,9 +55,7 @@ def test_mixed_chinese_english_prescription(bundled: RuleEngine) -> None:
         ("头孢曲松 2克 iv q12h", "头孢曲松 2 g 静脉注射 每12小时一次"),
     ],
 )
-def test_abbreviations_next_to_cjk_and_punctuation_expand(
-    bundled: RuleEngine, raw: str, cleaned: str
-) -> None:
+def test_abbreviations_next_to_cjk_and_punctuation_expand(bundled: RuleEngine, raw: str, cleaned: str) -> None:
     assert bundled.clean(raw).text == cleaned
 
 
@@ -82,6 +80,7 @@ def test_words_that_merely_contain_an_abbreviation_are_untouched(bundled: RuleEn
         "qd_flag bid_2",  # underscores likewise
         "mail bid@example.org",  # e-mail local part
         "see messages.po and po.example.com",  # dotted names
+        "bid\u0301",  # a combining accent makes it a different word
     ],
 )
 def test_abbreviations_glued_to_digits_underscores_hyphens_or_dots_are_untouched(

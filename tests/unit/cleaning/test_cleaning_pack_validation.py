@@ -176,9 +176,7 @@ def test_unparseable_yaml_is_a_rule_pack_error(text: str, reason: str) -> None:
 
 
 def test_yaml_pack_is_parsed_with_defaults() -> None:
-    pack = RulePack.from_yaml(
-        "name: clinic\nversion: '1.2.3'\nrules:\n  - id: c.ws\n    kind: collapse_whitespace\n"
-    )
+    pack = RulePack.from_yaml("name: clinic\nversion: '1.2.3'\nrules:\n  - id: c.ws\n    kind: collapse_whitespace\n")
     assert (pack.name, pack.version, pack.description, pack.priority) == ("clinic", "1.2.3", "", 100)
     assert pack.protected_terms == ()
     assert [rule.id for rule in pack.rules] == ["c.ws"]

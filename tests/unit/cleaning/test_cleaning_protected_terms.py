@@ -61,16 +61,12 @@ def test_term_that_appears_only_after_normalisation_is_protected(bundled: RuleEn
 
 def test_neighbours_of_a_protected_term_are_judged_in_full_context(make_pack: MakePack) -> None:
     # "bid" is glued to the letters of the protected term, so it is part of a word and stays.
-    pack = make_pack(
-        {"id": "t.abbr", "kind": "abbreviation", "terms": {"bid": "每日两次"}}, protected=["Foo"]
-    )
+    pack = make_pack({"id": "t.abbr", "kind": "abbreviation", "terms": {"bid": "每日两次"}}, protected=["Foo"])
     assert RuleEngine([pack]).clean("Foobid bidFoo Foo bid").text == "Foobid bidFoo Foo 每日两次"
 
 
 def test_match_running_into_a_protected_term_is_cut_at_its_edge(make_pack: MakePack) -> None:
-    pack = make_pack(
-        {"id": "t.x", "kind": "regex", "pattern": "x+", "replacement": "y"}, protected=["xxKEEP"]
-    )
+    pack = make_pack({"id": "t.x", "kind": "regex", "pattern": "x+", "replacement": "y"}, protected=["xxKEEP"])
     assert RuleEngine([pack]).clean("xxxxKEEP xx").text == "yxxKEEP y"
 
 

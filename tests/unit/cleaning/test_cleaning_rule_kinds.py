@@ -45,16 +45,12 @@ def test_regex_rule_can_insert_at_a_zero_width_match(make_pack: MakePack) -> Non
 
 
 def test_case_sensitive_abbreviation_only_matches_the_declared_case(make_pack: MakePack) -> None:
-    pack = make_pack(
-        {"id": "t.abbr", "kind": "abbreviation", "terms": {"IM": "肌内注射"}, "ignore_case": False}
-    )
+    pack = make_pack({"id": "t.abbr", "kind": "abbreviation", "terms": {"IM": "肌内注射"}, "ignore_case": False})
     assert RuleEngine([pack]).clean("IM, im, Im").text == "肌内注射, im, Im"
 
 
 def test_abbreviation_terms_may_contain_dots_and_digits(make_pack: MakePack) -> None:
-    pack = make_pack(
-        {"id": "t.abbr", "kind": "abbreviation", "terms": {"q.d.": "每日一次", "q4h": "每4小时一次"}}
-    )
+    pack = make_pack({"id": "t.abbr", "kind": "abbreviation", "terms": {"q.d.": "每日一次", "q4h": "每4小时一次"}})
     assert RuleEngine([pack]).clean("q.d. 或 Q4H，不是 q.d.x").text == "每日一次 或 每4小时一次，不是 q.d.x"
 
 
@@ -74,23 +70,16 @@ def test_abbreviation_context_exclusions(make_pack: MakePack) -> None:
         }
     )
     engine = RuleEngine([pack])
-    assert (
-        engine.clean("IV期 IV 期 stage IV STAGE iv iv drip").text
-        == "IV期 IV 期 stage IV STAGE iv 静脉注射 drip"
-    )
+    assert engine.clean("IV期 IV 期 stage IV STAGE iv iv drip").text == "IV期 IV 期 stage IV STAGE iv 静脉注射 drip"
 
 
 def test_unit_rule_with_custom_separator(make_pack: MakePack) -> None:
-    pack = make_pack(
-        {"id": "t.u", "kind": "unit", "canonical": "IU", "aliases": ["iu", "单位"], "separator": ""}
-    )
+    pack = make_pack({"id": "t.u", "kind": "unit", "canonical": "IU", "aliases": ["iu", "单位"], "separator": ""})
     assert RuleEngine([pack]).clean("胰岛素 8 单位，10iu").text == "胰岛素 8IU，10IU"
 
 
 def test_case_sensitive_unit(make_pack: MakePack) -> None:
-    pack = make_pack(
-        {"id": "t.u", "kind": "unit", "canonical": "L", "aliases": ["L", "升"], "ignore_case": False}
-    )
+    pack = make_pack({"id": "t.u", "kind": "unit", "canonical": "L", "aliases": ["L", "升"], "ignore_case": False})
     assert RuleEngine([pack]).clean("2L 3升 4l").text == "2 L 3 L 4l"
 
 
