@@ -26,7 +26,8 @@ class UnifiedRecord:
     tenant: str
     kind: str
     lineage: Lineage
-    free_text: str
+    header: str  # schema fields declared free of PII (document numbers, levels, channels): kept as they are
+    free_text: str  # free-text fields: cleaned, then de-identified
     declared_pii: tuple[DeclaredPii, ...]
     deleted: bool
 
@@ -57,7 +58,8 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
     )
     record_id = record_id_for(source, event.tenant, event.event_id)
     if event.payload is None:
-        return UnifiedRecord(record_id, event.tenant, f"{source}.tombstone", lineage, "", (), deleted=True)
+        return UnifiedRecord(record_id, event.tenant, f"{source}.tombstone", lineage, "", "", (), deleted=True)
+    header: str
     free_text: str
     declared: tuple[DeclaredPii, ...]
     if isinstance(event, ErpEvent) and event.payload is not None:
@@ -65,12 +67,8 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
         kind = f"erp.{erp.doc_type}"
         amount = f"{erp.amount:.2f} {erp.currency or ''}".strip() if erp.amount is not None else None
         lines = [f"{line.sku} × {line.quantity:g}: {line.description}".rstrip(": ") for line in erp.lines]
-        free_text = _lines(
-            ("", f"{erp.doc_type} {erp.doc_no}"),
-            ("amount", amount),
-            ("remarks", erp.remarks),
-            *(("line", line) for line in lines),
-        )
+        header = _lines(("", f"{erp.doc_type} {erp.doc_no}"), ("amount", amount))
+        free_text = _lines(("remarks", erp.remarks), *(("line", line) for line in lines))
         declared = _pii(
             ("customer", "PERSON", erp.customer_name),
             ("phone", "CN_MOBILE", erp.contact_phone),
@@ -79,11 +77,8 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
     elif isinstance(event, CrmEvent) and event.payload is not None:
         crm = event.payload
         kind = "crm.note"
-        free_text = _lines(
-            ("", f"customer {crm.customer_id} via {crm.channel}"),
-            ("notes", crm.notes),
-            ("next action", crm.next_action),
-        )
+        header = f"customer {crm.customer_id} via {crm.channel}"
+        free_text = _lines(("notes", crm.notes), ("next action", crm.next_action))
         contact = crm.contact
         declared = _pii(
             ("contact", "PERSON", contact.name if contact else None),
@@ -95,9 +90,10 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
     elif isinstance(event, LogEvent) and event.payload is not None:
         entry = event.payload
         kind = "logs.line"
-        free_text = _lines(("", f"[{entry.level}] {entry.service}: {entry.message}"), ("trace", entry.trace_id))
+        header = _lines(("", f"[{entry.level}] {entry.service}"), ("trace", entry.trace_id))
+        free_text = entry.message
         # Host names can name people's machines (alice-laptop); treat them as identifiers.
         declared = _pii(("host", "HOSTNAME", entry.host))
     else:  # pragma: no cover - the union is closed
         raise TypeError(f"unknown event type {type(event).__name__}")
-    return UnifiedRecord(record_id, event.tenant, kind, lineage, free_text, declared, deleted=False)
+    return UnifiedRecord(record_id, event.tenant, kind, lineage, header, free_text, declared, deleted=False)

@@ -130,9 +130,7 @@ class DeidentifyStage:
         now = datetime.now(UTC)
         for (position, record, _, clean_ms), result, deid_ms in pairs:
             try:
-                text = result.text
-                counts = dict(result.entity_counts)
-                subjects = set(result.subjects)
+                text, counts, subjects = result.text, dict(result.entity_counts), set(result.subjects)
                 declared_lines = []
                 for declared in record.declared_pii:
                     replacement, subject = self.fields.anonymize(declared.value, declared.entity_type)
@@ -140,8 +138,11 @@ class DeidentifyStage:
                     counts[declared.entity_type] = counts.get(declared.entity_type, 0) + 1
                     if subject:
                         subjects.add(subject)
-                if declared_lines:
-                    text = "\n".join([text, *declared_lines]) if text else "\n".join(declared_lines)
+                    # The record names its own subject: where the free text repeats that value and the
+                    # recognizers missed it (a rare name, an unusual spelling), it is replaced all the same.
+                    if len(declared.value) >= 2 and declared.value in text:
+                        text = text.replace(declared.value, replacement)
+                text = "\n".join(part for part in (record.header, text, *declared_lines) if part)
                 out = DeidentifiedRecord(
                     record_id=record.record_id,
                     tenant=record.tenant,

@@ -98,10 +98,13 @@ class RuleEngine:
         return RuleEngine([*(p for p in self._packs if p.name != pack.name), pack])
 
     def without_pack(self, name: str) -> RuleEngine:
-        """A new engine without the pack called `name`; self is unchanged."""
+        """A new engine without the pack called `name`; self is unchanged.
+
+        Removing a pack that is not loaded returns this same engine: a compacted rules topic replays
+        tombstones for packs this worker never loaded, and that is not an error.
+        """
         if all(pack.name != name for pack in self._packs):
-            loaded = ", ".join(pack.name for pack in self._packs) or "none"
-            raise RulePackError(f"is not loaded (loaded: {loaded})", pack=name)
+            return self
         return RuleEngine([pack for pack in self._packs if pack.name != name])
 
     def __repr__(self) -> str:

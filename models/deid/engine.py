@@ -18,7 +18,7 @@ from models.deid.nlp import LANGUAGE, NerOnlySpacyNlpEngine, english_view
 from models.deid.operators import operator_configs, validate_operators
 from models.deid.overlaps import Detection, resolve_overlaps
 from models.deid.pseudonyms import pseudonym
-from models.deid.recognizers import ChineseNerRecognizer, pattern_recognizers
+from models.deid.recognizers import ChineseNerRecognizer, EnglishCuedPersonRecognizer, pattern_recognizers
 from models.deid.recognizers.chinese_ner import jiagu_version
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # Bump when a change to recognizers, resolution or operators changes the output for the same input.
-ENGINE_VERSION = "deid-1"
+ENGINE_VERSION = "deid-2"
 # Entities that identify one data subject by themselves: their pseudonyms become the record's subjects.
 IDENTIFIER_TYPES = frozenset({"CN_RESIDENT_ID", "CN_MOBILE", "EMAIL_ADDRESS", "BANK_CARD", "CN_USCC"})
 PATTERN_TYPES = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "EMAIL_ADDRESS", "IP_ADDRESS")
@@ -113,6 +113,7 @@ class PresidioDeidentifier:
                 recognizers=[
                     SpacyRecognizer(supported_language=LANGUAGE, supported_entities=list(NER_TYPES)),
                     ChineseNerRecognizer(LANGUAGE),
+                    EnglishCuedPersonRecognizer(LANGUAGE),
                 ],
                 supported_languages=[LANGUAGE],
             )

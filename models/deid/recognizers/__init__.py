@@ -10,6 +10,7 @@ from models.deid.recognizers.cn_mobile import CnMobileRecognizer
 from models.deid.recognizers.cn_resident_id import CnResidentIdRecognizer
 from models.deid.recognizers.cn_uscc import CnUsccRecognizer
 from models.deid.recognizers.email import EmailAddressRecognizer
+from models.deid.recognizers.en_person_cue import EnglishCuedPersonRecognizer
 from models.deid.recognizers.ip_address import IpAddressRecognizer
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "CnResidentIdRecognizer",
     "CnUsccRecognizer",
     "EmailAddressRecognizer",
+    "EnglishCuedPersonRecognizer",
     "IpAddressRecognizer",
     "pattern_recognizers",
 ]

