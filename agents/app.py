@@ -9,10 +9,12 @@ import faust
 from agents.settings import Settings
 
 
-def create_app(settings: Settings, bootstrap_servers: str, *, web_port: int | None = None) -> faust.App:
-    """A Faust app for Sluice. `web_port=None` runs without the HTTP server (test workers, benches)."""
+def create_app(
+    settings: Settings, bootstrap_servers: str, *, group_id: str | None = None, web_port: int | None = None
+) -> faust.App:
+    """A Faust app for Sluice; `group_id` is its consumer group. `web_port=None` runs without HTTP."""
     return faust.App(
-        settings.app_id,
+        group_id or settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
         autodiscover=False,
         store="memory://",

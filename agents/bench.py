@@ -46,12 +46,11 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 def measure_stages(settings: Settings, records: list[UnifiedRecord]) -> dict[str, float]:
     """Each stage alone, in this process, on the same records the end-to-end run will carry."""
-    from agents.ingest.stages import chunk_id_for
     from models.chunking import chunk_text
     from models.cleaning import RuleEngine, load_bundled_packs
     from models.deid import PresidioDeidentifier
     from models.embedding.encoder import CT2Encoder
-    from models.store import ChunkRow, MilvusStore
+    from models.store import ChunkRow, MilvusStore, chunk_key
 
     batch = settings.batch_size
     engine = RuleEngine(load_bundled_packs())
@@ -59,7 +58,9 @@ def measure_stages(settings: Settings, records: list[UnifiedRecord]) -> dict[str
     rates = {"clean": _rate("clean", texts, batch, lambda b: [engine.clean(t) for t in b])}
     cleaned = [engine.clean(t).text for t in texts]
     deid = PresidioDeidentifier(
-        pseudonym_key=b"bench", operators=settings.deid_operators, ner_enabled=settings.ner_enabled
+        pseudonym_key=b"bench-pseudonym-key-0123456789",
+        operators=settings.deid_operators,
+        ner_enabled=settings.ner_enabled,
     )
     deid.deidentify_batch(cleaned[:8])  # warm-up: first spaCy call allocates
     rates["deidentify"] = _rate("deidentify", cleaned, batch, deid.deidentify_batch)
@@ -81,7 +82,7 @@ def measure_stages(settings: Settings, records: list[UnifiedRecord]) -> dict[str
         for index, chunk in enumerate(chunks):
             record_rows.append(
                 ChunkRow(
-                    chunk_id=chunk_id_for(record.record_id, index),
+                    chunk_id=chunk_key(record.tenant, record.record_id, index),
                     record_id=record.record_id,
                     tenant=record.tenant,
                     chunk_index=index,

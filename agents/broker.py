@@ -165,22 +165,18 @@ class LocalBroker:
         classpath = f"{self.libs}/*"
         if not (self.data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            subprocess.run(
-                [
-                    "java",
-                    "-cp",
-                    classpath,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(config),
-                ],
-                check=True,
+            # `=` keeps an id that starts with "-" from being read as an option.
+            format_command = ["java", "-cp", classpath, "kafka.tools.StorageTool", "format"]
+            formatted = subprocess.run(
+                [*format_command, f"--cluster-id={cluster_id}", "-c", str(config)],
+                check=False,
                 capture_output=True,
                 text=True,
             )
+            if formatted.returncode != 0:
+                raise BrokerUnavailableError(
+                    f"formatting the KRaft storage failed: {formatted.stdout[-1500:]}{formatted.stderr[-1500:]}"
+                )
         command = [
             "java",
             "-Xms256m",

@@ -157,9 +157,10 @@ def models_prepare(tiny: bool, out_dir: Path | None) -> None:
 @main.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "deidentify"]),
+    type=click.Choice(["all", "deidentify", "index"]),
     default="all",
-    help="all = every agent + index + HTTP API; deidentify = extra de-identification capacity.",
+    help="deidentify = normalise/clean/de-identify (scale out); index = embed, store and serve the API; "
+    "all = both in one process.",
 )
 @click.option("--web-port", type=int, default=None, help="Port of the HTTP API (role all).")
 def worker(role: str, web_port: int | None) -> None:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from agents import runtime
 from agents.broker import resolve_bootstrap_servers
 from agents.demo_data import DemoGenerator, DemoStream
-from agents.kafka_io import TopicFollower, produce_all, read_topic
+from agents.kafka_io import TopicFollower, end_offsets, produce_all, read_topic
 from agents.settings import Settings
 from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RECORDS_DEIDENTIFIED, RECORDS_INDEXED
 
@@ -85,6 +85,8 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     broken_keys = {hashlib.sha256(m.key).hexdigest() for m in stream.messages if m.broken and m.key}
 
     print(f"== producing {len(stream.messages)} events ({len(valid)} valid, {broken} deliberately broken) ==")
+    # The leak scan reads what this run wrote: earlier runs are not this run's evidence.
+    starts = {topic: end_offsets(bootstrap, topic, settings.kafka_options) for topic in WRITTEN_TOPICS}
     follower = TopicFollower(
         bootstrap, [RECORDS_INDEXED.name, INGEST_DLQ.name, RECORDS_DEIDENTIFIED.name], settings.kafka_options
     )
@@ -139,7 +141,8 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     print("\n== scanning everything Sluice wrote for the planted PII ==")
     corpus: list[str] = []
     for topic in WRITTEN_TOPICS:
-        corpus.extend((r.value or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic))
+        records = read_topic(bootstrap, topic, options=settings.kafka_options, start=starts[topic])
+        corpus.extend((r.value or b"").decode("utf-8", "replace") for r in records)
     for tenant in tenants:
         corpus.extend(stored_texts(api_url, tenant))
     log_path = settings.run_dir / "worker.log"

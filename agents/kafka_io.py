@@ -71,14 +71,27 @@ def produce_all(
     return count
 
 
+def end_offsets(bootstrap: str, topic: str, options: dict[str, str] | None = None) -> dict[int, int]:
+    """The next offset of every partition: read_topic(start=…) from here sees only what comes after."""
+    consumer = Consumer(
+        {**(options or {}), "bootstrap.servers": bootstrap, "group.id": f"sluice-reader-{uuid.uuid4().hex[:8]}"}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
 def read_topic(
     bootstrap: str,
     topic: str,
     *,
     idle_timeout_s: float = 2.0,
     options: dict[str, str] | None = None,
+    start: dict[int, int] | None = None,
 ) -> Iterator[Record]:
-    """Every committed message of a topic from the beginning, stopping once the end is reached."""
+    """Every committed message of a topic from the beginning (or from `start` offsets) to its end."""
     consumer = Consumer(
         {
             **(options or {}),
@@ -91,8 +104,9 @@ def read_topic(
     try:
         partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
-        pending = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        first = start or {}
+        pending = {p for p, end in ends.items() if end > first.get(p, 0)}
+        consumer.assign([TopicPartition(topic, p, first.get(p, OFFSET_BEGINNING)) for p in partitions])
         last_message = time.monotonic()
         while pending and time.monotonic() - last_message < idle_timeout_s:
             message = consumer.poll(0.5)

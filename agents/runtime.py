@@ -1,4 +1,4 @@
-"""`sluice up / down / status`: the local broker, the topics and the worker processes, started in the background."""
+"""`sluice up / down / status`: the local broker, the topics and the worker processes, run in the background."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ from agents.settings import Settings
 WORKER_READY_TIMEOUT_S = 180.0
 
 
-@dataclass(frozen=True)
-class ProcessInfo:
-    role: str
-    pid: int
+def planned_workers(settings: Settings) -> list[str]:
+    """Worker slots `sluice up` keeps running: one index worker (owns the store, serves the API) and N
+    de-identification workers. Each slot is named role-N so a restart refills exactly what died."""
+    return ["index-0", *(f"deidentify-{i}" for i in range(settings.deidentify_workers))]
 
 
 def _state_path(settings: Settings) -> Path:
@@ -67,94 +66,131 @@ def ensure_models(settings: Settings) -> None:
         )
 
 
+def _spawn(settings: Settings, slot: str, api_port: int | None) -> dict[str, Any]:
+    role = slot.split("-", 1)[0]
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.run_dir / f"{slot}.log"
+    command = [sys.executable, "-m", "agents.cli", "worker", "--role", role]
+    if api_port:
+        command += ["--web-port", str(api_port)]
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives `sluice up`; `sluice down` stops it
+            env={**os.environ, "SLUICE_VAR_DIR": str(settings.var_dir)},
+        )
+    return {"role": role, "pid": process.pid, "api_port": api_port, "log": str(log_path)}
+
+
 def up(settings: Settings, *, wait: bool = True, log: Any = print) -> dict[str, Any]:
-    """Start what is missing: broker (unless configured), topics, the worker; return the status when healthy."""
+    """Start what is missing: broker (unless configured), topics, workers; return the status when healthy."""
     ensure_models(settings)
     if not settings.kafka_bootstrap_servers:
         broker = LocalBroker(settings).up()
-        log(f"broker    running  {broker.bootstrap_servers} (pid {broker.pid})")
+        log(f"broker      running  {broker.bootstrap_servers} (pid {broker.pid})")
     bootstrap = resolve_bootstrap_servers(settings)
     apply_declared_topics(settings, bootstrap)
-    log("topics    applied")
+    log("topics      applied")
     state = _read_state(settings)
-    worker = state.get("worker") or {}
-    if worker.get("pid") and pid_alive(int(worker["pid"])):
-        log(f"worker    running  pid {worker['pid']}")
-    else:
-        port = settings.api_port or int(worker.get("api_port") or 0) or free_port()
-        settings.run_dir.mkdir(parents=True, exist_ok=True)
-        log_path = settings.run_dir / "worker.log"
-        with log_path.open("ab") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "agents.cli", "worker", "--web-port", str(port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "SLUICE_VAR_DIR": str(settings.var_dir)},
-            )
-        worker = {"pid": process.pid, "api_port": port, "log": str(log_path)}
-        state["worker"] = worker
-        _write_state(settings, state)
-        log(f"worker    started  pid {process.pid}, log {log_path}")
+    workers: dict[str, Any] = state.get("workers", {})
+    for slot in planned_workers(settings):
+        known = workers.get(slot) or {}
+        if known.get("pid") and pid_alive(int(known["pid"])):
+            log(f"{slot:<11} running  pid {known['pid']}")
+            continue
+        api_port = None
+        if slot.startswith("index"):
+            # Keep the API where it was so that clients' configured URLs survive a restart.
+            api_port = settings.api_port or int(known.get("api_port") or 0) or free_port()
+        workers[slot] = _spawn(settings, slot, api_port)
+        log(f"{slot:<11} started  pid {workers[slot]['pid']}, log {workers[slot]['log']}")
+    # Slots beyond the plan (fewer deidentify workers configured) are stopped.
+    for slot in [s for s in workers if s not in planned_workers(settings)]:
+        _stop(int(workers.pop(slot).get("pid") or 0))
+    state["workers"] = workers
+    _write_state(settings, state)
     if wait:
         wait_healthy(settings, WORKER_READY_TIMEOUT_S)
     return status(settings)
 
 
+def _api_url(workers: dict[str, Any]) -> str | None:
+    port = (workers.get("index-0") or {}).get("api_port")
+    return f"http://127.0.0.1:{port}" if port else None
+
+
+def _worker_tail(worker: dict[str, Any], lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(worker["log"]).read_text(errors="replace").splitlines()[-lines:])
+    except (OSError, KeyError):
+        return "(no log)"
+
+
 def wait_healthy(settings: Settings, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    state = _read_state(settings)
-    worker = state.get("worker") or {}
-    api_url = f"http://127.0.0.1:{worker.get('api_port')}"
+    workers: dict[str, Any] = _read_state(settings).get("workers", {})
+    api_url = _api_url(workers)
     while time.monotonic() < deadline:
-        if not pid_alive(int(worker.get("pid", 0))):
-            tail = (
-                Path(worker.get("log", "")).read_text(errors="replace").splitlines()[-20:] if worker.get("log") else []
-            )
-            raise SluiceError("the worker exited during start-up; last log lines:\n" + "\n".join(tail))
-        reply = health(api_url)
+        for slot, worker in workers.items():
+            if not pid_alive(int(worker.get("pid") or 0)):
+                raise SluiceError(f"worker {slot} exited during start-up; last log lines:\n{_worker_tail(worker)}")
+        reply = health(api_url) if api_url else None
         if reply and reply.get("healthy"):
+            # De-identification workers have no API; give them the same start-up grace (models load in
+            # parallel) by requiring they stayed alive while the index worker came up.
             return
         time.sleep(1.0)
-    raise SluiceError(f"the worker did not become healthy within {timeout_s:.0f}s; see {worker.get('log')}")
+    raise SluiceError(f"the workers did not become healthy within {timeout_s:.0f}s; see {settings.run_dir}/*.log")
 
 
-def down(settings: Settings, *, log: Any = print, timeout_s: float = 30.0) -> None:
+def _stop(pid: int, timeout_s: float = 30.0) -> bool:
+    if not pid or not pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def down(settings: Settings, *, log: Any = print) -> None:
     state = _read_state(settings)
-    worker = state.get("worker") or {}
-    pid = int(worker.get("pid") or 0)
-    if pid and pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.2)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        log(f"worker    stopped  pid {pid}")
-    state.pop("worker", None)
-    _write_state(settings, {**state, "worker": {"api_port": worker.get("api_port")}} if worker else state)
+    workers: dict[str, Any] = state.get("workers", {})
+    for slot, worker in workers.items():
+        if _stop(int(worker.get("pid") or 0)):
+            log(f"{slot:<11} stopped  pid {worker['pid']}")
+        worker["pid"] = None  # keep the API port for the next `sluice up`
+    _write_state(settings, state)
     if not settings.kafka_bootstrap_servers and LocalBroker(settings).down():
-        log("broker    stopped")
+        log("broker      stopped")
 
 
 def status(settings: Settings) -> dict[str, Any]:
-    processes: list[ProcessInfo] = []
+    processes: list[dict[str, Any]] = []
     bootstrap: str | None = settings.kafka_bootstrap_servers
     if not bootstrap:
         broker = LocalBroker(settings).state()
         if broker is not None:
             bootstrap = broker.bootstrap_servers
-            processes.append(ProcessInfo("broker", broker.pid))
-    worker = _read_state(settings).get("worker") or {}
-    api_url = f"http://127.0.0.1:{worker['api_port']}" if worker.get("api_port") else None
-    worker_alive = bool(worker.get("pid")) and pid_alive(int(worker["pid"]))
-    if worker_alive:
-        processes.append(ProcessInfo("worker", int(worker["pid"])))
-    reply = health(api_url) if api_url and worker_alive else None
+            processes.append({"role": "broker", "pid": broker.pid})
+    workers: dict[str, Any] = _read_state(settings).get("workers", {})
+    all_alive = bool(workers)
+    for slot in planned_workers(settings):
+        worker = workers.get(slot) or {}
+        if worker.get("pid") and pid_alive(int(worker["pid"])):
+            processes.append({"role": worker["role"], "pid": int(worker["pid"])})
+        else:
+            all_alive = False
+    api_url = _api_url(workers)
+    reply = health(api_url) if api_url and all_alive else None
     return {
         "bootstrap_servers": bootstrap,
         "api_url": api_url,
-        "processes": [asdict(p) for p in processes],
+        "processes": processes,
         "healthy": bool(bootstrap and reply and reply.get("healthy")),
     }

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     embedder_dir: Path | None = Field(
         default=None, description="CTranslate2 encoder directory; unset = var/models/embedder."
     )
+    deidentify_workers: int = Field(
+        default=1, ge=0, le=64, description="De-identification worker processes `sluice up` runs (GIL-bound)."
+    )
+    embed_threads: int = Field(default=1, ge=0, description="CTranslate2 intra-op threads of the index worker.")
     ner_enabled: bool = Field(default=True, description="Run the NER stage after the pattern recognizers.")
     pseudonym_key: SecretStr | None = Field(
         default=None,

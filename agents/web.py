@@ -14,7 +14,6 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents import metrics
-from agents.ingest.stages import RuleEngineRef
 from models.embedding.encoder import Embedder
 from models.store import VectorStore
 from schemas.records import TENANT_PATTERN
@@ -28,8 +27,7 @@ _TENANT = re.compile(TENANT_PATTERN)
 class ApiServices:
     store: VectorStore
     embedder: Embedder
-    rules: RuleEngineRef
-    deid_version: str
+    role: str
     is_ready: Callable[[], bool]
 
     def __post_init__(self) -> None:
@@ -72,8 +70,7 @@ def register_api(app: faust.App, services: ApiServices) -> None:
                 {
                     "status": "ok" if ready else "starting",
                     "healthy": ready,
-                    "rule_pack_version": services.rules.engine.version,
-                    "deid_version": services.deid_version,
+                    "role": services.role,
                     "embedder_version": services.embedder.version,
                     "index_chunks": chunks,
                 },

@@ -1,9 +1,15 @@
-"""A Sluice worker process: load models once, wire the agents and the API, run Faust until stopped."""
+"""A Sluice worker process: load models once, wire the agents and the API, run Faust until stopped.
+
+Roles split the ingest flow across processes. De-identification is pure-Python-heavy (jiagu, Presidio)
+and holds the GIL; embedding runs in CTranslate2 and needs the GIL only between batches. In one process
+the two starve each other, so `sluice up` runs them as separate processes: `deidentify` workers (scale out
+in their own consumer group) and one `index` worker that owns the vector store and serves the HTTP API.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import faust
@@ -24,16 +30,21 @@ from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RULES, SOURCE_BY_TOPIC
 
 log = structlog.get_logger(__name__)
 
-Role = Literal["all", "deidentify"]
+Role = Literal["all", "deidentify", "index"]
+ROLES: tuple[Role, ...] = ("all", "deidentify", "index")
 
 
 @dataclass
 class ReadyFlag:
-    control_caught_up: bool = False
-    app_started: bool = False
+    """Healthy once control state is applied and the Faust app has started."""
+
+    waiting_for: set[str] = field(default_factory=lambda: {"app"})
+
+    def done(self, what: str) -> None:
+        self.waiting_for.discard(what)
 
     def __call__(self) -> bool:
-        return self.control_caught_up and self.app_started
+        return not self.waiting_for
 
 
 def source_of_topic(topic: str) -> str:
@@ -43,81 +54,101 @@ def source_of_topic(topic: str) -> str:
         raise ValueError(f"topic {topic} is not an ingest source topic") from None
 
 
-def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None = None) -> faust.App:
-    """Everything a worker needs, built once. `role="deidentify"` runs without the index (scale-out workers)."""
-    from models.cleaning import RuleEngine, load_bundled_packs
+def consumer_group(settings: Settings, role: Role) -> str:
+    """One consumer group per role, so that adding deidentify workers never takes partitions from the index."""
+    return settings.app_id if role == "all" else f"{settings.app_id}-{role}"
+
+
+def _build_deidentify_stage(settings: Settings, rules: RuleEngineRef) -> DeidentifyStage:
     from models.deid import PresidioDeidentifier
     from models.deid.fields import DeclaredFieldAnonymizer
 
-    bootstrap = resolve_bootstrap_servers(settings)
-    ready = ReadyFlag()
-    rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
     key = settings.pseudonym_secret()
-    deidentifier = PresidioDeidentifier(
-        pseudonym_key=key, operators=settings.deid_operators, ner_enabled=settings.ner_enabled
-    )
-    deidentify = DeidentifyStage(
+    return DeidentifyStage(
         rules=rules,
-        deidentifier=deidentifier,
+        deidentifier=PresidioDeidentifier(
+            pseudonym_key=key, operators=settings.deid_operators, ner_enabled=settings.ner_enabled
+        ),
         fields=DeclaredFieldAnonymizer(pseudonym_key=key, operators=settings.deid_operators),
         max_message_bytes=settings.max_message_bytes,
         source_of_topic=source_of_topic,
     )
-    index: IndexStage | None = None
-    app = create_app(settings, bootstrap, web_port=web_port if role == "all" else None)
+
+
+def _build_index_stage(settings: Settings) -> IndexStage:
+    from models.embedding.encoder import CT2Encoder
+    from models.store import MilvusStore
+
+    embedder = CT2Encoder(settings.resolved_embedder_dir, intra_threads=settings.embed_threads)
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    store = MilvusStore(
+        settings.resolved_milvus_uri, collection=settings.milvus_collection, dim=embedder.dim, token=token
+    )
+    return IndexStage(
+        embedder=embedder,
+        store=store,
+        chunk_max_chars=settings.chunk_max_chars,
+        chunk_overlap_chars=settings.chunk_overlap_chars,
+        max_message_bytes=settings.max_message_bytes,
+    )
+
+
+def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None = None) -> faust.App:
+    """Everything a worker of `role` needs, built once."""
+    from models.cleaning import RuleEngine, load_bundled_packs
+
+    bootstrap = resolve_bootstrap_servers(settings)
+    ready = ReadyFlag()
+    rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
+    deidentify = _build_deidentify_stage(settings, rules) if role in ("all", "deidentify") else None
+    index = _build_index_stage(settings) if role in ("all", "index") else None
+    serves_api = index is not None and web_port is not None
+    app = create_app(
+        settings, bootstrap, group_id=consumer_group(settings, role), web_port=web_port if serves_api else None
+    )
     send = topic_sender(app)
     builder = DeadLetterBuilder(settings.dead_letter_secret())
     runner = BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(AUDIT_EVENTS.name, send))
-    if role == "all":
-        from agents.web import ApiServices, register_api
-        from models.embedding.encoder import CT2Encoder
-        from models.store import MilvusStore
-
-        embedder = CT2Encoder(settings.resolved_embedder_dir, intra_threads=1)
-        token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
-        store = MilvusStore(
-            settings.resolved_milvus_uri, collection=settings.milvus_collection, dim=embedder.dim, token=token
-        )
-        index = IndexStage(
-            embedder=embedder,
-            store=store,
-            chunk_max_chars=settings.chunk_max_chars,
-            chunk_overlap_chars=settings.chunk_overlap_chars,
-            max_message_bytes=settings.max_message_bytes,
-        )
-        register_api(app, ApiServices(store, embedder, rules, deidentifier.version, ready))
     flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
     flow.register(app)
+    if serves_api and index is not None:
+        from agents.web import ApiServices, register_api
 
-    # Rule packs: read rules.v1 to its end before the first record, then follow it.
-    control_producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
+        register_api(app, ApiServices(index.store, index.embedder, role, ready))
 
-    def on_rule_failure(failure: StageFailure) -> None:
-        letter = builder.build(failure)
-        control_producer.produce(INGEST_DLQ.name, key=None, value=letter.model_dump_json().encode())
-        control_producer.flush(10)
+    if deidentify is not None:
+        ready.waiting_for.add("rules")
+        # Rule packs: read rules.v1 to its end before the first record, then follow it.
+        control_producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
 
-    watcher = CompactedTopicWatcher(
-        bootstrap,
-        RULES.name,
-        RulePackListener(rules, on_rule_failure, settings.max_message_bytes),
-        settings.kafka_options,
-    )
-    watcher.start()
-    if not watcher.wait_caught_up(60):
-        log.warning("rules_not_caught_up", topic=RULES.name)
-    ready.control_caught_up = True
+        def on_rule_failure(failure: StageFailure) -> None:
+            letter = builder.build(failure)
+            control_producer.produce(INGEST_DLQ.name, key=None, value=letter.model_dump_json().encode())
+            control_producer.flush(10)
+
+        watcher = CompactedTopicWatcher(
+            bootstrap,
+            RULES.name,
+            RulePackListener(rules, on_rule_failure, settings.max_message_bytes),
+            settings.kafka_options,
+        )
+        watcher.start()
+        if not watcher.wait_caught_up(60):
+            log.warning("rules_not_caught_up", topic=RULES.name)
+        ready.done("rules")
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def mark_started() -> None:
-        ready.app_started = True
+        ready.done("app")
         log.info(
             "worker_ready",
             role=role,
+            group=consumer_group(settings, role),
             bootstrap_servers=bootstrap,
-            web_port=web_port,
-            rule_pack_version=rules.engine.version,
-            deid_version=deidentifier.version,
+            web_port=web_port if serves_api else None,
+            rule_pack_version=rules.engine.version if deidentify else None,
+            deid_version=deidentify.deidentifier.version if deidentify else None,
+            embedder_version=index.embedder.version if index else None,
         )
 
     return app

@@ -107,9 +107,7 @@ def _hard_cut(text: str, start: int, floor: int, limit: int) -> int:
     return limit
 
 
-def _next_start(
-    text: str, bounds: list[int], start: int, end: int, overlap_chars: int, *, hard_cut: bool
-) -> int:
+def _next_start(text: str, bounds: list[int], start: int, end: int, overlap_chars: int, *, hard_cut: bool) -> int:
     """Where the chunk after text[start:end] begins, so that the two share at most overlap_chars."""
     if overlap_chars == 0:
         return end

@@ -146,7 +146,7 @@ class BatchRunner:
 class IngestFlow:
     """What the ingest agents need; built once per worker and passed in (no globals)."""
 
-    deidentify: DeidentifyStage
+    deidentify: DeidentifyStage | None
     index: IndexStage | None
     runner: BatchRunner
     send: Callable[[str, bytes | None, bytes], Awaitable[None]]
@@ -154,7 +154,7 @@ class IngestFlow:
     batch_within_s: float
 
     def __post_init__(self) -> None:
-        # One thread per stage: de-identification and embedding overlap on the two cores.
+        # One thread per stage, so the event loop keeps heart-beating while a batch is computed.
         self.deid_executor = ThreadPoolExecutor(1, thread_name_prefix="deidentify")
         self.index_executor = ThreadPoolExecutor(1, thread_name_prefix="index")
 
@@ -217,12 +217,15 @@ class IngestFlow:
         deidentified = app.topic(RECORDS_DEIDENTIFIED.name, key_serializer="raw", value_serializer="raw")
         agents: dict[str, Any] = {}
 
-        @app.agent(sources, name="deidentify_records")
-        async def deidentify_records(stream: faust.StreamT[bytes]) -> None:
-            async for events in micro_batches(stream).take_events(self.batch_size, within=self.batch_within_s):
-                await self.runner.run(self.deidentify, self.deid_executor, events, self.publish_deidentified)
+        if self.deidentify is not None:
+            deidentify = self.deidentify
 
-        agents["deidentify_records"] = deidentify_records
+            @app.agent(sources, name="deidentify_records")
+            async def deidentify_records(stream: faust.StreamT[bytes]) -> None:
+                async for events in micro_batches(stream).take_events(self.batch_size, within=self.batch_within_s):
+                    await self.runner.run(deidentify, self.deid_executor, events, self.publish_deidentified)
+
+            agents["deidentify_records"] = deidentify_records
         if self.index is not None:
             index = self.index
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 import traceback
@@ -19,7 +18,7 @@ from models.chunking import chunk_text
 from models.cleaning import RuleEngine
 from models.deid import Deidentifier
 from models.embedding.encoder import Embedder
-from models.store import ChunkRow, VectorStore
+from models.store import ChunkRow, VectorStore, chunk_key
 from schemas.records import DeidentifiedRecord
 
 T = TypeVar("T")
@@ -170,10 +169,6 @@ class IndexedOutput:
     timings_ms: dict[str, float]
 
 
-def chunk_id_for(record_id: str, index: int) -> str:
-    return hashlib.sha256(f"{record_id}#{index}".encode()).hexdigest()[:32]
-
-
 class IndexStage:
     """De-identified records → chunks → vectors → idempotent upserts (or deletes for tombstones)."""
 
@@ -247,7 +242,7 @@ class IndexStage:
             for index, chunk in enumerate(chunks):
                 rows.append(
                     ChunkRow(
-                        chunk_id=chunk_id_for(record.record_id, index),
+                        chunk_id=chunk_key(record.tenant, record.record_id, index),
                         record_id=record.record_id,
                         tenant=record.tenant,
                         chunk_index=index,

@@ -153,8 +153,7 @@ def convert_encoder(source_dir: Path, out_dir: Path, *, quantization: str = "int
         embedding_type = config.setdefault("position_embedding_type", "absolute")
         if embedding_type != "absolute":
             raise ConfigurationError(
-                f"{source_dir}: position_embedding_type={embedding_type!r}, "
-                "but CTranslate2 converts only 'absolute'"
+                f"{source_dir}: position_embedding_type={embedding_type!r}, but CTranslate2 converts only 'absolute'"
             )
         config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
@@ -174,9 +173,7 @@ def convert_encoder(source_dir: Path, out_dir: Path, *, quantization: str = "int
 
     cosines = np.sum(converted * reference, axis=1)
     files: dict[str, dict[str, Any]] = {
-        p.name: {"sha256": file_sha256(p), "bytes": p.stat().st_size}
-        for p in sorted(out_dir.iterdir())
-        if p.is_file()
+        p.name: {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in sorted(out_dir.iterdir()) if p.is_file()
     }
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,

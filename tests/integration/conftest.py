@@ -78,7 +78,7 @@ def bootstrap(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def sluice(settings: Settings, bootstrap: str) -> dict[str, Any]:
+def sluice_up(settings: Settings, bootstrap: str) -> dict[str, Any]:
     """`sluice up` against the test broker: topics applied, one worker running, healthy."""
     from agents import runtime
 

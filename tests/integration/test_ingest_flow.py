@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import signal
-from pathlib import Path
+import time
 from typing import Any
 
 from agents import runtime
@@ -26,12 +26,12 @@ def crm(event_id: str, tenant: str, notes: str, **contact: str) -> tuple[str, by
     return ("crm.events.v1", event_id.encode(), event(event_id, tenant, payload))
 
 
-def records_of(sluice: dict[str, Any], tenant: str) -> dict[str, Any]:
-    return api(sluice["api_url"], f"/records?tenant={tenant}&limit=500")  # type: ignore[no-any-return]
+def records_of(sluice_up: dict[str, Any], tenant: str) -> dict[str, Any]:
+    return api(sluice_up["api_url"], f"/records?tenant={tenant}&limit=500")  # type: ignore[no-any-return]
 
 
 def test_events_become_vectors_acks_and_audit_events_without_raw_pii(
-    sluice: dict[str, Any], bootstrap: str, tenant: str
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
 ) -> None:
     produce(
         bootstrap,
@@ -57,7 +57,7 @@ def test_events_become_vectors_acks_and_audit_events_without_raw_pii(
             ),
         ],
     )
-    stored = wait_for(lambda: (r := records_of(sluice, tenant))["total"] == 3 and r, timeout_s=90)
+    stored = wait_for(lambda: (r := records_of(sluice_up, tenant))["total"] == 3 and r, timeout_s=90)
     texts = "\n".join(r["text"] for r in stored["records"])
     assert PHONE not in texts and ID_NUMBER not in texts and EMAIL not in texts and "10.1.2.3" not in texts
     assert "每日两次" in texts and "500 mg" in texts  # the medical rule pack ran
@@ -86,12 +86,12 @@ def test_events_become_vectors_acks_and_audit_events_without_raw_pii(
     for secret in (PHONE, ID_NUMBER, EMAIL, "10.1.2.3"):
         assert secret not in everything
 
-    hits = api(sluice["api_url"], "/search", {"query": "退货", "tenant": tenant, "k": 5})["hits"]
+    hits = api(sluice_up["api_url"], "/search", {"query": "退货", "tenant": tenant, "k": 5})["hits"]
     assert hits and all(h["lineage"]["tenant"] == tenant if "tenant" in h["lineage"] else True for h in hits)
     assert {h["record_id"] for h in hits} <= {r["record_id"] for r in stored["records"]}
 
 
-def test_search_never_returns_another_tenants_records(sluice: dict[str, Any], bootstrap: str, tenant: str) -> None:
+def test_search_never_returns_another_tenants_records(sluice_up: dict[str, Any], bootstrap: str, tenant: str) -> None:
     other = f"{tenant}x"
     produce(
         bootstrap,
@@ -100,16 +100,16 @@ def test_search_never_returns_another_tenants_records(sluice: dict[str, Any], bo
             crm("theirs", other, "shared words about invoices"),
         ],
     )
-    wait_for(lambda: records_of(sluice, tenant)["total"] == 1 and records_of(sluice, other)["total"] == 1)
-    mine = {r["record_id"] for r in records_of(sluice, tenant)["records"]}
-    hits = api(sluice["api_url"], "/search", {"query": "shared words about invoices", "tenant": tenant, "k": 50})
+    wait_for(lambda: records_of(sluice_up, tenant)["total"] == 1 and records_of(sluice_up, other)["total"] == 1)
+    mine = {r["record_id"] for r in records_of(sluice_up, tenant)["records"]}
+    hits = api(sluice_up["api_url"], "/search", {"query": "shared words about invoices", "tenant": tenant, "k": 50})
     assert {h["record_id"] for h in hits["hits"]} == mine
-    hostile = api(sluice["api_url"], "/search", {"query": "x", "tenant": f'{tenant}" or tenant != "', "k": 5})
+    hostile = api(sluice_up["api_url"], "/search", {"query": "x", "tenant": f'{tenant}" or tenant != "', "k": 5})
     assert hostile["status"] == 400
 
 
 def test_broken_events_are_dead_lettered_with_reasons_and_the_worker_carries_on(
-    sluice: dict[str, Any], bootstrap: str, tenant: str
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
 ) -> None:
     broken = {
         f"{tenant}-json".encode(): b'{"event_id": "x", "tenant": ',
@@ -138,7 +138,7 @@ def test_broken_events_are_dead_lettered_with_reasons_and_the_worker_carries_on(
     for letter in found.values():
         assert letter["source_topic"] == "erp.events.v1" and letter["offset"] >= 0 and letter["stage"] == "decode"
         assert letter["error_message"] and PHONE not in json.dumps(letter)
-    wait_for(lambda: records_of(sluice, tenant)["total"] == 1)
+    wait_for(lambda: records_of(sluice_up, tenant)["total"] == 1)
     assert runtime.status(load_settings_from_env())["healthy"]
 
 
@@ -148,11 +148,11 @@ def load_settings_from_env() -> Settings:
     return load_settings()
 
 
-def test_tombstone_removes_the_records_vectors(sluice: dict[str, Any], bootstrap: str, tenant: str) -> None:
+def test_tombstone_removes_the_records_vectors(sluice_up: dict[str, Any], bootstrap: str, tenant: str) -> None:
     produce(bootstrap, [crm("keep", tenant, "a record that stays"), crm("drop", tenant, "a record to forget")])
-    wait_for(lambda: records_of(sluice, tenant)["total"] == 2)
+    wait_for(lambda: records_of(sluice_up, tenant)["total"] == 2)
     produce(bootstrap, [("crm.events.v1", b"drop", event("drop", tenant, None))])
-    remaining = wait_for(lambda: (r := records_of(sluice, tenant))["total"] == 1 and r)
+    remaining = wait_for(lambda: (r := records_of(sluice_up, tenant))["total"] == 1 and r)
     assert remaining["chunks"] == 1
     assert "stays" in remaining["records"][0]["text"]
     acks = wait_for(
@@ -161,64 +161,97 @@ def test_tombstone_removes_the_records_vectors(sluice: dict[str, Any], bootstrap
     assert acks[0]["lineage"]["event_id"] == "drop"
 
 
+def worker_pids(settings: Settings) -> set[int]:
+    return {p["pid"] for p in runtime.status(settings)["processes"] if p["role"] != "broker"}
+
+
+def record_after_publish(bootstrap: str, tenant: str, event_id: str, note: str) -> dict[str, Any]:
+    produce(bootstrap, [crm(event_id, tenant, note)])
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: next(
+            (
+                r
+                for r in values(bootstrap, "records.deidentified.v1", tenant=tenant)
+                if r["lineage"]["event_id"] == event_id
+            ),
+            None,
+        )
+    )
+
+
 def test_rule_pack_update_on_rules_topic_applies_without_restart(
-    sluice: dict[str, Any], bootstrap: str, tenant: str, tmp_path: Path
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
 ) -> None:
     from models.cleaning import RuleEngine, RulePack, load_bundled_packs
     from schemas.records import RulePackMessage
 
-    pid_before = next(p["pid"] for p in runtime.status(load_settings_from_env())["processes"] if p["role"] == "worker")
+    pids_before = worker_pids(settings)
     medical = next(p for p in load_bundled_packs() if p.name == "medical")
     mapping = medical.to_mapping()
     mapping["version"] = f"{medical.version}-{tenant}"
     mapping["rules"] = [
         *mapping["rules"],
-        {"id": f"test-{tenant}", "kind": "regex", "pattern": "ZORBLAX", "replacement": "替换成功"},
+        {"id": f"test.{tenant}", "kind": "regex", "pattern": "ZORBLAX", "replacement": "替换成功"},
     ]
     pack = RulePack.from_mapping(mapping)
-    message = RulePackMessage(name=pack.name, pack=pack.to_mapping())
-    produce(bootstrap, [("rules.v1", pack.name.encode(), message.model_dump_json().encode())])
     expected_version = RuleEngine(load_bundled_packs()).with_pack(pack).version
-    wait_for(lambda: api(sluice["api_url"], "/health").get("rule_pack_version") == expected_version)
-    produce(bootstrap, [crm("rules", tenant, "the ZORBLAX was delivered")])
-    stored = wait_for(lambda: (r := records_of(sluice, tenant))["total"] == 1 and r)
-    assert "替换成功" in stored["records"][0]["text"] and "ZORBLAX" not in stored["records"][0]["text"]
-    record = values(bootstrap, "records.deidentified.v1", tenant=tenant)[0]
-    assert record["rule_pack_version"] == expected_version
-    pid_after = next(p["pid"] for p in runtime.status(load_settings_from_env())["processes"] if p["role"] == "worker")
-    assert pid_after == pid_before
+    produce(
+        bootstrap,
+        [("rules.v1", pack.name.encode(), RulePackMessage(name=pack.name, pack=mapping).model_dump_json().encode())],
+    )
+
+    # The watcher applies the pack asynchronously: send records until one carries the new version.
+    attempt = 0
+
+    def updated() -> dict[str, Any] | None:
+        nonlocal attempt
+        attempt += 1
+        record = record_after_publish(bootstrap, tenant, f"rules-{attempt}", "the ZORBLAX was delivered")
+        return record if record["rule_pack_version"] == expected_version else None
+
+    record = wait_for(updated, timeout_s=90, interval_s=0.5)
+    assert "替换成功" in record["text"] and "ZORBLAX" not in record["text"]
+    assert worker_pids(settings) == pids_before, "the update must not need a restart"
 
     # A broken pack is dead-lettered and the running rules stay as they were.
     bad = RulePackMessage(
-        name="medical", pack={"name": "medical", "version": "x", "rules": [{"id": "r", "kind": "??"}]}
+        name="medical", pack={"name": "medical", "version": "9.9.9", "rules": [{"id": "r", "kind": "??"}]}
     )
     produce(bootstrap, [("rules.v1", b"medical", bad.model_dump_json().encode())])
     wait_for(lambda: [d for d in values(bootstrap, "ingest.dlq.v1") if d["source_topic"] == "rules.v1"])
-    assert api(sluice["api_url"], "/health")["rule_pack_version"] == expected_version
+    after_bad = record_after_publish(bootstrap, tenant, "after-bad-pack", "ZORBLAX again")
+    assert after_bad["rule_pack_version"] == expected_version and "替换成功" in after_bad["text"]
+
     # Put the bundled pack back for the other tests.
     restore = RulePackMessage(name="medical", pack=medical.to_mapping())
     produce(bootstrap, [("rules.v1", b"medical", restore.model_dump_json().encode())])
+    bundled = RuleEngine(load_bundled_packs()).version
     wait_for(
-        lambda: api(sluice["api_url"], "/health").get("rule_pack_version") == RuleEngine(load_bundled_packs()).version
+        lambda: (
+            record_after_publish(bootstrap, tenant, f"restore-{time.monotonic_ns()}", "x")["rule_pack_version"]
+            == bundled
+        )
     )
 
 
 def test_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(
-    sluice: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
 ) -> None:
     total = 120
     produce(
         bootstrap,
         [crm(f"k-{i}", tenant, f"note number {i} " + "long text " * (i % 7) * 20) for i in range(total)],
     )
-    wait_for(lambda: records_of(sluice, tenant)["total"] >= 10, interval_s=0.2)
-    worker = next(p for p in runtime.status(settings)["processes"] if p["role"] == "worker")
-    os.kill(worker["pid"], signal.SIGKILL)
+    wait_for(lambda: records_of(sluice_up, tenant)["total"] >= 10, interval_s=0.2)
+    killed = worker_pids(settings)
+    assert len(killed) >= 2  # the deidentify and index workers
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not runtime.status(settings)["healthy"], timeout_s=20)
     restarted = runtime.up(settings, log=lambda *_: None)  # `sluice up` restarts what is missing
     assert restarted["healthy"]
-    assert next(p["pid"] for p in restarted["processes"] if p["role"] == "worker") != worker["pid"]
-    stored = wait_for(lambda: (r := records_of(sluice, tenant))["total"] == total and r, timeout_s=180)
+    assert not worker_pids(settings) & killed
+    stored = wait_for(lambda: (r := records_of(sluice_up, tenant))["total"] == total and r, timeout_s=180)
     acks = values(bootstrap, "records.indexed.v1", tenant=tenant)
     expected_chunks = {a["record_id"]: a["chunks"] for a in acks}
     assert len(expected_chunks) == total

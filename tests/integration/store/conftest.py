@@ -14,14 +14,17 @@ from models.store import MilvusStore
 
 
 @pytest.fixture(scope="session")
-def tiny_embedder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random BERT, built and converted through the same path as the real encoder."""
+def fresh_tiny_embedder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random BERT, built and converted in this session through the same path as the real encoder.
+
+    Not the cached one of tests/integration/conftest.py: these tests check what the current converter writes.
+    """
     return prepare_embedder(tmp_path_factory.mktemp("models") / "embedder", tiny=True, progress=False)
 
 
 @pytest.fixture(scope="session")
-def tiny_encoder(tiny_embedder_dir: Path) -> CT2Encoder:
-    return CT2Encoder(tiny_embedder_dir, compute_type="int8", intra_threads=1)
+def tiny_encoder(fresh_tiny_embedder_dir: Path) -> CT2Encoder:
+    return CT2Encoder(fresh_tiny_embedder_dir, compute_type="int8", intra_threads=1)
 
 
 @pytest.fixture

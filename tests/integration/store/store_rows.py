@@ -14,10 +14,7 @@ DIM = 8
 
 def unit(seed: int | Sequence[float], dim: int = DIM) -> list[float]:
     """A unit vector: random from an int seed, or the given components normalised."""
-    if isinstance(seed, int):
-        raw = np.random.default_rng(seed).normal(size=dim)
-    else:
-        raw = np.asarray(seed, dtype=np.float64)
+    raw = np.random.default_rng(seed).normal(size=dim) if isinstance(seed, int) else np.asarray(seed, float)
     return [float(x) for x in raw / np.linalg.norm(raw)]
 
 

@@ -35,9 +35,9 @@ def test_identical_texts_give_identical_vectors(tiny_encoder: CT2Encoder) -> Non
     assert not np.allclose(vectors[0], vectors[1])
 
 
-def test_split_batches_keep_input_order(tiny_embedder_dir: Path, tiny_encoder: CT2Encoder) -> None:
+def test_split_batches_keep_input_order(fresh_tiny_embedder_dir: Path, tiny_encoder: CT2Encoder) -> None:
     texts = [("word " * (i * 7 % 13 + 1)).strip() + f" {i}" for i in range(10)]
-    small = CT2Encoder(tiny_embedder_dir, max_batch_size=3)
+    small = CT2Encoder(fresh_tiny_embedder_dir, max_batch_size=3)
     np.testing.assert_allclose(small.embed(texts), tiny_encoder.embed(texts), atol=1e-5)
     for i, text in enumerate(texts):
         np.testing.assert_allclose(small.embed([text])[0], small.embed(texts)[i], atol=1e-5)
@@ -52,22 +52,20 @@ def test_long_text_is_truncated_not_rejected(tiny_encoder: CT2Encoder) -> None:
     assert tiny_encoder.embed([long_text]).shape == (1, 32)
 
 
-def test_version_names_model_compute_type_and_weights(
-    tiny_embedder_dir: Path, tiny_encoder: CT2Encoder
-) -> None:
-    sha = file_sha256(tiny_embedder_dir / "model.bin")
+def test_version_names_model_compute_type_and_weights(fresh_tiny_embedder_dir: Path, tiny_encoder: CT2Encoder) -> None:
+    sha = file_sha256(fresh_tiny_embedder_dir / "model.bin")
     assert tiny_encoder.version == f"tiny-bert-random@ct2-int8-{sha[:8]}"
     assert re.fullmatch(r"[\w.-]+@ct2-int8-[0-9a-f]{8}", tiny_encoder.version)
 
 
-def test_manifest_describes_every_file(tiny_embedder_dir: Path) -> None:
-    manifest = json.loads((tiny_embedder_dir / "manifest.json").read_text(encoding="utf-8"))
-    files = {p.name for p in tiny_embedder_dir.iterdir() if p.name != "manifest.json"}
+def test_manifest_describes_every_file(fresh_tiny_embedder_dir: Path) -> None:
+    manifest = json.loads((fresh_tiny_embedder_dir / "manifest.json").read_text(encoding="utf-8"))
+    files = {p.name for p in fresh_tiny_embedder_dir.iterdir() if p.name != "manifest.json"}
     assert set(manifest["files"]) == files
     assert {"tokenizer.json", "vocab.txt", "model.bin"} <= files  # self-contained
     for name, entry in manifest["files"].items():
-        assert entry["sha256"] == file_sha256(tiny_embedder_dir / name)
-        assert entry["bytes"] == (tiny_embedder_dir / name).stat().st_size
+        assert entry["sha256"] == file_sha256(fresh_tiny_embedder_dir / name)
+        assert entry["bytes"] == (fresh_tiny_embedder_dir / name).stat().st_size
     assert manifest["total_bytes"] == sum(e["bytes"] for e in manifest["files"].values())
     assert manifest["quantization"] == "int8"
     assert manifest["dim"] == 32
@@ -76,10 +74,10 @@ def test_manifest_describes_every_file(tiny_embedder_dir: Path) -> None:
     assert manifest["quality"]["cosine_min"] > 0.9
 
 
-def test_prepare_is_idempotent(tiny_embedder_dir: Path) -> None:
-    before = (tiny_embedder_dir / "model.bin").stat().st_mtime_ns
-    assert prepare_embedder(tiny_embedder_dir, tiny=True, progress=False) == tiny_embedder_dir
-    assert (tiny_embedder_dir / "model.bin").stat().st_mtime_ns == before
+def test_prepare_is_idempotent(fresh_tiny_embedder_dir: Path) -> None:
+    before = (fresh_tiny_embedder_dir / "model.bin").stat().st_mtime_ns
+    assert prepare_embedder(fresh_tiny_embedder_dir, tiny=True, progress=False) == fresh_tiny_embedder_dir
+    assert (fresh_tiny_embedder_dir / "model.bin").stat().st_mtime_ns == before
 
 
 def test_prepare_rebuilds_a_damaged_encoder(tmp_path: Path) -> None:
@@ -90,9 +88,9 @@ def test_prepare_rebuilds_a_damaged_encoder(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
 
 
-def test_unsupported_compute_type_fails_at_start(tiny_embedder_dir: Path) -> None:
+def test_unsupported_compute_type_fails_at_start(fresh_tiny_embedder_dir: Path) -> None:
     with pytest.raises(ConfigurationError, match="compute_type"):
-        CT2Encoder(tiny_embedder_dir, compute_type="float16")
+        CT2Encoder(fresh_tiny_embedder_dir, compute_type="float16")
 
 
 def test_missing_model_dir_fails_clearly(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,9 +106,7 @@ def test_list_records_counts_distinct_records_of_one_tenant(store: MilvusStore) 
     assert store.list_records("initech", limit=10, offset=0) == (0, [])
 
 
-def test_list_records_pages_beyond_one_iterator_batch(
-    store: MilvusStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_list_records_pages_beyond_one_iterator_batch(store: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "_ITERATOR_BATCH", 7)
     store.upsert([row("acme", f"r{i:02d}", c) for i in range(20) for c in range(2)])
     seen: list[str] = []
@@ -189,6 +188,27 @@ def test_the_last_upsert_of_a_record_decides_where_it_ends(store: MilvusStore) -
     assert store.count_chunks("acme") == 4
     assert store.delete_chunks_beyond("acme", "r1", 2) == 2
     assert store.count_chunks("acme") == 2
+
+
+def test_rows_stay_searchable_across_memtable_flushes(milvus_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "LITE_FLUSH_ROWS", 4)
+    with MilvusStore(milvus_uri, collection="chunks", dim=DIM) as first:
+        for batch in range(5):
+            first.upsert([row("acme", f"r{batch}", i) for i in range(3)])
+        first.upsert([row("acme", "r0", 0)])  # shrink a record whose tail is already in a flushed segment
+        assert first.count_chunks("acme") == 13
+        assert len(first.search("acme", unit(1), k=10)) == 5
+    with MilvusStore(milvus_uri, collection="chunks", dim=DIM) as second:
+        assert second.count_chunks("acme") == 13
+
+
+def test_chunk_ids_must_follow_the_key_scheme(store: MilvusStore) -> None:
+    good = row("acme", "r1", 2)
+    with pytest.raises(InvalidStoreValueError, match="chunk_key"):
+        store.upsert([dataclasses.replace(good, chunk_id="r1-2")])
+    with pytest.raises(InvalidStoreValueError, match="chunk_key"):
+        store.upsert([dataclasses.replace(good, tenant="globex")])  # key of another tenant
+    assert store.count_chunks() == 0
 
 
 def test_rows_that_cannot_be_stored_are_rejected_before_writing(store: MilvusStore) -> None:
