@@ -15,11 +15,10 @@ from agents import runtime
 from agents.broker import resolve_bootstrap_servers
 from agents.dead_letters import SourcePosition
 from agents.demo_data import DemoGenerator
-from agents.ingest.decode import decode_event
-from agents.ingest.normalise import UnifiedRecord, normalise
 from agents.kafka_io import TopicFollower, produce_all
 from agents.settings import Settings
-from topics.specs import RECORDS_INDEXED, SOURCE_BY_TOPIC
+from schemas.records import DeidentifiedRecord
+from topics.specs import RECORDS_INDEXED
 
 T = TypeVar("T")
 
@@ -34,7 +33,7 @@ def _rate(name: str, items: Sequence[T], batch: int, fn: Callable[[Sequence[T]],
     return len(items) / (time.perf_counter() - started)
 
 
-def _peak_rss_mb(pid: int) -> float | None:
+def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -44,85 +43,57 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def measure_stages(settings: Settings, records: list[UnifiedRecord]) -> dict[str, float]:
-    """Each stage alone, in this process, on the same records the end-to-end run will carry."""
-    from models.chunking import chunk_text
+def measure_stages(settings: Settings, positions: list[SourcePosition]) -> dict[str, float]:
+    """Each stage alone, in this process, with the workers' own stage code on the same messages."""
+    from agents.ingest.stages import RuleEngineRef
+    from agents.worker import _build_deidentify_stage, _build_index_stage
     from models.cleaning import RuleEngine, load_bundled_packs
-    from models.deid import PresidioDeidentifier
-    from models.embedding.encoder import CT2Encoder
-    from models.store import ChunkRow, MilvusStore, chunk_key
 
     batch = settings.batch_size
-    engine = RuleEngine(load_bundled_packs())
-    texts = [r.free_text for r in records]
-    rates = {"clean": _rate("clean", texts, batch, lambda b: [engine.clean(t) for t in b])}
-    cleaned = [engine.clean(t).text for t in texts]
-    deid = PresidioDeidentifier(
-        pseudonym_key=b"bench-pseudonym-key-0123456789",
-        operators=settings.deid_operators,
-        ner_enabled=settings.ner_enabled,
+    deidentify = _build_deidentify_stage(settings, RuleEngineRef(RuleEngine(load_bundled_packs())))
+    warm = deidentify.run(positions[:8])  # first calls allocate (spaCy, jiagu dictionaries)
+    assert not warm.failures, "bench input must be valid"
+    engine = deidentify.rules.engine
+    # Cleaning alone: the free texts the stage would clean (decode and normalise are not timed here).
+    from agents.ingest.decode import decode_event
+    from agents.ingest.normalise import normalise
+
+    free_texts = []
+    for position in positions:
+        source = deidentify.source_of_topic(position.topic)
+        event = decode_event(source, position, max_bytes=settings.max_message_bytes)
+        free_texts.append(normalise(source, event, position).free_text)
+    rates = {"clean": _rate("clean", free_texts, batch, lambda b: [engine.clean(t) for t in b])}
+    # De-identification: the whole stage as a worker runs it (decode, normalise, clean, recognizers, NER).
+    records: list[DeidentifiedRecord] = []
+    rates["deidentify"] = _rate(
+        "deidentify", positions, batch, lambda b: records.extend(r.record for r in deidentify.run(b).results)
     )
-    deid.deidentify_batch(cleaned[:8])  # warm-up: first spaCy call allocates
-    rates["deidentify"] = _rate("deidentify", cleaned, batch, deid.deidentify_batch)
-    deidentified = [
-        r.text for b in range(0, len(cleaned), batch) for r in deid.deidentify_batch(cleaned[b : b + batch])
-    ]
-    embedder = CT2Encoder(settings.resolved_embedder_dir, intra_threads=1)
-    per_record = [
-        chunk_text(t, max_chars=settings.chunk_max_chars, overlap_chars=settings.chunk_overlap_chars) or [""]
-        for t in deidentified
-    ]
-    embedder.embed(["warm-up"])
-    rates["embed"] = _rate("embed", per_record, batch, lambda b: embedder.embed([c for chunks in b for c in chunks]))
-    vectors = embedder.embed([c for chunks in per_record for c in chunks])
-    rows: list[list[ChunkRow]] = []
-    cursor = 0
-    for record, chunks in zip(records, per_record, strict=True):
-        record_rows = []
-        for index, chunk in enumerate(chunks):
-            record_rows.append(
-                ChunkRow(
-                    chunk_id=chunk_key(record.tenant, record.record_id, index),
-                    record_id=record.record_id,
-                    tenant=record.tenant,
-                    chunk_index=index,
-                    text=chunk,
-                    vector=vectors[cursor].tolist(),
-                    source=record.lineage.source,
-                    topic=record.lineage.topic,
-                    partition=0,
-                    offset=0,
-                    event_id=record.lineage.event_id,
-                    occurred_at=record.lineage.occurred_at.isoformat(),
-                    rule_pack_version=engine.version,
-                    model_version=embedder.version,
-                    subjects="",
-                )
-            )
-            cursor += 1
-        rows.append(record_rows)
     with tempfile.TemporaryDirectory() as tmp:
-        store = MilvusStore(str(Path(tmp) / "bench.db"), collection="bench", dim=embedder.dim)
-        rates["upsert"] = _rate("upsert", rows, batch, lambda b: store.upsert([r for rs in b for r in rs]))
-        store.close()
+        index = _build_index_stage(settings.model_copy(update={"milvus_uri": str(Path(tmp) / "bench.db")}))
+        with_chunks = [(record, index.chunks_of(record)) for record in records]
+        index.embed_rows(with_chunks[:4])
+        rows: list[Any] = []
+        rates["embed"] = _rate("embed", with_chunks, batch, lambda b: rows.append(index.embed_rows(b)))
+        started = time.perf_counter()
+        for batch_rows in tqdm(rows, desc="stage upsert", leave=False):
+            index.store.upsert(batch_rows)
+        rates["upsert"] = len(records) / (time.perf_counter() - started)  # records/s, like the other stages
+        index.store.close()
     return rates
 
 
 def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
-    print("== starting Sluice (broker, topics, worker) ==")
+    print("== starting Sluice (broker, topics, workers) ==")
     state = runtime.up(settings)
     bootstrap = resolve_bootstrap_servers(settings)
     run_id = f"b{time.strftime('%H%M%S')}"
     tenant = f"bench-{run_id}"
     stream = DemoGenerator(seed=11, tenants=(tenant,), run_id=run_id).stream(events=records, broken=0)
-    unified = []
-    for i, m in enumerate(stream.messages):
-        position = SourcePosition(m.topic, 0, i, m.key, m.value)
-        source = SOURCE_BY_TOPIC[m.topic]
-        unified.append(normalise(source, decode_event(source, position, max_bytes=10**6), position))
+    positions = [SourcePosition(m.topic, 0, i, m.key, m.value) for i, m in enumerate(stream.messages)]
 
-    print(f"== stages alone on {records} records ==")
-    stage_rates = measure_stages(settings, unified)
+    print(f"== stages alone on {records} records (workers idle) ==")
+    stage_rates = measure_stages(settings, positions)
     for name, rate in stage_rates.items():
         print(f"  {name:<11} {rate:9.1f} records/s")
 
@@ -144,7 +115,7 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     follower.close()
     end_to_end = len(seen) / elapsed
     slowest = min(stage_rates, key=lambda k: stage_rates[k])
-    worker_pid = next((p["pid"] for p in state["processes"] if p["role"] == "worker"), None)
+    rss = {f"{p['role']}-{p['pid']}": peak_rss_mb(int(p["pid"])) for p in state["processes"] if p["role"] != "broker"}
     result: dict[str, Any] = {
         "records": records,
         "records_completed": len(seen),
@@ -152,8 +123,11 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
         "stage_records_per_s": {k: round(v, 2) for k, v in stage_rates.items()},
         "slowest_stage": slowest,
         "ratio_vs_slowest_stage": round(end_to_end / stage_rates[slowest], 3),
-        "worker_peak_rss_mb": _peak_rss_mb(int(worker_pid)) if worker_pid else None,
+        "worker_peak_rss_mb": round(sum(v for v in rss.values() if v), 1),
+        "worker_peak_rss_mb_by_process": rss,
         "batch_size": settings.batch_size,
+        "embed_threads": settings.embed_threads,
+        "deidentify_workers": settings.deidentify_workers,
         "ner_enabled": settings.ner_enabled,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

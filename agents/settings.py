@@ -82,7 +82,11 @@ class Settings(BaseSettings):
     deidentify_workers: int = Field(
         default=1, ge=0, le=64, description="De-identification worker processes `sluice up` runs (GIL-bound)."
     )
-    embed_threads: int = Field(default=1, ge=0, description="CTranslate2 intra-op threads of the index worker.")
+    embed_threads: int = Field(
+        default=2,
+        ge=1,
+        description="CTranslate2 intra-op threads of the index worker; embedding is the slowest stage.",
+    )
     ner_enabled: bool = Field(default=True, description="Run the NER stage after the pattern recognizers.")
     pseudonym_key: SecretStr | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from agents.ingest.normalise import UnifiedRecord, normalise
 from models.chunking import chunk_text
 from models.cleaning import RuleEngine
 from models.deid import Deidentifier
+from models.deid.pseudonyms import generalise_pseudonyms
 from models.embedding.encoder import Embedder
 from models.store import ChunkRow, VectorStore, chunk_key
 from schemas.records import DeidentifiedRecord
@@ -189,6 +190,10 @@ class IndexStage:
         self.chunk_overlap_chars = chunk_overlap_chars
         self.max_message_bytes = max_message_bytes
 
+    def chunks_of(self, record: DeidentifiedRecord) -> list[str]:
+        """The stored chunks of a record (an empty text still gets one chunk, so it can be listed)."""
+        return chunk_text(record.text, max_chars=self.chunk_max_chars, overlap_chars=self.chunk_overlap_chars) or [""]
+
     def run(self, batch: Sequence[SourcePosition]) -> StageOutcome[IndexedOutput]:
         outcome: StageOutcome[IndexedOutput] = StageOutcome()
         to_embed: list[tuple[SourcePosition, DeidentifiedRecord, list[str]]] = []
@@ -202,9 +207,7 @@ class IndexStage:
                     timing = {"delete": (time.perf_counter() - started) * 1000}
                     outcome.results.append(IndexedOutput(position, record, 0, timing))
                     continue
-                chunks = chunk_text(
-                    record.text, max_chars=self.chunk_max_chars, overlap_chars=self.chunk_overlap_chars
-                ) or [""]
+                chunks = self.chunks_of(record)
                 to_embed.append((position, record, chunks))
             except RetriableError:
                 raise
@@ -226,18 +229,12 @@ class IndexStage:
                     outcome.failures.append(unexpected_failure(item[0], self.name, exc))
         return outcome
 
-    def _embed_and_upsert(
-        self,
-        items: Sequence[tuple[SourcePosition, DeidentifiedRecord, list[str]]],
-        outcome: StageOutcome[IndexedOutput],
-    ) -> None:
-        all_chunks = [chunk for _, _, chunks in items for chunk in chunks]
-        started = time.perf_counter()
-        vectors = self.embedder.embed(all_chunks)
-        embed_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
+    def embed_rows(self, records: Sequence[tuple[DeidentifiedRecord, list[str]]]) -> list[ChunkRow]:
+        """Vectors for every chunk of the records, as store rows (the embedding half of the stage)."""
+        # The model reads pseudonyms as their type (<PERSON>); the stored text keeps the pseudonyms.
+        vectors = self.embedder.embed([generalise_pseudonyms(chunk) for _, chunks in records for chunk in chunks])
         rows: list[ChunkRow] = []
-        cursor = 0
-        for _, record, chunks in items:
+        for record, chunks in records:
             lineage = record.lineage
             for index, chunk in enumerate(chunks):
                 rows.append(
@@ -247,7 +244,7 @@ class IndexStage:
                         tenant=record.tenant,
                         chunk_index=index,
                         text=chunk,
-                        vector=vectors[cursor].tolist(),
+                        vector=vectors[len(rows)].tolist(),
                         source=lineage.source,
                         topic=lineage.topic,
                         partition=lineage.partition,
@@ -259,7 +256,16 @@ class IndexStage:
                         subjects=" ".join(record.subjects),
                     )
                 )
-                cursor += 1
+        return rows
+
+    def _embed_and_upsert(
+        self,
+        items: Sequence[tuple[SourcePosition, DeidentifiedRecord, list[str]]],
+        outcome: StageOutcome[IndexedOutput],
+    ) -> None:
+        started = time.perf_counter()
+        rows = self.embed_rows([(record, chunks) for _, record, chunks in items])
+        embed_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
         started = time.perf_counter()
         self.store.upsert(rows)
         upsert_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))

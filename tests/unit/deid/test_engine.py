@@ -294,3 +294,11 @@ def test_full_width_digits_are_found_and_share_the_ascii_pseudonym() -> None:
     ]
     assert pseudonym(PHONE, "CN_MOBILE", KEY) in result.subjects
     assert pseudonym("zhang@example.com", "EMAIL_ADDRESS", KEY) in result.subjects
+
+
+def test_generalised_pseudonyms_keep_the_type_and_drop_the_digest() -> None:
+    from models.deid.pseudonyms import generalise_pseudonyms, pseudonym
+
+    token = pseudonym("13812345678", "CN_MOBILE", b"k" * 32)
+    text = f"call {token} or <PERSON_0123456789>, not <NOT_A_PSEUDONYM> or <PERSON_xyz>"
+    assert generalise_pseudonyms(text) == "call <CN_MOBILE> or <PERSON>, not <NOT_A_PSEUDONYM> or <PERSON_xyz>"
