@@ -83,7 +83,7 @@ class CT2Encoder:
         max_batch_size: int = 64,
     ) -> None:
         import ctranslate2
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
         if not (model_dir / MODEL_FILE).is_file():
@@ -107,7 +107,11 @@ class CT2Encoder:
         self._encoder = ctranslate2.Encoder(
             str(model_dir), device="cpu", compute_type=compute_type, intra_threads=intra_threads
         )
-        self._tokenizer: Any = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        # The `tokenizers` library reads tokenizer.json directly; going through transformers would import
+        # torch and cost the index worker about 1 GB of resident memory for nothing.
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.no_padding()
         # Rust-backed tokenizers fail with "Already borrowed" when one instance is used from two threads.
         self._tokenizer_lock = threading.Lock()
 
@@ -140,10 +144,8 @@ class CT2Encoder:
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         with self._tokenizer_lock:
-            encoded = self._tokenizer(
-                list(texts), truncation=True, max_length=MAX_TOKENS, padding=False, add_special_tokens=True
-            )
-        return [list(seq) for seq in encoded["input_ids"]]
+            encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        return [list(item.ids) for item in encoded]
 
     def _probe_dim(self) -> int:
         result = self._encoder.forward_batch(self._tokenize(["dimension probe"]))
