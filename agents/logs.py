@@ -48,5 +48,14 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party libraries are chatty at INFO; their warnings still come through.
-    for noisy in ("aiokafka", "faust", "mode", "presidio-analyzer", "pymilvus", "urllib3", "httpx"):
+    for noisy in ("aiokafka", "faust", "mode", "presidio-analyzer", "pymilvus", "urllib3", "httpx", "faiss"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # pymilvus installs a plain-text handler of its own; route it through the JSON renderer instead, and
+    # drop its per-query "mvccTs" warning, which Milvus Lite triggers on every listing by design.
+    import pymilvus  # noqa: F401  # its import runs the dictConfig we undo here
+
+    for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):
+        milvus = logging.getLogger(name)
+        milvus.handlers.clear()
+        milvus.propagate = True
+        milvus.setLevel(logging.ERROR)

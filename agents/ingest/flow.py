@@ -45,6 +45,15 @@ def micro_batches(stream: faust.StreamT[bytes]) -> faust.Stream[bytes]:
     return cast(faust.Stream[bytes], stream)
 
 
+def batch_span(positions: Sequence[SourcePosition]) -> dict[str, Any]:
+    """topic → partition → [first, last] offsets of a batch: enough to find every message it held."""
+    span: dict[str, dict[int, list[int]]] = {}
+    for p in positions:
+        offsets = span.setdefault(p.topic, {}).setdefault(p.partition, [p.offset, p.offset])
+        offsets[0], offsets[1] = min(offsets[0], p.offset), max(offsets[1], p.offset)
+    return {"batch": len(positions), "offsets": {t: {str(k): v for k, v in parts.items()} for t, parts in span.items()}}
+
+
 def position_of(event: faust.EventT[bytes]) -> SourcePosition:
     message = event.message
     return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
@@ -69,6 +78,9 @@ class BatchRunner:
         on_result: Callable[[R], Awaitable[None]],
     ) -> None:
         positions = [position_of(event) for event in events]
+        # One canonical log line per batch, with where it came from (structlog contextvars).
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(stage=stage.name, **batch_span(positions))
         started = time.perf_counter()
         outcome = await self._run_stage(stage, executor, positions)
         try:
@@ -78,9 +90,16 @@ class BatchRunner:
                 await self.dead_letter(failure)
         except Exception as exc:  # producing failed: the broker is in trouble, not the record
             self._exit_for_restart(stage.name, exc)
-        metrics.BATCH_SECONDS.labels(stage.name).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_SECONDS.labels(stage.name).observe(elapsed)
         metrics.BATCH_SIZE.labels(stage.name).observe(len(events))
         metrics.RECORDS.labels(stage.name).inc(len(outcome.results))
+        log.info(
+            "batch_processed",
+            records=len(outcome.results),
+            dead_lettered=len(outcome.failures),
+            duration_ms=round(elapsed * 1000, 1),
+        )
 
     async def _run_stage(
         self, stage: Stage[R], executor: ThreadPoolExecutor, positions: list[SourcePosition]

@@ -1,0 +1,40 @@
+"""Logs are JSON lines with per-event context, and content-like fields never reach them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+
+from agents.dead_letters import SourcePosition
+from agents.ingest.flow import batch_span
+from agents.logs import configure_logging
+
+
+def test_log_lines_are_json_with_bound_context_and_no_content() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(topic="crm.events.v1", partition=2, offset=41)
+        structlog.get_logger("test").info("record_failed", text="张伟 13812345678", payload={"a": 1}, record_id="r1")
+        logging.getLogger("aiokafka").warning("library says %s", "hi")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    ours = next(line for line in lines if line["event"] == "record_failed")
+    assert (ours["topic"], ours["partition"], ours["offset"], ours["record_id"]) == ("crm.events.v1", 2, 41, "r1")
+    assert ours["text"] == "[dropped]" and ours["payload"] == "[dropped]"
+    assert "13812345678" not in stream.getvalue()
+    assert any(line["event"] == "library says hi" for line in lines), "stdlib loggers share the JSON renderer"
+
+
+def test_batch_span_names_every_partition_and_offset_range() -> None:
+    positions = [SourcePosition("erp.events.v1", 0, o, None, b"") for o in (7, 3, 9)]
+    positions.append(SourcePosition("crm.events.v1", 1, 5, None, b""))
+    assert batch_span(positions) == {
+        "batch": 4,
+        "offsets": {"erp.events.v1": {"0": [3, 9]}, "crm.events.v1": {"1": [5, 5]}},
+    }
