@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,15 @@ def peak_rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def measure_stages(settings: Settings, positions: list[SourcePosition]) -> dict[str, float]:
@@ -100,6 +110,10 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     print(f"== end to end through Kafka: {records} records ==")
     follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
     follower.poll(1.0)  # drain older acks before the clock starts
+    # Where the CPU goes end to end: on a small machine the stages, the broker and the clients share it.
+    processes = {f"{p['role']}-{p['pid']}": int(p["pid"]) for p in state["processes"]}
+    processes[f"bench-client-{os.getpid()}"] = os.getpid()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     started = time.monotonic()
     produce_all(bootstrap, ((m.topic, m.key, m.value) for m in stream.messages), options=settings.kafka_options)
     seen: set[str] = set()
@@ -112,6 +126,7 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
                     seen.add(body["record_id"])
                     bar.update(1)
     elapsed = time.monotonic() - started
+    cpu_used = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in processes.items()}
     follower.close()
     end_to_end = len(seen) / elapsed
     slowest = min(stage_rates, key=lambda k: stage_rates[k])
@@ -125,6 +140,9 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
         "ratio_vs_slowest_stage": round(end_to_end / stage_rates[slowest], 3),
         "worker_peak_rss_mb": round(sum(v for v in rss.values() if v), 1),
         "worker_peak_rss_mb_by_process": rss,
+        "end_to_end_seconds": round(elapsed, 2),
+        "end_to_end_cpu_seconds_by_process": cpu_used,
+        "cpu_cores": os.cpu_count(),
         "batch_size": settings.batch_size,
         "embed_threads": settings.embed_threads,
         "deidentify_workers": settings.deidentify_workers,

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from agents.dead_letters import SourcePosition, StageFailure
 from agents.errors import PoisonRecordError, RetriableError
@@ -16,11 +16,13 @@ from agents.ingest.decode import decode_event, parse_json_bytes, validate
 from agents.ingest.normalise import UnifiedRecord, normalise
 from models.chunking import chunk_text
 from models.cleaning import RuleEngine
-from models.deid import Deidentifier
-from models.deid.pseudonyms import generalise_pseudonyms
+from models.deid.pseudonym_format import generalise_pseudonyms
 from models.embedding.encoder import Embedder
 from models.store import ChunkRow, VectorStore, chunk_key
 from schemas.records import DeidentifiedRecord
+
+if TYPE_CHECKING:
+    from models.deid import Deidentifier
 
 T = TypeVar("T")
 

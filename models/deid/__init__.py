@@ -1,18 +1,38 @@
-"""De-identification: Presidio recognizers for Chinese/English PII, keyed pseudonyms, batch engine."""
+"""De-identification: Presidio recognizers for Chinese/English PII, keyed pseudonyms, batch engine.
+
+Names are imported lazily (PEP 562): the index worker needs only the pseudonym format, and importing the
+engine would pull in Presidio, spaCy and, through thinc, torch — about a gigabyte of memory it never uses.
+"""
 
 from __future__ import annotations
 
-from models.deid.cli_core import deidentify_jsonl
-from models.deid.engine import (
-    ENTITY_TYPES,
-    IDENTIFIER_TYPES,
-    Deidentifier,
-    DeidResult,
-    Entity,
-    PresidioDeidentifier,
-    pseudonym,
-)
-from models.deid.operators import OPERATORS
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.deid.cli_core import deidentify_jsonl
+    from models.deid.engine import (
+        ENTITY_TYPES,
+        IDENTIFIER_TYPES,
+        Deidentifier,
+        DeidResult,
+        Entity,
+        PresidioDeidentifier,
+        pseudonym,
+    )
+    from models.deid.operators import OPERATORS
+
+_WHERE = {
+    "deidentify_jsonl": "models.deid.cli_core",
+    "ENTITY_TYPES": "models.deid.engine",
+    "IDENTIFIER_TYPES": "models.deid.engine",
+    "Deidentifier": "models.deid.engine",
+    "DeidResult": "models.deid.engine",
+    "Entity": "models.deid.engine",
+    "PresidioDeidentifier": "models.deid.engine",
+    "pseudonym": "models.deid.engine",
+    "OPERATORS": "models.deid.operators",
+}
 
 __all__ = [
     "ENTITY_TYPES",
@@ -25,3 +45,9 @@ __all__ = [
     "deidentify_jsonl",
     "pseudonym",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'models.deid' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

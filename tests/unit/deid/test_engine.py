@@ -297,7 +297,8 @@ def test_full_width_digits_are_found_and_share_the_ascii_pseudonym() -> None:
 
 
 def test_generalised_pseudonyms_keep_the_type_and_drop_the_digest() -> None:
-    from models.deid.pseudonyms import generalise_pseudonyms, pseudonym
+    from models.deid.pseudonym_format import generalise_pseudonyms
+    from models.deid.pseudonyms import pseudonym
 
     token = pseudonym("13812345678", "CN_MOBILE", b"k" * 32)
     text = f"call {token} or <PERSON_0123456789>, not <NOT_A_PSEUDONYM> or <PERSON_xyz>"
