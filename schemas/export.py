@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, ReviewItem
 from schemas.records import (
     AuditEvent,
     CrmEvent,
@@ -30,6 +31,11 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "ingest.dlq.v1": DeadLetter,
     "audit.events.v1": AuditEvent,
     "rules.v1": RulePackMessage,
+    "inference.requests.v1": InferenceRequest,
+    "inference.responses.v1": InferenceResponse,
+    "review.pending.v1": ReviewItem,
+    "inference.dlq.v1": DeadLetter,
+    "models.registry.v1": RegistryMessage,
 }
 
 

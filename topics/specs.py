@@ -88,6 +88,41 @@ RULES = TopicSpec(
     retention_ms=-1,
 )
 
+INFERENCE_REQUESTS = TopicSpec(
+    "inference.requests.v1",
+    "chat and completion requests from clients",
+    "session_id",
+    "inference_request",
+    holds_raw_pii=True,
+)
+INFERENCE_RESPONSES = TopicSpec(
+    "inference.responses.v1", "exactly one response per request", "request_id", "inference_response"
+)
+REVIEW_PENDING = TopicSpec(
+    "review.pending.v1",
+    "requests a policy rule routed to human review (prompt hash only)",
+    "request_id",
+    "review_item",
+    retention_ms=30 * DAY_MS,
+)
+INFERENCE_DLQ = TopicSpec(
+    # Like ingest.dlq.v1, originals are AES-GCM encrypted.
+    "inference.dlq.v1",
+    "requests too malformed to answer (no request_id), with the reason",
+    "key hash",
+    "dead_letter",
+    retention_ms=30 * DAY_MS,
+)
+MODELS_REGISTRY = TopicSpec(
+    "models.registry.v1",
+    "model versions, the promoted one and A/B weights; latest value per model wins",
+    "model name",
+    "registry_message",
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
 SOURCE_TOPICS: tuple[TopicSpec, ...] = (ERP_EVENTS, CRM_EVENTS, LOG_EVENTS)
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     *SOURCE_TOPICS,
@@ -96,6 +131,11 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     INGEST_DLQ,
     AUDIT_EVENTS,
     RULES,
+    INFERENCE_REQUESTS,
+    INFERENCE_RESPONSES,
+    REVIEW_PENDING,
+    INFERENCE_DLQ,
+    MODELS_REGISTRY,
 )
 SOURCE_BY_TOPIC: dict[str, str] = {ERP_EVENTS.name: "erp", CRM_EVENTS.name: "crm", LOG_EVENTS.name: "logs"}
 

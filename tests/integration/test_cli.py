@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from agents.settings import Settings
+from topics.specs import ALL_TOPICS
 
 
 def sluice(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -34,7 +35,7 @@ def test_status_json_reports_broker_api_processes_and_health(sluice_up: dict[str
 
 def test_topics_apply_is_idempotent(sluice_up: dict[str, Any]) -> None:
     second = sluice("topics", "apply").stdout
-    assert "created" not in second and second.count("exists") == 8
+    assert "created" not in second and second.count("exists") == len(ALL_TOPICS)
 
 
 def test_deid_reads_jsonl_and_writes_text_and_entities() -> None:

@@ -35,17 +35,24 @@ def test_required_topics_of_the_ingest_flow_are_declared() -> None:
     assert required <= {t.name for t in ALL_TOPICS}
 
 
+def test_control_topics_are_compacted_single_partition() -> None:
+    for name in ("rules.v1", "models.registry.v1"):
+        topic = spec(name)
+        assert topic.config()["cleanup.policy"] == "compact" and topic.partitions == 1
+
+
 def test_control_topic_is_compacted_and_audit_is_kept_forever_uncompacted() -> None:
     assert RULES.config()["cleanup.policy"] == "compact"
     audit = spec("audit.events.v1")
     assert audit.config() == {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 
-def test_only_upstream_topics_may_hold_raw_pii() -> None:
+def test_only_upstream_events_and_client_requests_may_hold_raw_pii() -> None:
     assert {t.name for t in ALL_TOPICS if t.holds_raw_pii} == {
         "erp.events.v1",
         "crm.events.v1",
         "logs.events.v1",
+        "inference.requests.v1",
     }
 
 
