@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents.dead_letters import SourcePosition
 from agents.ingest.stages import DeidentifyStage, IndexStage, RuleEngineRef
@@ -173,3 +175,32 @@ def test_chunks_carry_lineage_and_versions(deid_stage: DeidentifyStage) -> None:
     assert (row.topic, row.offset, row.event_id, row.tenant) == ("crm.events.v1", 7, "e-7", "acme")
     assert row.model_version == "fake-embedder-1" and row.rule_pack_version == record.rule_pack_version
     assert row.subjects == " ".join(record.subjects) and row.subjects
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+envelope_like = st.fixed_dictionaries(
+    {"event_id": st.text(max_size=10), "tenant": st.text(max_size=10), "occurred_at": st.text(max_size=30)},
+    optional={"payload": json_values},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    raw=st.lists(
+        st.binary(max_size=200)
+        | json_values.map(lambda v: json.dumps(v).encode())
+        | envelope_like.map(lambda v: json.dumps(v).encode()),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_any_input_ends_as_exactly_one_result_or_failure(deid_stage: DeidentifyStage, raw: list[bytes]) -> None:
+    batch = [SourcePosition("crm.events.v1", 0, offset, None, value) for offset, value in enumerate(raw)]
+    outcome = deid_stage.run(batch)
+    offsets = sorted([r.position.offset for r in outcome.results] + [f.position.offset for f in outcome.failures])
+    assert offsets == list(range(len(raw)))
+    assert all(f.error_type and f.error_message and f.stage for f in outcome.failures)
