@@ -161,8 +161,6 @@ def fit_to_budget(
     chosen, with_note, prompt_tokens = 0, False, base
     for k in range(len(pair_costs) - 1, -1, -1):
         dropped = total_turns - 2 * k
-        if base - system_cost(0) + pair_costs[k] > budget:
-            continue
         total = system_cost(dropped) + new_cost + pair_costs[k]
         if total <= budget:
             chosen, with_note, prompt_tokens = k, dropped > 0, total

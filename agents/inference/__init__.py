@@ -1,0 +1,1 @@
+"""The inference path: requests → policy → retrieval → prompt → dynamic batcher → generator → responses."""

@@ -1,0 +1,37 @@
+"""Malformed requests get an error response when they carry a request_id, and a dead letter otherwise."""
+
+from __future__ import annotations
+
+import json
+
+from agents.dead_letters import SourcePosition
+from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
+from schemas.inference import InferenceRequest
+
+
+def decode(value: bytes | None) -> object:
+    return decode_request(SourcePosition("inference.requests.v1", 0, 3, b"s1", value), max_bytes=10_000)
+
+
+def test_valid_request_decodes() -> None:
+    decoded = decode(json.dumps({"request_id": "r1", "tenant": "acme", "prompt": "hi"}).encode())
+    assert isinstance(decoded, InferenceRequest) and decoded.request_id == "r1"
+
+
+def test_schema_violation_with_a_request_id_is_answered_with_the_reason() -> None:
+    decoded = decode(json.dumps({"request_id": "r2", "tenant": "acme", "prompt": "", "max_tokens": 0}).encode())
+    assert isinstance(decoded, InvalidRequest)
+    assert (decoded.request_id, decoded.tenant) == ("r2", "acme")
+    assert "prompt" in decoded.reason and "max_tokens" in decoded.reason
+
+
+def test_invalid_tenant_is_not_echoed_back() -> None:
+    decoded = decode(json.dumps({"request_id": "r3", "tenant": "bad tenant!", "prompt": "hi"}).encode())
+    assert isinstance(decoded, InvalidRequest) and decoded.tenant is None
+
+
+def test_no_request_id_means_dead_letter() -> None:
+    for value in (b"{not json", "中文".encode("gbk"), b"[1,2]", json.dumps({"prompt": "hi"}).encode(), None):
+        decoded = decode(value)
+        assert isinstance(decoded, Unanswerable), value
+        assert decoded.failure.position.topic == "inference.requests.v1" and decoded.failure.error_type
