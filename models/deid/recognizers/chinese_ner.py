@@ -100,6 +100,13 @@ def _vocab_freq(word: str) -> int:
     return vocab.get(word, 0)
 
 
+# Field labels that sit right before a value in business text (付款卡号6222…); jiagu reads some as names
+# (seen in the demo: 卡号 → PERSON), and none of them is ever one.
+_FIELD_LABELS = frozenset(
+    {"卡号", "账号", "帐号", "号码", "单号", "电话", "手机", "邮箱", "地址", "编号", "证号", "户名", "工号", "税号"}
+)
+
+
 def _is_surname(word: str) -> bool:
     return word in _SURNAMES or word in _COMPOUND_SURNAMES
 
@@ -112,7 +119,9 @@ def _is_given_name(word: str) -> bool:
 
 def _is_full_name_word(word: str) -> bool:
     """A single segmented word that looks like surname + given name (高淑华, 欧阳娜娜)."""
-    if not _ALL_HAN.fullmatch(word) or word in _NOT_GIVEN or _vocab_freq(word) >= _MAX_FULL_NAME_FREQ:
+    if word in _FIELD_LABELS or not _ALL_HAN.fullmatch(word) or word in _NOT_GIVEN:
+        return False
+    if _vocab_freq(word) >= _MAX_FULL_NAME_FREQ:
         return False
     if 2 <= len(word) <= 3 and word[0] in _SURNAMES:
         return True
@@ -120,9 +129,9 @@ def _is_full_name_word(word: str) -> bool:
 
 
 def _is_common_word_span(words: Sequence[_Word], begin: int, end: int) -> bool:
-    """A lone character or one frequent dictionary word (谢谢, 程序): jiagu's typical false persons."""
+    """A lone character, a field label or one frequent dictionary word (谢谢, 程序): jiagu's typical false persons."""
     text = "".join(word.text for word in words[begin:end])
-    return len(text) < 2 or (end - begin == 1 and _vocab_freq(text) >= _MAX_GIVEN_NAME_FREQ)
+    return len(text) < 2 or text in _FIELD_LABELS or (end - begin == 1 and _vocab_freq(text) >= _MAX_GIVEN_NAME_FREQ)
 
 
 def _segment(run: str, offset: int) -> list[_Word]:

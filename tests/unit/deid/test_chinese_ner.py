@@ -58,3 +58,9 @@ def test_only_requested_entities_are_returned(chinese_ner: ChineseNerRecognizer)
     results = chinese_ner.analyze("北京大学的李明今天去了上海", ["LOCATION"])
     assert results
     assert {r.entity_type for r in results} == {"LOCATION"}
+
+
+@pytest.mark.parametrize("text", ["付款卡号6248906828836075984", "请核对账号和单号", "联系电话和邮箱已更新"])
+def test_field_labels_before_values_are_not_persons(chinese_ner: ChineseNerRecognizer, text: str) -> None:
+    persons = [r for r in chinese_ner.analyze(text, ["PERSON"])]
+    assert persons == [], [text[r.start : r.end] for r in persons]

@@ -1,0 +1,237 @@
+"""Chat-prompted text generation with a converted CTranslate2 decoder and the tokenizer saved beside it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from agents.errors import ConfigurationError
+
+MODEL_FILE = "model.bin"
+MANIFEST_NAME = "manifest.json"
+# Used only when neither the manifest nor the saved config says how long a context the model was trained on.
+DEFAULT_MAX_CONTEXT = 2048
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion: its text, token counts and why it stopped ("stop" = end token, "length" = budget)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    """The seam between the inference agents and a generator model."""
+
+    version: str
+    max_context_tokens: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for text, as generate_batch would encode it (no special tokens added)."""
+        ...
+
+    def render_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """The model's own chat template applied to messages, ending with the assistant generation prompt."""
+        ...
+
+    def generate_batch(
+        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+    ) -> list[Generation]:
+        """One Generation per prompt, in input order."""
+        ...
+
+
+class CT2Generator:
+    """A TextGenerator backed by a CTranslate2 generator directory written by models.registry.import_model."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        compute_type: str = "int8",
+        intra_threads: int = 0,
+        version: str | None = None,
+    ) -> None:
+        import ctranslate2
+        from tokenizers import Tokenizer
+
+        model_dir = Path(model_dir)
+        if not (model_dir / MODEL_FILE).is_file():
+            raise ConfigurationError(f"{model_dir} holds no CTranslate2 {MODEL_FILE}; import the model first")
+        if not (model_dir / "tokenizer.json").is_file():
+            raise ConfigurationError(f"{model_dir} holds no tokenizer.json; re-import the model")
+        supported = ctranslate2.get_supported_compute_types("cpu")
+        if compute_type not in supported:
+            raise ConfigurationError(
+                f"compute_type {compute_type!r} is not supported on this CPU; supported: {sorted(supported)}"
+            )
+        if intra_threads < 0:
+            raise ConfigurationError(f"intra_threads must be >= 0, got {intra_threads}")
+
+        manifest = _read_json(model_dir / MANIFEST_NAME)
+        self.model_dir = model_dir
+        self.compute_type = compute_type
+        self.version: str = version or f"{manifest.get('name', model_dir.parent.name)}@{model_dir.name}"
+        self.max_context_tokens: int = int(manifest.get("max_context_tokens") or DEFAULT_MAX_CONTEXT)
+        end_tokens = manifest.get("end_tokens")
+        # The GGUF-derived tokenizer may name the wrong EOS; the manifest records the ids the config declares.
+        self._end_tokens: list[str] | None = [str(t) for t in end_tokens] if end_tokens else None
+        # inter_threads=1: one batch at a time per generator; parallelism comes from intra_threads and batching.
+        self._generator = ctranslate2.Generator(
+            str(model_dir), device="cpu", compute_type=compute_type, intra_threads=intra_threads, inter_threads=1
+        )
+        # The `tokenizers` library reads tokenizer.json directly; transformers would import torch for nothing.
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        # Rust-backed tokenizers fail with "Already borrowed" when one instance is used from two threads.
+        self._lock = threading.Lock()
+        self._chat_template, self._special = _load_chat_template(model_dir)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for text (special tokens written in the text count as one each)."""
+        return len(self._encode([text])[0])
+
+    def render_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """Apply the model's chat template (as transformers does) with add_generation_prompt=True."""
+        if self._chat_template is None:
+            raise ConfigurationError(f"{self.model_dir} has no chat template")
+        for message in messages:
+            if "role" not in message or "content" not in message:
+                raise ValueError(f"chat messages need 'role' and 'content', got keys {sorted(message)}")
+        return self._chat_template.render(
+            messages=[dict(m) for m in messages], add_generation_prompt=True, **self._special
+        )
+
+    def generate_batch(
+        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+    ) -> list[Generation]:
+        """Generate for every prompt; items with different temperatures run as separate sub-batches."""
+        if isinstance(prompts, str):
+            raise TypeError("generate_batch() takes a sequence of prompts, not a single string")
+        if not (len(prompts) == len(max_tokens) == len(temperature)):
+            raise ValueError(
+                f"prompts, max_tokens and temperature differ in length: "
+                f"{len(prompts)}, {len(max_tokens)}, {len(temperature)}"
+            )
+        for value in max_tokens:
+            if value < 1:
+                raise ValueError(f"max_tokens must be >= 1, got {value}")
+        for value in temperature:
+            if not value >= 0.0:  # also rejects NaN
+                raise ValueError(f"temperature must be >= 0, got {value}")
+        if not prompts:
+            return []
+        encoded = self._encode(prompts)
+        budgets: list[int] = []
+        for ids, wanted in zip(encoded, max_tokens, strict=True):
+            room = self.max_context_tokens - len(ids)
+            if room < 1:
+                raise ValueError(
+                    f"prompt of {len(ids)} tokens leaves no room in the {self.max_context_tokens}-token context"
+                )
+            budgets.append(min(wanted, room))
+
+        groups: dict[float, list[int]] = {}
+        for index, temp in enumerate(temperature):
+            groups.setdefault(float(temp), []).append(index)
+        results: list[Generation | None] = [None] * len(prompts)
+        for temp, indexes in groups.items():
+            self._run_group(temp, indexes, encoded, budgets, results)
+        return [item for item in results if item is not None]
+
+    def _run_group(
+        self,
+        temp: float,
+        indexes: list[int],
+        encoded: list[list[int]],
+        budgets: list[int],
+        results: list[Generation | None],
+    ) -> None:
+        # CTranslate2 takes one max_length per call; the group runs to its largest budget and shorter
+        # budgets are cut afterwards, which for greedy decoding equals running them alone.
+        max_length = max(budgets[i] for i in indexes)
+        options: dict[str, Any] = {
+            "max_length": max_length,
+            "include_prompt_in_result": False,
+            "beam_size": 1,
+        }
+        if temp == 0.0:
+            options["sampling_topk"] = 1
+        else:
+            # topk=0 samples from the whole distribution, shaped only by the temperature.
+            options.update(sampling_topk=0, sampling_temperature=temp)
+        if self._end_tokens:
+            options["end_token"] = self._end_tokens
+        start_tokens = [self._tokenizer_tokens(encoded[i]) for i in indexes]
+        outputs = self._generator.generate_batch(start_tokens, **options)
+        for index, output in zip(indexes, outputs, strict=True):
+            ids = list(output.sequences_ids[0])
+            budget = budgets[index]
+            finish = "stop"
+            if len(ids) >= budget:
+                ids = ids[:budget]
+                finish = "length"
+            results[index] = Generation(
+                text=self._decode(ids),
+                prompt_tokens=len(encoded[index]),
+                completion_tokens=len(ids),
+                finish_reason=finish,
+            )
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        # Prompts are rendered chat text that already spell out their special tokens; adding a BOS would double it.
+        with self._lock:
+            items = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [list(item.ids) for item in items]
+
+    def _tokenizer_tokens(self, ids: list[int]) -> list[str]:
+        with self._lock:
+            return [str(self._tokenizer.id_to_token(i)) for i in ids]
+
+    def _decode(self, ids: list[int]) -> str:
+        with self._lock:
+            return str(self._tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _load_chat_template(model_dir: Path) -> tuple[Any, dict[str, str]]:
+    """The compiled chat template and the special-token names it may reference, as transformers renders it."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    config = _read_json(model_dir / "tokenizer_config.json")
+    source: Any = config.get("chat_template")
+    jinja_file = model_dir / "chat_template.jinja"
+    if jinja_file.is_file():
+        source = jinja_file.read_text(encoding="utf-8")
+    if isinstance(source, list):  # named templates: transformers picks "default"
+        source = next((t.get("template") for t in source if t.get("name") == "default"), None)
+    special = {
+        key: str(value)
+        for key in ("bos_token", "eos_token", "unk_token", "pad_token")
+        if isinstance(value := config.get(key), str)
+    }
+    if not isinstance(source, str):
+        return None, special
+    # Same environment options as transformers' apply_chat_template, so prompts match byte for byte.
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = _raise_template_error
+    return env.from_string(source), special
+
+
+def _raise_template_error(message: str) -> None:
+    raise ValueError(f"chat template rejected the messages: {message}")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
