@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # Bump when a change to recognizers, resolution or operators changes the output for the same input.
-ENGINE_VERSION = "deid-2"
+ENGINE_VERSION = "deid-3"
 # Entities that identify one data subject by themselves: their pseudonyms become the record's subjects.
 IDENTIFIER_TYPES = frozenset({"CN_RESIDENT_ID", "CN_MOBILE", "EMAIL_ADDRESS", "BANK_CARD", "CN_USCC"})
 PATTERN_TYPES = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "EMAIL_ADDRESS", "IP_ADDRESS")

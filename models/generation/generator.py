@@ -145,22 +145,26 @@ class CT2Generator:
             groups.setdefault(float(temp), []).append(index)
         results: list[Generation | None] = [None] * len(prompts)
         for temp, indexes in groups.items():
-            self._run_group(temp, indexes, encoded, budgets, results)
+            outputs = self._generate_ids([encoded[i] for i in indexes], [budgets[i] for i in indexes], temp)
+            for index, (ids, finish) in zip(indexes, outputs, strict=True):
+                results[index] = Generation(
+                    text=self._decode(ids),
+                    prompt_tokens=len(encoded[index]),
+                    completion_tokens=len(ids),
+                    finish_reason=finish,
+                )
         return [item for item in results if item is not None]
 
-    def _run_group(
-        self,
-        temp: float,
-        indexes: list[int],
-        encoded: list[list[int]],
-        budgets: list[int],
-        results: list[Generation | None],
-    ) -> None:
-        # CTranslate2 takes one max_length per call; the group runs to its largest budget and shorter
+    def generate_token_ids(self, prompts: Sequence[str], *, max_tokens: int) -> list[list[int]]:
+        """Greedy completion token ids (no text decoding); what the registry's quality check compares."""
+        encoded = self._encode(prompts)
+        return [ids for ids, _ in self._generate_ids(encoded, [max_tokens] * len(encoded), 0.0)]
+
+    def _generate_ids(self, encoded: list[list[int]], budgets: list[int], temp: float) -> list[tuple[list[int], str]]:
+        # CTranslate2 takes one max_length per call; the batch runs to its largest budget and shorter
         # budgets are cut afterwards, which for greedy decoding equals running them alone.
-        max_length = max(budgets[i] for i in indexes)
         options: dict[str, Any] = {
-            "max_length": max_length,
+            "max_length": max(budgets),
             "include_prompt_in_result": False,
             "beam_size": 1,
         }
@@ -171,21 +175,16 @@ class CT2Generator:
             options.update(sampling_topk=0, sampling_temperature=temp)
         if self._end_tokens:
             options["end_token"] = self._end_tokens
-        start_tokens = [self._tokenizer_tokens(encoded[i]) for i in indexes]
+        start_tokens = [self._tokenizer_tokens(ids) for ids in encoded]
         outputs = self._generator.generate_batch(start_tokens, **options)
-        for index, output in zip(indexes, outputs, strict=True):
-            ids = list(output.sequences_ids[0])
-            budget = budgets[index]
-            finish = "stop"
+        results: list[tuple[list[int], str]] = []
+        for output, budget in zip(outputs, budgets, strict=True):
+            ids = [int(i) for i in output.sequences_ids[0]]
             if len(ids) >= budget:
-                ids = ids[:budget]
-                finish = "length"
-            results[index] = Generation(
-                text=self._decode(ids),
-                prompt_tokens=len(encoded[index]),
-                completion_tokens=len(ids),
-                finish_reason=finish,
-            )
+                results.append((ids[:budget], "length"))
+            else:
+                results.append((ids, "stop"))
+        return results
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         # Prompts are rendered chat text that already spell out their special tokens; adding a BOS would double it.
