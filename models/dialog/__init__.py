@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.dialog.citations import cited_record_ids
 from models.dialog.errors import InvalidHistoryError, PolicyError, PromptTemplateError, PromptTooLongError
 from models.dialog.history import (
     DEFAULT_MAX_TURNS,
@@ -34,6 +35,7 @@ __all__ = [
     "TokenCounter",
     "Turn",
     "choose_variant",
+    "cited_record_ids",
     "fit_to_budget",
     "load_default_policy",
     "load_templates",

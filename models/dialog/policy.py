@@ -92,10 +92,11 @@ class PolicyRule:
             raise fail(f"when needs at least one of {[c for c in CONDITIONS if c != 'flags']}")
         for name in ("flags", "keywords", "tenants", "entity_types"):
             value = getattr(self, name)
+            # Tuples, not lists: rules are hashable values, compared and cached like any other.
+            if not isinstance(value, tuple):
+                raise fail(f"{name} must be a tuple, got {type(value).__name__}")
             if value:
                 check_str_list(value, name, fail)
-            elif not isinstance(value, tuple):
-                raise fail(f"{name} must be a tuple, got {type(value).__name__}")
         object.__setattr__(self, "_compiled", self._compile(fail))
         object.__setattr__(self, "_folded_keywords", tuple(_normalise(keyword).casefold() for keyword in self.keywords))
 

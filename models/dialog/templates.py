@@ -37,11 +37,6 @@ class RetrievedRecord:
     score: float
 
 
-# One sample per variable, rendered at load so that errors only visible at render time (a misspelt
-# attribute, a filter applied to the wrong type) still fail at load.
-_SAMPLE_RECORD = {"number": 1, "record_id": "rec-1", "text": "sample text", "score": 0.5}
-
-
 @dataclass(frozen=True)
 class PromptTemplate:
     """A named, versioned prompt. `system` is None for plain continuation (task "complete")."""
@@ -78,11 +73,14 @@ class PromptTemplate:
         object.__setattr__(
             self, "_context_item", self._compile("context_item", self.context_item, CONTEXT_ITEM_VARIABLES)
         )
+        # Rendering sample values at load makes errors that only show at render time (a misspelt
+        # attribute, a filter applied to the wrong type) fail here, with and without records.
         try:
             self.render("sample-tenant", [RetrievedRecord("rec-1", "sample text", 0.5)])
             self.render("sample-tenant", [])
-        except jinja2.TemplateError as exc:
-            raise fail(f"fails on sample values: {exc}") from None
+        # Any exception, not only Jinja2's: `{{ tenant + 1 }}` is a TypeError, and it is still a bad template.
+        except Exception as exc:
+            raise fail(f"fails on sample values: {type(exc).__name__}: {exc}") from None
 
     def _compile(self, field_name: str, source: str | None, allowed: frozenset[str]) -> jinja2.Template | None:
         if source is None:
