@@ -43,7 +43,15 @@ class DynamicBatcher(Generic[P, R]):
 
     Every submitted item gets exactly one outcome: Completed, TimedOut or Failed. One batch runs at a time
     (the model is the bottleneck); while it runs, the queue keeps filling and the next batch is chosen the
-    moment the model is free, from whatever is queued then.
+    moment the model is free, from whatever is queued then (so a late high-priority item still gets in).
+
+    How a batch forms: per model version, items in priority order (then FIFO) are taken until the next one
+    would break max_batch_size or max_batch_tokens. A version's batch is ready when that stop happened (or the
+    batch is at a limit already), when its oldest item has been queued max_wait_ms, or while draining. Of the
+    ready versions, the one whose batch holds the oldest item goes next, so a busy version cannot starve a
+    quiet one. Within a version priority is strict: sustained high-priority load can starve low priority.
+    Deadlines are swept before every batch is chosen and whenever the scheduler wakes: at the next deadline
+    or max_wait, at a submit or batch completion, and at least every `sweep_interval_s` while items wait.
     """
 
     def __init__(

@@ -107,7 +107,8 @@ class PendingQueue(Generic[P, R]):
                 break
             chosen.append(entry)
             tokens += entry.item.cost_tokens
-        if len(chosen) == 1 and tokens > self._limits.max_batch_tokens:
+        # Also full when nothing more could join, even if nothing else is queued yet (or: an oversized single).
+        if len(chosen) == self._limits.max_batch_size or tokens >= self._limits.max_batch_tokens:
             full = True
         oldest = min(chosen, key=lambda e: e.seq)
         return Candidate(model_version=version, entries=chosen, tokens=tokens, full=full, oldest=oldest)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from agents.errors import ConfigurationError
 from models.batching import BatchLimits, Completed, DynamicBatcher
 
 from ._helpers import FakeClock, RecordingModel, item, settle, wait_until
@@ -56,3 +59,22 @@ async def test_item_larger_than_max_batch_tokens_runs_alone_instead_of_starving(
     huge = outcomes[1]
     assert isinstance(huge, Completed) and huge.result == "v1:huge" and huge.batch_size == 1
     await batcher.drain()
+
+
+async def test_batch_that_reaches_max_batch_size_runs_without_waiting_for_more_company() -> None:
+    clock = FakeClock()
+    model = RecordingModel()
+    batcher = DynamicBatcher(model, BatchLimits(max_batch_size=2, max_wait_ms=20.0), clock=clock)
+    await batcher.start()
+    outcomes = await asyncio.wait_for(asyncio.gather(batcher.submit(item("a")), batcher.submit(item("b"))), 5.0)
+    assert [o.batch_size for o in outcomes if isinstance(o, Completed)] == [2, 2]
+    await batcher.drain()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_batch_size", 0), ("max_batch_tokens", 0), ("max_wait_ms", -1), ("max_queue", 0)],
+)
+def test_invalid_limits_fail_at_construction_naming_the_setting(field: str, value: int) -> None:
+    with pytest.raises(ConfigurationError, match=field):
+        BatchLimits(**{field: value})

@@ -77,7 +77,7 @@ async def test_the_version_whose_oldest_item_has_waited_longest_goes_next() -> N
     tasks = []
     for version, payload in order:
         tasks.append(asyncio.create_task(batcher.submit(item(payload, version=version))))
-        await wait_until(lambda n=len(tasks): batcher.queue_depth() == n, f"{payload} is queued")
+        await wait_until(lambda: batcher.queue_depth() == len(tasks), f"{payload} is queued")
     await batcher.start()
     await asyncio.gather(*tasks)
 
