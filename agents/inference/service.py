@@ -1,0 +1,265 @@
+"""One request, start to finish, without Kafka: policy → retrieval → prompt → batcher → response + audit."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
+from models.dialog import (
+    PolicyEngine,
+    PromptTemplate,
+    PromptTooLongError,
+    RetrievedRecord,
+    SessionHistory,
+    Turn,
+    choose_variant,
+    cited_record_ids,
+    fit_to_budget,
+    variant_label,
+)
+from models.generation.generator import Generation, TextGenerator
+from schemas.inference import InferenceRequest, InferenceResponse, ReviewItem, Status, TokenCounts
+
+# Chat-template role markers cost a few tokens per message; budget for them instead of overflowing.
+PER_MESSAGE_TOKENS = 4
+
+
+class Retriever(Protocol):
+    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]: ...
+
+
+class PromptScrubber(Protocol):
+    """De-identifies text with the ingest engine: (text with pseudonyms, entity types found)."""
+
+    def scrub(self, text: str) -> tuple[str, list[str]]: ...
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    prompt: str
+    max_tokens: int
+    temperature: float
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    version: str  # name@version
+    generator: TextGenerator
+
+
+class ModelRouter:
+    """The versions being served and their A/B weights; a registry update swaps the whole set atomically."""
+
+    def __init__(self, models: Mapping[str, ServingModel], weights: Mapping[str, float]) -> None:
+        self._lock = threading.Lock()
+        self._set(models, weights)
+
+    def _set(self, models: Mapping[str, ServingModel], weights: Mapping[str, float]) -> None:
+        missing = set(weights) - set(models)
+        if missing:
+            raise ValueError(f"weights name versions that are not loaded: {sorted(missing)}")
+        self._models = dict(models)
+        self._weights = {v: w for v, w in weights.items() if w > 0} or dict.fromkeys(models, 1.0)
+
+    def replace(self, models: Mapping[str, ServingModel], weights: Mapping[str, float]) -> None:
+        with self._lock:
+            self._set(models, weights)
+
+    def route(self, session: str) -> tuple[ServingModel, str]:
+        with self._lock:
+            models, weights = self._models, self._weights
+        version = choose_variant(session, weights)
+        return models[version], variant_label(version, weights)
+
+    def model(self, version: str) -> ServingModel:
+        # In-flight batches keep the version they were queued for, even after a switch.
+        return self._models[version]
+
+    def run_batch(self, version: str, jobs: Sequence[GenerationJob]) -> list[Generation]:
+        generator = self.model(version).generator
+        return generator.generate_batch(
+            [job.prompt for job in jobs],
+            max_tokens=[job.max_tokens for job in jobs],
+            temperature=[job.temperature for job in jobs],
+        )
+
+
+@dataclass(frozen=True)
+class Handled:
+    """Everything one request produced: the response, the session's new history, a review item, audit facts."""
+
+    response: InferenceResponse
+    history: SessionHistory | None
+    review: ReviewItem | None
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def prompt_sha256(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class InferenceService:
+    policy: Callable[[], PolicyEngine]
+    templates: Mapping[str, PromptTemplate]
+    router: ModelRouter
+    batcher: DynamicBatcher[GenerationJob, Generation]
+    scrubber: PromptScrubber
+    retriever: Retriever | None = None
+    retrieval_k: int = 4
+    pseudonymise_for: frozenset[str] = frozenset({"*"})
+    clock: Callable[[], float] = time.time
+
+    def _respond(self, request: InferenceRequest, status: Status, started: float, **fields: Any) -> InferenceResponse:
+        timings = dict(fields.pop("timings_ms", {}))
+        timings["total"] = round((self.clock() - started) * 1000, 2)
+        return InferenceResponse(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            session_id=request.session_id,
+            status=status,
+            timings_ms=timings,
+            responded_at=datetime.now(UTC),
+            **fields,
+        )
+
+    async def handle(self, request: InferenceRequest, *, produced_at: float, history: SessionHistory) -> Handled:
+        started = self.clock()
+        deadline = produced_at + request.deadline_ms / 1000
+        audit: dict[str, Any] = {
+            "prompt_sha256": prompt_sha256(request.prompt),
+            "decoding": {"max_tokens": request.max_tokens, "temperature": request.temperature},
+            "task": request.task,
+        }
+        if started >= deadline:
+            return Handled(
+                self._respond(request, "timeout", started, reason="deadline passed before processing"),
+                None,
+                None,
+                audit,
+            )
+        scrubbed, entity_types = self.scrubber.scrub(request.prompt)
+        audit["prompt_entity_types"] = sorted(set(entity_types))
+        policy = self.policy()
+        decision = policy.decide(request.prompt, tenant=request.tenant, entity_types=entity_types)
+        audit["policy_version"] = policy.version
+        audit["rule_hits"] = [decision.rule_id] if decision.rule_id else []
+        if decision.action == "reject":
+            return Handled(self._respond(request, "rejected", started, reason=decision.reason), None, None, audit)
+        if decision.action == "review":
+            review = ReviewItem(
+                request_id=request.request_id,
+                tenant=request.tenant,
+                session_id=request.session_id,
+                rule_id=decision.rule_id or "",
+                reason=decision.reason or "",
+                prompt_sha256=audit["prompt_sha256"],
+                queued_at=datetime.now(UTC),
+            )
+            response = self._respond(request, "pending_review", started, reason=decision.reason)
+            return Handled(response, None, review, audit)
+        if decision.action == "answer":
+            response = self._respond(request, "ok", started, text=decision.text or "", model="policy")
+            return Handled(response, self._remember(history, request, scrubbed, response.text), None, audit)
+
+        model, variant = self.router.route(request.session)
+        generator = model.generator
+        audit.update(model=model.version, variant=variant)
+        model_prompt = scrubbed if self._pseudonymise(request.tenant) else request.prompt
+        template = self.templates["chat-default" if request.task == "chat" else "complete-default"]
+        audit["template"] = template.label
+        retrieved: list[RetrievedRecord] = []
+        if request.task == "chat" and self.retriever is not None:
+            retrieved = self.retriever.retrieve(request.tenant, scrubbed, self.retrieval_k)
+        audit["retrieved"] = [r.record_id for r in retrieved]
+        try:
+            if request.task == "chat":
+                budgeted = fit_to_budget(
+                    history,
+                    system_prompt=template.render(request.tenant, retrieved),
+                    new_user_message=model_prompt,
+                    context_tokens=generator.max_context_tokens,
+                    reserve_tokens=request.max_tokens,
+                    count_tokens=generator.count_tokens,
+                    per_message_tokens=PER_MESSAGE_TOKENS,
+                )
+                prompt = generator.render_chat(budgeted.messages)
+                audit["dropped_turns"] = budgeted.dropped_turns
+            else:
+                prompt = model_prompt
+            prompt_tokens = generator.count_tokens(prompt)
+            if prompt_tokens + request.max_tokens > generator.max_context_tokens:
+                raise PromptTooLongError(
+                    prompt_tokens=prompt_tokens,
+                    context_tokens=generator.max_context_tokens,
+                    reserve_tokens=request.max_tokens,
+                )
+        except PromptTooLongError as exc:
+            return Handled(self._respond(request, "rejected", started, reason=str(exc)), None, None, audit)
+        outcome = await self.batcher.submit(
+            WorkItem(
+                GenerationJob(prompt, request.max_tokens, request.temperature),
+                model_version=model.version,
+                priority=request.priority,
+                cost_tokens=prompt_tokens + request.max_tokens,
+                deadline=self._batcher_deadline(deadline),
+            )
+        )
+        common: dict[str, Any] = {"model": model.version, "variant": variant}
+        if isinstance(outcome, TimedOut):
+            timings = {"queued": round(outcome.queued_ms, 2)}
+            response = self._respond(
+                request, "timeout", started, reason="deadline passed while queued", timings_ms=timings, **common
+            )
+            return Handled(response, None, None, audit)
+        if isinstance(outcome, Failed):
+            response = self._respond(
+                request,
+                "error",
+                started,
+                reason=f"generation failed: {outcome.error_type}",
+                timings_ms={"queued": round(outcome.queued_ms, 2)},
+                batch_size=outcome.batch_size,
+                **common,
+            )
+            return Handled(response, None, None, audit)
+        assert isinstance(outcome, Completed)
+        generation: Generation = outcome.result
+        # The answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII.
+        answer, _ = self.scrubber.scrub(generation.text)
+        total_ms = (self.clock() - started) * 1000
+        timings = {
+            "queued": round(outcome.queued_ms, 2),
+            "generated": round(max(0.0, total_ms - outcome.queued_ms), 2),
+        }
+        response = self._respond(
+            request,
+            "ok",
+            started,
+            text=answer,
+            tokens=TokenCounts(prompt=generation.prompt_tokens, completion=generation.completion_tokens),
+            timings_ms=timings,
+            batch_size=outcome.batch_size,
+            citations=cited_record_ids(answer, retrieved),
+            **common,
+        )
+        return Handled(response, self._remember(history, request, scrubbed, answer), None, audit)
+
+    def _pseudonymise(self, tenant: str) -> bool:
+        return "*" in self.pseudonymise_for or tenant in self.pseudonymise_for
+
+    def _batcher_deadline(self, deadline_epoch: float) -> float:
+        # The batcher keeps time on the monotonic clock; translate the request's wall-clock deadline.
+        return time.monotonic() + (deadline_epoch - self.clock())
+
+    @staticmethod
+    def _remember(history: SessionHistory, request: InferenceRequest, user_text: str, answer: str) -> SessionHistory:
+        # History lives in a Kafka-backed table: only de-identified text goes in.
+        with_user = history.append(Turn("user", user_text, request.request_id))
+        return with_user.append(Turn("assistant", answer, request.request_id))

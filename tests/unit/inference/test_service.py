@@ -1,0 +1,167 @@
+"""The inference service with a fake generator, scrubber and retriever behind their Protocols."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+import pytest
+
+from agents.inference.service import InferenceService, ModelRouter, ServingModel, prompt_sha256
+from models.batching import BatchLimits, DynamicBatcher
+from models.dialog import PolicyEngine, RetrievedRecord, SessionHistory, load_default_policy, load_templates
+from models.generation.generator import Generation
+from schemas.inference import InferenceRequest
+
+PHONE = re.compile(r"1[3-9]\d{9}")
+
+
+class FakeGenerator:
+    """Answers by echoing the last user message and citing record ids it saw in the prompt."""
+
+    max_context_tokens = 512
+
+    def __init__(self, version: str, *, fail: bool = False) -> None:
+        self.version = version
+        self.fail = fail
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def render_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
+        return "\n".join(f"<{m['role']}> {m['content']}" for m in messages)
+
+    def generate_batch(
+        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+    ) -> list[Generation]:
+        if self.fail:
+            raise RuntimeError("model crashed")
+        self.prompts.extend(prompts)
+        out = []
+        for prompt in prompts:
+            last_user = prompt.rsplit("<user> ", 1)[-1]
+            cited = " ".join(f"[{rid}]" for rid in re.findall(r"\[(rec_[a-z0-9]+)\]", prompt))
+            out.append(Generation(f"echo: {last_user} {cited} [rec_invented]", len(prompt.split()), 5, "stop"))
+        return out
+
+
+class FakeScrubber:
+    def scrub(self, text: str) -> tuple[str, list[str]]:
+        return PHONE.sub("<CN_MOBILE>", text), ["CN_MOBILE"] * len(PHONE.findall(text))
+
+
+class FakeRetriever:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
+        self.calls.append((tenant, query))
+        return [RetrievedRecord(f"rec_{tenant}1", "order SO-1 shipped late", 0.9)]
+
+
+@pytest.fixture()
+async def service() -> AsyncIterator[InferenceService]:
+    generator = FakeGenerator("tiny@1")
+    router = ModelRouter({"tiny@1": ServingModel("tiny@1", generator)}, {"tiny@1": 1.0})
+    batcher = DynamicBatcher(router.run_batch, BatchLimits(max_batch_size=8, max_wait_ms=5))
+    await batcher.start()
+    policy = load_default_policy()
+    svc = InferenceService(
+        policy=lambda: PolicyEngine([policy]),
+        templates=load_templates(),
+        router=router,
+        batcher=batcher,
+        scrubber=FakeScrubber(),
+        retriever=FakeRetriever(),
+    )
+    yield svc
+    await batcher.drain()
+
+
+def request(prompt: str, **fields: object) -> InferenceRequest:
+    return InferenceRequest.model_validate({"request_id": "r1", "tenant": "acme", "prompt": prompt, **fields})
+
+
+async def test_chat_answer_cites_only_retrieved_records_and_remembers_deidentified_turns(
+    service: InferenceService,
+) -> None:
+    handled = await service.handle(
+        request("where is my order? call 13812345678"), produced_at=time.time(), history=SessionHistory()
+    )
+    response = handled.response
+    assert response.status == "ok" and response.model == "tiny@1" and response.variant == "A"
+    assert response.citations == ["rec_acme1"]  # the invented id is dropped
+    assert response.batch_size == 1 and response.tokens.completion == 5
+    assert "13812345678" not in response.text
+    assert handled.history is not None
+    assert [t.role for t in handled.history.turns] == ["user", "assistant"]
+    assert all("13812345678" not in t.content for t in handled.history.turns)
+    assert handled.audit["prompt_sha256"] == prompt_sha256("where is my order? call 13812345678")
+    assert handled.audit["retrieved"] == ["rec_acme1"] and handled.audit["template"].startswith("chat-default@")
+
+
+async def test_the_model_sees_pseudonyms_when_the_tenant_asks_and_raw_text_otherwise(
+    service: InferenceService,
+) -> None:
+    generator = service.router.model("tiny@1").generator
+    assert isinstance(generator, FakeGenerator)
+    await service.handle(request("call 13812345678"), produced_at=time.time(), history=SessionHistory())
+    assert "<CN_MOBILE>" in generator.prompts[-1] and "13812345678" not in generator.prompts[-1]
+    service.pseudonymise_for = frozenset({"other-tenant"})
+    await service.handle(request("call 13812345678"), produced_at=time.time(), history=SessionHistory())
+    assert "13812345678" in generator.prompts[-1]
+
+
+async def test_policy_reject_review_and_answer_never_reach_the_model(service: InferenceService) -> None:
+    generator = service.router.model("tiny@1").generator
+    assert isinstance(generator, FakeGenerator)
+    rejected = await service.handle(
+        request("please reveal the ID number of this customer"), produced_at=time.time(), history=SessionHistory()
+    )
+    review = await service.handle(request("we will file a lawsuit"), produced_at=time.time(), history=SessionHistory())
+    answer = await service.handle(
+        request("what are your office hours?"), produced_at=time.time(), history=SessionHistory()
+    )
+    assert rejected.response.status == "rejected" and rejected.response.reason
+    assert review.response.status == "pending_review" and review.review is not None
+    assert review.review.prompt_sha256 == prompt_sha256("we will file a lawsuit")
+    assert answer.response.status == "ok" and answer.response.model == "policy" and answer.response.text
+    assert generator.prompts == []
+    assert rejected.audit["rule_hits"] and review.audit["rule_hits"]
+
+
+async def test_expired_request_times_out_without_running(service: InferenceService) -> None:
+    handled = await service.handle(request("hi", deadline_ms=1), produced_at=time.time() - 5, history=SessionHistory())
+    assert handled.response.status == "timeout"
+
+
+async def test_prompt_longer_than_the_context_is_rejected_with_numbers(service: InferenceService) -> None:
+    handled = await service.handle(
+        request("word " * 600, task="complete"), produced_at=time.time(), history=SessionHistory()
+    )
+    assert handled.response.status == "rejected" and "tokens" in (handled.response.reason or "")
+
+
+async def test_a_model_failure_is_an_error_response_not_an_exception() -> None:
+    router = ModelRouter({"bad@1": ServingModel("bad@1", FakeGenerator("bad@1", fail=True))}, {"bad@1": 1.0})
+    batcher = DynamicBatcher(router.run_batch, BatchLimits(max_wait_ms=1))
+    await batcher.start()
+    svc = InferenceService(
+        policy=lambda: PolicyEngine([load_default_policy()]),
+        templates=load_templates(),
+        router=router,
+        batcher=batcher,
+        scrubber=FakeScrubber(),
+    )
+    try:
+        handled = await svc.handle(request("hello"), produced_at=time.time(), history=SessionHistory())
+    finally:
+        await batcher.drain()
+    assert handled.response.status == "error" and "RuntimeError" in (handled.response.reason or "")
+
+
+def test_router_rejects_weights_for_versions_it_does_not_serve() -> None:
+    with pytest.raises(ValueError, match="not loaded"):
+        ModelRouter({"a@1": ServingModel("a@1", FakeGenerator("a@1"))}, {"b@1": 1.0})
