@@ -153,14 +153,122 @@ def models_prepare(tiny: bool, out_dir: Path | None) -> None:
     click.echo(f"embedder ready: {path}")
 
 
+def _registry(settings: Settings) -> Any:
+    from models.registry import Registry
+
+    return Registry(settings.resolved_registry_dir)
+
+
+def _publish_registry(settings: Settings, name: str) -> None:
+    """Put a model's registry state on models.registry.v1, where running inference workers pick it up."""
+    from agents.broker import resolve_bootstrap_servers
+    from agents.errors import BrokerUnavailableError
+    from agents.kafka_io import produce_all
+    from schemas.inference import RegistryMessage
+    from topics.specs import MODELS_REGISTRY
+
+    entry = _registry(settings).state().entry(name)
+    message = RegistryMessage(name=name, state=entry.to_dict())
+    try:
+        bootstrap = resolve_bootstrap_servers(settings)
+    except BrokerUnavailableError:
+        click.echo("(no broker running: the change is saved and applies when workers start)")
+        return
+    produce_all(
+        bootstrap,
+        [(MODELS_REGISTRY.name, name.encode(), message.model_dump_json().encode())],
+        options=settings.kafka_options,
+    )
+    click.echo(f"published on {MODELS_REGISTRY.name}: running workers switch without dropping requests")
+
+
+@models.command("import")
+@click.argument("source")
+@click.option("--name", default=None, help="Registry name (default: smollm2 / minilm / the directory name).")
+@click.option("--version", "version", default=None, help="Version label (default: derived from the source).")
+@click.option(
+    "--quantization", type=click.Choice(["int8", "float32", "int8_float32"]), default="int8", show_default=True
+)
+@click.option("--promote", is_flag=True, help="Serve this version once imported.")
+def models_import(source: str, name: str | None, version: str | None, quantization: str, promote: bool) -> None:
+    """Convert SOURCE (smollm2 | minilm | tiny-llama | a local HF model directory) into a registered version."""
+    from models.registry import import_model
+
+    settings = _settings()
+    default_name = {"smollm2": "smollm2", "minilm": "minilm", "tiny-llama": "tiny-llama"}.get(source)
+    model_name = name or default_name or Path(source).name
+    manifest = import_model(
+        source, name=model_name, version=version, quantization=quantization, root=settings.resolved_registry_dir
+    )
+    click.echo(
+        json.dumps(
+            {
+                "name": model_name,
+                "version": manifest.version,
+                "quantization": manifest.quantization,
+                "bytes": manifest.total_bytes,
+                "quality": manifest.quality,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    if promote:
+        _registry(settings).promote(model_name, manifest.version)
+        _publish_registry(settings, model_name)
+
+
+@models.command("list")
+def models_list() -> None:
+    """Registered models, their versions, what serves and the A/B weights."""
+    for entry in _registry(_settings()).list():
+        click.echo(json.dumps({"name": entry.name, **entry.to_dict()}))
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version")
+def models_promote(name: str, version: str) -> None:
+    """Serve VERSION of NAME; running workers load it beside the old one and switch atomically."""
+    settings = _settings()
+    _registry(settings).promote(name, version)
+    _publish_registry(settings, name)
+
+
+@models.command("rollback")
+@click.argument("name")
+def models_rollback(name: str) -> None:
+    """Serve the previously promoted version of NAME again."""
+    settings = _settings()
+    _registry(settings).rollback(name)
+    _publish_registry(settings, name)
+
+
+@models.command("weights")
+@click.argument("name")
+@click.argument("weights", nargs=-1, required=True)
+def models_weights(name: str, weights: tuple[str, ...]) -> None:
+    """A/B split, e.g. `sluice models weights smollm2 v1=0.9 v2=0.1` (sticky per session)."""
+    parsed: dict[str, float] = {}
+    for item in weights:
+        version, _, weight = item.partition("=")
+        try:
+            parsed[version] = float(weight)
+        except ValueError:
+            raise click.ClickException(f"weight {item!r} is not VERSION=NUMBER") from None
+    settings = _settings()
+    _registry(settings).set_weights(name, parsed)
+    _publish_registry(settings, name)
+
+
 # --- processes ---------------------------------------------------------------------------------------
 @main.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "deidentify", "index"]),
+    type=click.Choice(["all", "deidentify", "index", "inference"]),
     default="all",
     help="deidentify = normalise/clean/de-identify (scale out); index = embed, store and serve the API; "
-    "all = both in one process.",
+    "all = both in one process; inference = answer requests with the registry's models.",
 )
 @click.option("--web-port", type=int, default=None, help="Port of the HTTP API (role all).")
 def worker(role: str, web_port: int | None) -> None:

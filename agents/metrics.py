@@ -35,3 +35,26 @@ RULE_PACK_UPDATES = Counter(
 )
 INDEXED_CHUNKS = Gauge("sluice_index_chunks", "Chunks in the vector store", registry=REGISTRY)
 SEARCHES = Counter("sluice_searches_total", "Searches served by the HTTP API", registry=REGISTRY)
+
+# --- inference ---------------------------------------------------------------------------------------------------
+RESPONSES = Counter(
+    "sluice_responses_total", "Responses by status and A/B variant", ["status", "variant"], registry=REGISTRY
+)
+MODEL_BATCH_SIZE = Histogram(
+    "sluice_model_batch_size",
+    "Requests per generate_batch call",
+    ["model"],
+    registry=REGISTRY,
+    buckets=(1, 2, 4, 8, 12, 16, 24, 32, 64),
+)
+MODEL_QUEUE_DEPTH = Gauge("sluice_model_queue_depth", "Requests waiting in the dynamic batcher", registry=REGISTRY)
+MODEL_QUEUED_SECONDS = Histogram(
+    "sluice_model_queued_seconds",
+    "Oldest request's time in queue when its batch started",
+    ["model"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+MODEL_TOKENS_PER_SECOND = Gauge(
+    "sluice_model_tokens_per_second", "Batch tokens / generate time of the last batch", ["model"], registry=REGISTRY
+)

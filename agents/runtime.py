@@ -20,10 +20,22 @@ from agents.settings import Settings
 WORKER_READY_TIMEOUT_S = 180.0
 
 
+def serves_inference(settings: Settings) -> bool:
+    """An inference worker runs once the registry has a promoted version of the generator model."""
+    from models.registry import Registry, RegistryError
+
+    try:
+        return Registry(settings.resolved_registry_dir).state().entry(settings.generator_model).promoted is not None
+    except (RegistryError, OSError, ValueError):
+        return False
+
+
 def planned_workers(settings: Settings) -> list[str]:
-    """Worker slots `sluice up` keeps running: one index worker (owns the store, serves the API) and N
-    de-identification workers. Each slot is named role-N so a restart refills exactly what died."""
-    return ["index-0", *(f"deidentify-{i}" for i in range(settings.deidentify_workers))]
+    """Worker slots `sluice up` keeps running: one index worker (owns the store, serves the API), N
+    de-identification workers and, when a model is promoted, one inference worker. Each slot is named
+    role-N so a restart refills exactly what died."""
+    slots = ["index-0", *(f"deidentify-{i}" for i in range(settings.deidentify_workers))]
+    return [*slots, "inference-0"] if serves_inference(settings) else slots
 
 
 def _state_path(settings: Settings) -> Path:
@@ -54,9 +66,17 @@ def health(api_url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
 
 def apply_declared_topics(settings: Settings, bootstrap: str) -> list[Any]:
     from topics.admin import admin_client, apply_topics
+    from topics.specs import ALL_TOPICS, table_changelog
 
     admin = admin_client(bootstrap, settings.kafka_options)
-    return apply_topics(admin, default_partitions=settings.topic_partitions, replication=settings.topic_replication)
+    # Faust would create its table changelogs itself; Sluice declares them like every other topic.
+    sessions = table_changelog(f"{settings.app_id}-inference", "sessions")
+    return apply_topics(
+        admin,
+        default_partitions=settings.topic_partitions,
+        replication=settings.topic_replication,
+        specs=[*ALL_TOPICS, sessions],
+    )
 
 
 def ensure_models(settings: Settings) -> None:
@@ -66,7 +86,7 @@ def ensure_models(settings: Settings) -> None:
         )
 
 
-def _spawn(settings: Settings, slot: str, api_port: int | None) -> dict[str, Any]:
+def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: str | None) -> dict[str, Any]:
     role = slot.split("-", 1)[0]
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / f"{slot}.log"
@@ -80,7 +100,11 @@ def _spawn(settings: Settings, slot: str, api_port: int | None) -> dict[str, Any
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives `sluice up`; `sluice down` stops it
-            env={**os.environ, "SLUICE_VAR_DIR": str(settings.var_dir)},
+            env={
+                **os.environ,
+                "SLUICE_VAR_DIR": str(settings.var_dir),
+                **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
+            },
         )
     return {"role": role, "pid": process.pid, "api_port": api_port, "log": str(log_path)}
 
@@ -105,7 +129,7 @@ def up(settings: Settings, *, wait: bool = True, log: Any = print) -> dict[str, 
         if slot.startswith("index"):
             # Keep the API where it was so that clients' configured URLs survive a restart.
             api_port = settings.api_port or int(known.get("api_port") or 0) or free_port()
-        workers[slot] = _spawn(settings, slot, api_port)
+        workers[slot] = _spawn(settings, slot, api_port, _api_url(workers))
         log(f"{slot:<11} started  pid {workers[slot]['pid']}, log {workers[slot]['log']}")
     # Slots beyond the plan (fewer deidentify workers configured) are stopped.
     for slot in [s for s in workers if s not in planned_workers(settings)]:

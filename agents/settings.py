@@ -100,6 +100,21 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_OPERATORS),
         description="Operator per entity type (pseudonym, replace, mask, redact); others use pseudonym.",
     )
+    # --- Inference ------------------------------------------------------------------------------------------------
+    registry_dir: Path | None = Field(default=None, description="Model registry root; unset = var/models/registry.")
+    generator_model: str = Field(default="smollm2", description="Registry name of the model that answers requests.")
+    generate_threads: int = Field(default=2, ge=1, description="CTranslate2 intra-op threads of the inference worker.")
+    max_batch_size: int = Field(default=16, ge=1, description="Requests per generate_batch call.")
+    max_batch_tokens: int = Field(default=8192, ge=1, description="Prompt + new tokens summed over a batch.")
+    max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")
+    max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
+    inference_take: int = Field(default=64, ge=1, description="Requests taken from Kafka per micro-batch.")
+    retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
+    retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
+    pseudonymise_prompts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
 
     @field_validator("kafka_options", mode="before")
@@ -120,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def resolved_embedder_dir(self) -> Path:
         return self.embedder_dir or self.var_dir / "models" / "embedder"
+
+    @property
+    def resolved_registry_dir(self) -> Path:
+        return self.registry_dir or self.var_dir / "models" / "registry"
 
     @property
     def run_dir(self) -> Path:

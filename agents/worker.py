@@ -30,8 +30,8 @@ from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RULES, SOURCE_BY_TOPIC
 
 log = structlog.get_logger(__name__)
 
-Role = Literal["all", "deidentify", "index"]
-ROLES: tuple[Role, ...] = ("all", "deidentify", "index")
+Role = Literal["all", "deidentify", "index", "inference"]
+ROLES: tuple[Role, ...] = ("all", "deidentify", "index", "inference")
 
 
 @dataclass
@@ -98,6 +98,8 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     from models.cleaning import RuleEngine, load_bundled_packs
 
     bootstrap = resolve_bootstrap_servers(settings)
+    if role == "inference":
+        return build_inference_worker(settings, bootstrap)
     ready = ReadyFlag()
     rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
     deidentify = _build_deidentify_stage(settings, rules) if role in ("all", "deidentify") else None
@@ -149,6 +151,64 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
             rule_pack_version=rules.engine.version if deidentify else None,
             deid_version=deidentify.deidentifier.version if deidentify else None,
             embedder_version=index.embedder.version if index else None,
+        )
+
+    return app
+
+
+def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
+    """Answers requests: registry models behind the dynamic batcher, sessions in a table, hot model switches."""
+    from agents.inference.flow import InferenceFlow
+    from agents.inference.service import InferenceService
+    from agents.inference.serving import DeidScrubber, HttpRetriever, ServedModels, build_batcher
+    from models.deid import PresidioDeidentifier
+    from models.dialog import PolicyEngine, load_default_policy, load_templates
+    from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
+
+    served = ServedModels(settings)
+    batcher = build_batcher(settings, served.router)
+    engine = PresidioDeidentifier(
+        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
+    )
+    policy = PolicyEngine([load_default_policy()])
+    service = InferenceService(
+        policy=lambda: policy,
+        templates=load_templates(),
+        router=served.router,
+        batcher=batcher,
+        scrubber=DeidScrubber(engine),
+        retriever=HttpRetriever(settings.retrieval_url) if settings.retrieval_url else None,
+        retrieval_k=settings.retrieval_k,
+        pseudonymise_for=frozenset(settings.pseudonymise_prompts),
+    )
+    app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
+    send = topic_sender(app)
+    runner = BatchRunner(
+        DeadLetterWriter(DeadLetterBuilder(settings.dead_letter_secret()), INFERENCE_DLQ.name, send),
+        AuditEmitter(AUDIT_EVENTS.name, send),
+    )
+    InferenceFlow(
+        service,
+        runner,
+        send,
+        settings.inference_take,
+        settings.batch_within_s,
+        settings.max_message_bytes,
+        settings.topic_partitions,
+    ).register(app)
+    watcher = CompactedTopicWatcher(bootstrap, MODELS_REGISTRY.name, served.on_registry_message, settings.kafka_options)
+    watcher.start()
+    if not watcher.wait_caught_up(120):
+        log.warning("registry_not_caught_up", topic=MODELS_REGISTRY.name)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+    async def start_batcher() -> None:
+        await batcher.start()
+        log.info(
+            "worker_ready",
+            role="inference",
+            group=consumer_group(settings, "inference"),
+            models=sorted(served.router.versions()),
         )
 
     return app

@@ -145,3 +145,15 @@ def spec(name: str) -> TopicSpec:
         if topic.name == name:
             return topic
     raise KeyError(f"no topic named {name!r} is declared in topics/specs.py")
+
+
+def table_changelog(group_id: str, table: str) -> TopicSpec:
+    """The changelog of a Faust table: named by Faust's rule, compacted, co-partitioned with its input."""
+    return TopicSpec(
+        f"{group_id}-{table}-changelog",
+        f"changelog of the {table} table of consumer group {group_id} (de-identified session history)",
+        "table key",
+        "table_value",
+        cleanup_policy="compact",
+        retention_ms=-1,
+    )

@@ -77,6 +77,10 @@ class ModelRouter:
         version = choose_variant(session, weights)
         return models[version], variant_label(version, weights)
 
+    def versions(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._weights)
+
     def model(self, version: str) -> ServingModel:
         # In-flight batches keep the version they were queued for, even after a switch.
         return self._models[version]

@@ -59,6 +59,17 @@ def position_of(event: faust.EventT[bytes]) -> SourcePosition:
     return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
 
 
+def exit_for_restart(stage: str, exc: BaseException) -> NoReturn:
+    """Leave without acknowledging the batch: Kafka redelivers it to the restarted worker, nothing is lost."""
+    log.critical(
+        "worker_exiting_for_restart",
+        stage=stage,
+        error_type=type(exc).__name__,
+        reason="infrastructure unavailable after retries; batch left unacknowledged",
+    )
+    os._exit(EXIT_RETRIABLE)
+
+
 @dataclass
 class BatchRunner:
     """Runs a stage on a micro-batch in its own thread, dead-letters failures, and never lets an error out.
@@ -125,13 +136,7 @@ class BatchRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _exit_for_restart(self, stage: str, exc: BaseException) -> NoReturn:
-        log.critical(
-            "worker_exiting_for_restart",
-            stage=stage,
-            error_type=type(exc).__name__,
-            reason="infrastructure unavailable after retries; batch left unacknowledged",
-        )
-        os._exit(EXIT_RETRIABLE)
+        exit_for_restart(stage, exc)
 
     async def dead_letter(self, failure: StageFailure) -> None:
         letter = await self.dead_letters.write(failure)

@@ -1,0 +1,156 @@
+"""The inference agent: requests in, exactly one response out per request, sessions kept in a Faust table."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import structlog
+from faust.streams import _current_event
+
+from agents import metrics
+from agents.audit import AuditEmitter
+from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
+from agents.inference.service import Handled, InferenceService
+from agents.ingest.flow import BatchRunner, exit_for_restart, micro_batches, position_of
+from models.dialog import SessionHistory
+from schemas.inference import InferenceRequest, InferenceResponse
+from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
+
+log = structlog.get_logger(__name__)
+
+SESSIONS_TABLE = "sessions"
+SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
+
+
+@dataclass
+class InferenceFlow:
+    service: InferenceService
+    runner: BatchRunner  # the one dead-letter + audit path, shared with ingest
+    send: SendFn
+    take: int
+    within_s: float
+    max_message_bytes: int
+    partitions: int
+
+    @property
+    def audit(self) -> AuditEmitter:
+        return self.runner.audit
+
+    def register(self, app: faust.App) -> Any:
+        requests = app.topic(INFERENCE_REQUESTS.name, key_serializer="raw", value_serializer="raw")
+        # Keyed by session_id like the requests, so a session's history lives on the partition of its requests.
+        sessions = app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str)
+
+        @app.agent(requests, name="answer_requests")
+        async def answer_requests(stream: faust.StreamT[bytes]) -> None:
+            # Many requests in flight at once is what lets the batcher fill batches; a session's turns still
+            # run one after the other so its history stays consistent.
+            async for events in micro_batches(stream).take_events(self.take, within=self.within_s):
+                by_session: dict[str, list[faust.EventT[bytes]]] = defaultdict(list)
+                for event in events:
+                    by_session[session_key(event)].append(event)
+                await asyncio.gather(*(self._answer_in_order(evs, sessions) for evs in by_session.values()))
+
+        return answer_requests
+
+    async def _answer_in_order(self, events: Sequence[faust.EventT[bytes]], sessions: Any) -> None:
+        for event in events:
+            await self._answer_one(event, sessions)
+
+    async def _answer_one(self, event: faust.EventT[bytes], sessions: Any) -> None:
+        # Table writes go to the changelog partition of "the current event"; inside this task that must be
+        # this request's event, not whichever event the stream saw last.
+        _current_event.set(weakref.ref(event))
+        position = position_of(event)
+        decoded = decode_request(position, max_bytes=self.max_message_bytes)
+        try:
+            if isinstance(decoded, Unanswerable):
+                await self.runner.dead_letter(decoded.failure)
+                return
+            if isinstance(decoded, InvalidRequest):
+                response = InferenceResponse(
+                    request_id=decoded.request_id,
+                    tenant=decoded.tenant,
+                    session_id=decoded.session_id,
+                    status="error",
+                    reason=decoded.reason,
+                    responded_at=datetime.now(UTC),
+                )
+                await self._publish(response, None, {"error": "invalid request"}, position.topic, position)
+                return
+            request = decoded
+            handled = await self._handle(request, event, sessions)
+            if handled.history is not None:
+                sessions[request.session] = handled.history.to_dict()
+            if handled.review is not None:
+                await self.send(
+                    REVIEW_PENDING.name, request.request_id.encode(), handled.review.model_dump_json().encode()
+                )
+            await self._publish(handled.response, request, handled.audit, request.reply_to, position)
+        except Exception as exc:  # producing failed: the broker is in trouble, not the request
+            exit_for_restart("inference", exc)
+
+    async def _handle(self, request: InferenceRequest, event: faust.EventT[bytes], sessions: Any) -> Handled:
+        try:
+            stored = sessions.get(request.session)
+            history = SessionHistory.from_dict(stored) if stored else SessionHistory()
+            produced_at = float(event.message.timestamp or 0) or datetime.now(UTC).timestamp()
+            return await self.service.handle(request, produced_at=produced_at, history=history)
+        except Exception as exc:  # a bug or a library failure: the client still gets an answer
+            log.exception("request_failed", request_id=request.request_id, error_type=type(exc).__name__)
+            response = InferenceResponse(
+                request_id=request.request_id,
+                tenant=request.tenant,
+                session_id=request.session_id,
+                status="error",
+                reason=f"internal error ({type(exc).__name__})",
+                responded_at=datetime.now(UTC),
+            )
+            return Handled(response, None, None, {"error_type": type(exc).__name__})
+
+    async def _publish(
+        self,
+        response: InferenceResponse,
+        request: InferenceRequest | None,
+        audit: dict[str, Any],
+        reply_to: str | None,
+        position: Any,
+    ) -> None:
+        topic = reply_to if reply_to and reply_to != INFERENCE_REQUESTS.name else INFERENCE_RESPONSES.name
+        await self.send(topic, response.request_id.encode(), response.model_dump_json().encode())
+        metrics.RESPONSES.labels(response.status, response.variant or "-").inc()
+        versions = {k: str(audit[k]) for k in ("model", "template", "policy_version") if audit.get(k)}
+        await self.audit.emit(
+            "request.answered",
+            stage="inference",
+            subject_id=response.request_id,
+            tenant=response.tenant,
+            source_topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            versions=versions,
+            timings_ms=response.timings_ms,
+            details={
+                **{k: v for k, v in audit.items() if k not in versions},
+                "status": response.status,
+                "session_id": response.session_id,
+                "variant": response.variant,
+                "tokens": response.tokens.model_dump(),
+                "batch_size": response.batch_size,
+                "citations": response.citations,
+                "reply_to": topic,
+            },
+        )
+
+
+def session_key(event: faust.EventT[bytes]) -> str:
+    """The Kafka key is the session id by contract; a keyless request is its own session."""
+    key = event.message.key
+    return key.decode("utf-8", "replace") if key else f"_offset_{event.message.partition}_{event.message.offset}"

@@ -1,0 +1,121 @@
+"""Builds what an inference worker serves: registry models, the batcher, retrieval, de-identification, hot swaps."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from typing import Any
+
+import structlog
+
+from agents import metrics
+from agents.inference.service import GenerationJob, ModelRouter, ServingModel
+from agents.settings import Settings
+from models.batching import BatchLimits, BatchStats, DynamicBatcher
+from models.dialog import RetrievedRecord
+from models.generation.generator import Generation
+from schemas.inference import RegistryMessage
+
+log = structlog.get_logger(__name__)
+
+
+class DeidScrubber:
+    """The ingest de-identification engine applied to prompts and answers."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()  # spaCy and jiagu objects are not shared across threads safely
+
+    def scrub(self, text: str) -> tuple[str, list[str]]:
+        with self._lock:
+            result = self._engine.deidentify_batch([text])[0]
+        return result.text, [entity.type for entity in result.entities]
+
+
+class HttpRetriever:
+    """Tenant-scoped retrieval through the index worker's API (Milvus Lite belongs to that one process)."""
+
+    def __init__(self, api_url: str, timeout_s: float = 5.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
+        if k <= 0:
+            return []
+        body = json.dumps({"query": query, "tenant": tenant, "k": k}).encode()
+        request = urllib.request.Request(
+            f"{self.api_url}/search", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # loopback API
+                hits = json.loads(response.read())["hits"]
+        except Exception as exc:  # retrieval is best effort: answer without context rather than fail
+            log.warning("retrieval_failed", tenant=tenant, error_type=type(exc).__name__)
+            return []
+        return [RetrievedRecord(h["record_id"], h["text"], float(h["score"])) for h in hits]
+
+
+def record_batch(stats: BatchStats) -> None:
+    metrics.MODEL_BATCH_SIZE.labels(stats.model_version).observe(stats.batch_size)
+    metrics.MODEL_QUEUE_DEPTH.set(stats.queue_depth_after)
+    metrics.MODEL_QUEUED_SECONDS.labels(stats.model_version).observe(stats.oldest_queued_ms / 1000)
+    if stats.run_ms > 0:
+        metrics.MODEL_TOKENS_PER_SECOND.labels(stats.model_version).set(stats.batch_tokens / (stats.run_ms / 1000))
+
+
+class ServedModels:
+    """Loads registry versions into a ModelRouter and applies registry updates from models.registry.v1.
+
+    A new version is loaded while the current one keeps serving, then the router swaps atomically; versions
+    stay loaded so that requests already queued for them finish on the version they were routed to.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from models.registry import Registry
+
+        self.settings = settings
+        self.name = settings.generator_model
+        self._loaded: dict[str, ServingModel] = {}
+        entry = Registry(settings.resolved_registry_dir).state().entry(self.name)
+        self.router = ModelRouter(*self._load(entry.promoted, dict(entry.weights)))
+
+    def _load(
+        self, promoted: str | None, weights: dict[str, float]
+    ) -> tuple[dict[str, ServingModel], dict[str, float]]:
+        from models.registry import RegistryError, open_generator
+
+        serving = {v: w for v, w in weights.items() if w > 0} or ({promoted: 1.0} if promoted else {})
+        if not serving:
+            raise RegistryError(f"model {self.name!r} has no promoted version: run `sluice models promote`")
+        for version in serving:
+            label = f"{self.name}@{version}"
+            if label not in self._loaded:
+                generator = open_generator(
+                    self.settings.resolved_registry_dir,
+                    self.name,
+                    version,
+                    intra_threads=self.settings.generate_threads,
+                )
+                self._loaded[label] = ServingModel(label, generator)
+                log.info("model_loaded", model=label)
+        return dict(self._loaded), {f"{self.name}@{v}": w for v, w in serving.items()}
+
+    def on_registry_message(self, key: bytes | None, value: bytes | None, offset: int) -> None:
+        if value is None:
+            return
+        message = RegistryMessage.model_validate_json(value)
+        if message.name != self.name or message.state is None:
+            return
+        self.router.replace(*self._load(message.state.get("promoted"), dict(message.state.get("weights") or {})))
+        log.info("models_switched", model=self.name, offset=offset, promoted=message.state.get("promoted"))
+
+
+def build_batcher(settings: Settings, router: ModelRouter) -> DynamicBatcher[GenerationJob, Generation]:
+    limits = BatchLimits(
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+    )
+    return DynamicBatcher(router.run_batch, limits, on_batch=record_batch)
