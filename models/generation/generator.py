@@ -107,9 +107,10 @@ class CT2Generator:
         for message in messages:
             if "role" not in message or "content" not in message:
                 raise ValueError(f"chat messages need 'role' and 'content', got keys {sorted(message)}")
-        return self._chat_template.render(
+        rendered: str = self._chat_template.render(
             messages=[dict(m) for m in messages], add_generation_prompt=True, **self._special
         )
+        return rendered
 
     def generate_batch(
         self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
@@ -125,9 +126,9 @@ class CT2Generator:
         for value in max_tokens:
             if value < 1:
                 raise ValueError(f"max_tokens must be >= 1, got {value}")
-        for value in temperature:
-            if not value >= 0.0:  # also rejects NaN
-                raise ValueError(f"temperature must be >= 0, got {value}")
+        for temp in temperature:
+            if not temp >= 0.0:  # also rejects NaN
+                raise ValueError(f"temperature must be >= 0, got {temp}")
         if not prompts:
             return []
         encoded = self._encode(prompts)

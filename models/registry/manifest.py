@@ -78,5 +78,7 @@ def write_manifest(model_dir: Path, data: dict[str, Any]) -> Manifest:
     """Add file checksums and totals to data, write it as model_dir/manifest.json, and return it loaded."""
     files = file_entries(model_dir)
     full = {"format": MANIFEST_FORMAT, **data, "files": files, "total_bytes": sum(e["bytes"] for e in files.values())}
-    (Path(model_dir) / MANIFEST_NAME).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (Path(model_dir) / MANIFEST_NAME).write_text(
+        json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return Manifest.load(model_dir)

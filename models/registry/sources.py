@@ -21,8 +21,8 @@ TINY_LLAMA_NAME = "tiny-llama-random"
 SOURCE_MARKER = "sluice_source.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
-# Small enough to build and convert in seconds; GQA (fewer KV heads) and a non-default RoPE base exercise the
-# same converter code paths as SmolLM2.
+# Small enough to build and convert in seconds; GQA (fewer KV heads) and a non-default RoPE base, as in SmolLM2,
+# exercise the same converter code paths.
 TINY_LLAMA_CONFIG: dict[str, Any] = {
     "hidden_size": 64,
     "num_hidden_layers": 2,
@@ -102,7 +102,7 @@ def prepare_smollm2_source(out_dir: Path, *, progress: bool = True) -> Path:
     for key in ("quantization_config", "_name_or_path", "_model_name_or_path", "transformers_version"):
         config.pop(key, None)
     config["dtype"] = "float32"
-    plain = LlamaForCausalLM(LlamaConfig(**config))
+    plain = LlamaForCausalLM(LlamaConfig(**config))  # type: ignore[no-untyped-call]
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
     # Tied output weights are the only keys allowed to differ; anything else means a broken rebuild.
     missing = [k for k in missing if k != "lm_head.weight"]
@@ -143,7 +143,7 @@ def build_tiny_llama_source(out_dir: Path) -> Path:
     # fork_rng keeps the fixed seed from leaking into the caller's random state.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"])
-        model = LlamaForCausalLM(config)
+        model = LlamaForCausalLM(config)  # type: ignore[no-untyped-call]
     _save_source(out_dir, model, tokenizer, {"model_name": TINY_LLAMA_NAME, "source": descriptor})
     return out_dir
 
@@ -155,6 +155,10 @@ def _save_source(out_dir: Path, model: Any, tokenizer: Any, marker: dict[str, An
         model.save_pretrained(str(work))
         tokenizer.save_pretrained(str(work))
         (work / SOURCE_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        # mkdtemp makes the directory private; the cache is as shareable as the rest of var/.
+        work.chmod(0o755)
+        for file in work.iterdir():
+            file.chmod(0o644)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         work.rename(out_dir)

@@ -37,7 +37,22 @@ def tiny_embedder_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(tiny_embedder_dir: Path) -> Iterator[Settings]:
+def tiny_generator() -> str:
+    """A tiny random-weight Llama imported and promoted through the real registry path (cached)."""
+    from models.registry import Registry, import_model
+
+    root = TEST_MODELS / "registry"
+    manifest = import_model(
+        "tiny-llama", name="tiny-llama", version="v1", quantization="int8", root=root, progress=False
+    )
+    registry = Registry(root)
+    registry.promote("tiny-llama", manifest.version)
+    registry.set_weights("tiny-llama", {manifest.version: 1.0})
+    return manifest.version
+
+
+@pytest.fixture(scope="session")
+def settings(tiny_embedder_dir: Path, tiny_generator: str) -> Iterator[Settings]:
     """Settings of the test session, exported to the environment so that spawned workers share them."""
     for stale in ("kafka", "milvus", "run", "demo"):
         shutil.rmtree(TEST_VAR / stale, ignore_errors=True)
@@ -47,6 +62,9 @@ def settings(tiny_embedder_dir: Path) -> Iterator[Settings]:
         "SLUICE_APP_ID": f"sluice-test-{uuid.uuid4().hex[:6]}",
         "SLUICE_BATCH_WITHIN_S": "0.1",
         "SLUICE_BATCH_SIZE": "16",
+        "SLUICE_REGISTRY_DIR": str(TEST_MODELS / "registry"),
+        "SLUICE_GENERATOR_MODEL": "tiny-llama",
+        "SLUICE_MAX_WAIT_MS": "50",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

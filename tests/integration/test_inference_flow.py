@@ -1,0 +1,161 @@
+"""The inference path on the real broker with a tiny real model: plain Kafka clients in, one response out each."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+from agents.settings import Settings
+from tests.integration.conftest import wait_for
+from tests.integration.helpers import event, produce, values
+
+
+def ask(bootstrap: str, requests: list[dict[str, Any]]) -> None:
+    """Produce requests the way any client would: plain JSON, key = session id, no Sluice code."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for request in requests:
+        key = (request.get("session_id") or request.get("request_id") or "none").encode()
+        producer.produce("inference.requests.v1", key=key, value=json.dumps(request, ensure_ascii=False).encode())
+    assert producer.flush(30) == 0
+
+
+def responses(bootstrap: str, prefix: str, expected: int, timeout_s: float = 120) -> dict[str, list[dict[str, Any]]]:
+    """Every response whose request id starts with prefix, keeping duplicates so a test can see them."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe(["inference.responses.v1"])
+    found: dict[str, list[dict[str, Any]]] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                if len(found) >= expected and message is None:
+                    # Everything arrived; one more quiet poll lets a duplicate show up if there is one.
+                    break
+                continue
+            body = json.loads(message.value())
+            if body["request_id"].startswith(prefix):
+                found.setdefault(body["request_id"], []).append(body)
+    finally:
+        consumer.close()
+    return found
+
+
+def test_concurrent_requests_from_a_plain_client_get_exactly_one_response_each(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    prefix = f"{tenant}-"
+    requests = [
+        {
+            "request_id": f"{prefix}{i}",
+            "tenant": tenant,
+            "session_id": f"{tenant}-s{i % 6}",
+            "prompt": f"question {i}: where is my order?",
+            "max_tokens": 8,
+            "priority": i % 3,
+        }
+        for i in range(36)
+    ]
+    threads = [threading.Thread(target=ask, args=(bootstrap, requests[i::3])) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = responses(bootstrap, prefix, len(requests))
+    assert set(found) == {r["request_id"] for r in requests}
+    assert all(len(copies) == 1 for copies in found.values()), "a request was answered twice"
+    answers = [copies[0] for copies in found.values()]
+    assert {a["status"] for a in answers} == {"ok"}
+    assert {a["model"] for a in answers} == {"tiny-llama@v1"} and {a["variant"] for a in answers} == {"A"}
+    assert max(a["batch_size"] for a in answers) > 1, "concurrent requests should share generate_batch calls"
+    assert all(a["tokens"]["completion"] <= 8 for a in answers)
+    audit = [e for e in values(bootstrap, "audit.events.v1", tenant=tenant) if e["event_type"] == "request.answered"]
+    assert {e["subject_id"] for e in audit} == set(found)
+    assert all(len(e["details"]["prompt_sha256"]) == 64 and "where is my order" not in json.dumps(e) for e in audit)
+
+
+def test_malformed_requests_get_an_error_response_or_a_dead_letter(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    bad_id = f"{tenant}-bad"
+    ask(bootstrap, [{"request_id": bad_id, "tenant": tenant, "prompt": "", "max_tokens": 0}])
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce("inference.requests.v1", key=tenant.encode(), value=b'{"prompt": "no id", ')
+    producer.flush(30)
+    found = responses(bootstrap, bad_id, 1)
+    (answer,) = found[bad_id]
+    assert answer["status"] == "error" and "prompt" in answer["reason"] and "max_tokens" in answer["reason"]
+    import hashlib
+
+    key_hash = hashlib.sha256(tenant.encode()).hexdigest()
+    letters = wait_for(lambda: [d for d in values(bootstrap, "inference.dlq.v1") if d["key_sha256"] == key_hash])
+    assert letters[0]["error_type"] == "MalformedJsonError" and letters[0]["source_topic"] == "inference.requests.v1"
+
+
+def test_policy_answers_and_reviews_without_the_model(sluice_up: dict[str, Any], bootstrap: str, tenant: str) -> None:
+    ask(
+        bootstrap,
+        [
+            {"request_id": f"{tenant}-hours", "tenant": tenant, "prompt": "营业时间是几点？"},
+            {"request_id": f"{tenant}-legal", "tenant": tenant, "prompt": "我们要起诉你们"},
+        ],
+    )
+    found = responses(bootstrap, tenant, 2)
+    assert found[f"{tenant}-hours"][0]["status"] == "ok" and found[f"{tenant}-hours"][0]["model"] == "policy"
+    assert found[f"{tenant}-legal"][0]["status"] == "pending_review"
+    review = wait_for(lambda: [r for r in values(bootstrap, "review.pending.v1", tenant=tenant)])
+    assert review[0]["request_id"] == f"{tenant}-legal" and "起诉" not in json.dumps(review[0], ensure_ascii=False)
+
+
+def test_retrieval_never_crosses_tenants(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
+) -> None:
+    other = f"{tenant}o"
+    produce(
+        bootstrap,
+        [
+            (
+                "crm.events.v1",
+                b"mine",
+                event(
+                    "mine", tenant, {"customer_id": "C-1", "channel": "phone", "notes": "refund for the blue kettle"}
+                ),
+            ),
+            (
+                "crm.events.v1",
+                b"theirs",
+                event(
+                    "theirs", other, {"customer_id": "C-2", "channel": "phone", "notes": "refund for the blue kettle"}
+                ),
+            ),
+        ],
+    )
+    wait_for(
+        lambda: (
+            len(values(bootstrap, "records.indexed.v1", tenant=tenant)) == 1
+            and len(values(bootstrap, "records.indexed.v1", tenant=other)) == 1
+        ),
+        timeout_s=90,
+    )
+    mine = values(bootstrap, "records.indexed.v1", tenant=tenant)[0]["record_id"]
+    ask(
+        bootstrap,
+        [{"request_id": f"{tenant}-rag", "tenant": tenant, "prompt": "refund for the blue kettle?", "max_tokens": 4}],
+    )
+    responses(bootstrap, f"{tenant}-rag", 1)
+    audit = wait_for(
+        lambda: [e for e in values(bootstrap, "audit.events.v1", tenant=tenant) if e["subject_id"] == f"{tenant}-rag"]
+    )
+    assert audit[0]["details"]["retrieved"] == [mine]
