@@ -8,9 +8,10 @@ in their own consumer group) and one `index` worker that owns the vector store a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import faust
 import structlog
@@ -165,7 +166,22 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     from models.dialog import PolicyEngine, load_default_policy, load_templates
     from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
 
-    served = ServedModels(settings)
+    loop_box: list[asyncio.AbstractEventLoop] = []
+
+    def audit_switch(details: dict[str, Any]) -> None:
+        # Called on the registry watcher's thread: hand the audit event to the app's event loop.
+        if loop_box:
+            event = runner.audit.emit(
+                "model.switched",
+                stage="inference",
+                subject_id=details["model"],
+                tenant=None,
+                versions={"serving": ",".join(sorted(details["to"]))},
+                details=details,
+            )
+            asyncio.run_coroutine_threadsafe(event, loop_box[0])
+
+    served = ServedModels(settings, on_switch=audit_switch)
     batcher = build_batcher(settings, served.router)
     engine = PresidioDeidentifier(
         pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
@@ -203,6 +219,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def start_batcher() -> None:
+        loop_box.append(asyncio.get_running_loop())
         await batcher.start()
         log.info(
             "worker_ready",

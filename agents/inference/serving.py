@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -71,10 +72,11 @@ class ServedModels:
     stay loaded so that requests already queued for them finish on the version they were routed to.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_switch: Callable[[dict[str, Any]], None] | None = None) -> None:
         from models.registry import Registry
 
         self.settings = settings
+        self.on_switch = on_switch
         self.name = settings.generator_model
         self._loaded: dict[str, ServingModel] = {}
         entry = Registry(settings.resolved_registry_dir).state().entry(self.name)
@@ -107,8 +109,13 @@ class ServedModels:
         message = RegistryMessage.model_validate_json(value)
         if message.name != self.name or message.state is None:
             return
+        before = self.router.versions()
         self.router.replace(*self._load(message.state.get("promoted"), dict(message.state.get("weights") or {})))
-        log.info("models_switched", model=self.name, offset=offset, promoted=message.state.get("promoted"))
+        after = self.router.versions()
+        if after != before:  # replaying an unchanged state at start-up is not a switch
+            log.info("models_switched", model=self.name, offset=offset, serving=after)
+            if self.on_switch is not None:
+                self.on_switch({"model": self.name, "from": before, "to": after, "registry_offset": offset})
 
 
 def build_batcher(settings: Settings, router: ModelRouter) -> DynamicBatcher[GenerationJob, Generation]:

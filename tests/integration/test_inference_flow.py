@@ -159,3 +159,53 @@ def test_retrieval_never_crosses_tenants(
         lambda: [e for e in values(bootstrap, "audit.events.v1", tenant=tenant) if e["subject_id"] == f"{tenant}-rag"]
     )
     assert audit[0]["details"]["retrieved"] == [mine]
+
+
+def test_model_switch_under_load_drops_no_request(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
+) -> None:
+    from models.registry import Registry, import_model
+    from schemas.inference import RegistryMessage
+
+    root = settings.resolved_registry_dir
+    import_model("tiny-llama", name="tiny-llama", version="v2", quantization="float32", root=root, progress=False)
+    registry = Registry(root)
+    prefix = f"{tenant}-sw"
+    total = 40
+
+    def load() -> None:
+        for i in range(total):
+            ask(
+                bootstrap,
+                [
+                    {
+                        "request_id": f"{prefix}{i}",
+                        "tenant": tenant,
+                        "session_id": f"{tenant}-{i % 5}",
+                        "prompt": f"switch test {i}",
+                        "max_tokens": 6,
+                    }
+                ],
+            )
+            time.sleep(0.1)
+
+    def publish(state: dict[str, Any]) -> None:
+        message = RegistryMessage(name="tiny-llama", state=state)
+        produce(bootstrap, [("models.registry.v1", b"tiny-llama", message.model_dump_json().encode())])
+
+    sender = threading.Thread(target=load)
+    sender.start()
+    try:
+        time.sleep(1.5)
+        publish(registry.promote("tiny-llama", "v2").entry("tiny-llama").to_dict())
+        sender.join()
+        found = responses(bootstrap, prefix, total)
+    finally:
+        sender.join()
+        publish(registry.promote("tiny-llama", "v1").entry("tiny-llama").to_dict())
+    assert len(found) == total and all(len(copies) == 1 for copies in found.values())
+    answers = [copies[0] for copies in found.values()]
+    assert {a["status"] for a in answers} == {"ok"}
+    assert {a["model"] for a in answers} == {"tiny-llama@v1", "tiny-llama@v2"}, "the switch happened mid-load"
+    switches = [e for e in values(bootstrap, "audit.events.v1") if e["event_type"] == "model.switched"]
+    assert switches, "every switch is an audit event"
