@@ -409,6 +409,28 @@ def demo(events: int, broken: int, seed: int) -> None:
 
 
 @main.group()
+def ab() -> None:
+    """A/B comparison of model variants."""
+
+
+@ab.command("report")
+@click.option("--tenant", default=None, help="Only this tenant's requests.")
+def ab_report(tenant: str | None) -> None:
+    """Latency, tokens, statuses and reviews per model variant, from audit.events.v1."""
+    import json as json_module
+
+    from agents.ab_report import compare_variants
+    from agents.broker import resolve_bootstrap_servers
+    from agents.kafka_io import read_topic
+    from topics.specs import AUDIT_EVENTS
+
+    settings = _settings()
+    records = read_topic(resolve_bootstrap_servers(settings), AUDIT_EVENTS.name, options=settings.kafka_options)
+    events = (json_module.loads(r.value) for r in records if r.value)
+    click.echo(json_module.dumps(compare_variants(events, tenant=tenant), indent=2, ensure_ascii=False))
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks: ratios measured side by side in one run (results under var/bench/)."""
 
