@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_rows import DIM
 
 from models.embedding.convert import prepare_embedder
 from models.embedding.encoder import CT2Encoder
 from models.store import MilvusStore
+from tests.integration.store.store_rows import DIM
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from store_rows import DIM, row, unit
 
 import models.store as store_module
 from agents.errors import ConfigurationError, StoreUnavailableError
 from models.store import MAX_SEARCH_K, InvalidStoreValueError, MilvusStore, VectorStore
+from tests.integration.store.store_rows import DIM, row, unit
 
 pytestmark = pytest.mark.integration
 
