@@ -366,25 +366,34 @@ def rules() -> None:
 
 @rules.command("publish")
 @click.argument("pack_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def rules_publish(pack_file: Path) -> None:
-    """Validate a YAML rule pack and publish it on rules.v1; running workers apply it without a restart."""
+@click.option(
+    "--kind",
+    type=click.Choice(["cleaning", "policy"]),
+    default="cleaning",
+    show_default=True,
+    help="cleaning = text rules of the ingest flow; policy = answer/reject/review rules of inference.",
+)
+def rules_publish(pack_file: Path, kind: str) -> None:
+    """Validate a YAML pack and publish it on rules.v1; running workers apply it without a restart."""
     from confluent_kafka import Producer
 
     from agents.broker import resolve_bootstrap_servers
-    from models.cleaning import RulePack, RulePackError
+    from models.cleaning import RulePack
+    from models.dialog import PolicyPack
     from schemas.records import RulePackMessage
     from topics.specs import RULES
 
     settings = _settings()
+    parse = RulePack.from_yaml if kind == "cleaning" else PolicyPack.from_yaml
     try:
-        pack = RulePack.from_yaml(pack_file.read_text(encoding="utf-8"))
-    except RulePackError as exc:
+        pack = parse(pack_file.read_text(encoding="utf-8"))
+    except ValueError as exc:  # RulePackError, PolicyError
         raise click.ClickException(str(exc)) from None
-    message = RulePackMessage(name=pack.name, pack=pack.to_mapping())
+    message = RulePackMessage(name=pack.name, kind=kind, pack=pack.to_mapping())  # type: ignore[arg-type]
     producer = Producer({**settings.kafka_options, "bootstrap.servers": resolve_bootstrap_servers(settings)})
-    producer.produce(RULES.name, key=pack.name.encode(), value=message.model_dump_json().encode())
+    producer.produce(RULES.name, key=message.key.encode(), value=message.model_dump_json().encode())
     if producer.flush(30):
-        raise click.ClickException("the rule pack was not acknowledged by Kafka within 30 s")
+        raise click.ClickException("the pack was not acknowledged by Kafka within 30 s")
     click.echo(f"published {pack.name}@{pack.version} on {RULES.name}")
 
 

@@ -23,8 +23,8 @@ from agents.broker import resolve_bootstrap_servers
 from agents.control import CompactedTopicWatcher
 from agents.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageFailure
 from agents.ingest.flow import BatchRunner, IngestFlow
-from agents.ingest.rules import RulePackListener
-from agents.ingest.stages import DeidentifyStage, IndexStage, RuleEngineRef
+from agents.ingest.rules import cleaning_listener, policy_listener
+from agents.ingest.stages import DeidentifyStage, EngineRef, IndexStage, RuleEngineRef
 from agents.logs import configure_logging
 from agents.settings import Settings
 from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RULES, SOURCE_BY_TOPIC
@@ -132,7 +132,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
         watcher = CompactedTopicWatcher(
             bootstrap,
             RULES.name,
-            RulePackListener(rules, on_rule_failure, settings.max_message_bytes),
+            cleaning_listener(rules, on_rule_failure, settings.max_message_bytes),
             settings.kafka_options,
         )
         watcher.start()
@@ -186,9 +186,9 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     engine = PresidioDeidentifier(
         pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
     )
-    policy = PolicyEngine([load_default_policy()])
+    policy: EngineRef[PolicyEngine] = EngineRef(PolicyEngine([load_default_policy()]))
     service = InferenceService(
-        policy=lambda: policy,
+        policy=lambda: policy.engine,
         templates=load_templates(),
         router=served.router,
         batcher=batcher,
@@ -216,6 +216,22 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     watcher.start()
     if not watcher.wait_caught_up(120):
         log.warning("registry_not_caught_up", topic=MODELS_REGISTRY.name)
+    # Policy packs arrive on rules.v1 beside the cleaning packs; a bad one is dead-lettered, the old stays.
+    control_producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
+    builder = DeadLetterBuilder(settings.dead_letter_secret())
+
+    def on_policy_failure(failure: StageFailure) -> None:
+        control_producer.produce(INFERENCE_DLQ.name, key=None, value=builder.build(failure).model_dump_json().encode())
+        control_producer.flush(10)
+
+    policies = CompactedTopicWatcher(
+        bootstrap,
+        RULES.name,
+        policy_listener(policy, on_policy_failure, settings.max_message_bytes),
+        settings.kafka_options,
+    )
+    policies.start()
+    policies.wait_caught_up(60)
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def start_batcher() -> None:

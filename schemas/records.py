@@ -177,7 +177,18 @@ class AuditEvent(_Written):
 
 
 class RulePackMessage(_Written):
-    """On rules.v1 (key = pack name): a cleaning rule pack; `pack: null` removes it."""
+    """On rules.v1: a cleaning rule pack (key = pack name) or an inference policy pack (key = policy:<name>);
+    `pack: null` removes it."""
 
     name: str
+    kind: Literal["cleaning", "policy"] = "cleaning"
     pack: dict[str, Any] | None
+
+    @property
+    def key(self) -> str:
+        return pack_key(self.kind, self.name)
+
+
+def pack_key(kind: str, name: str) -> str:
+    """The rules.v1 key: compaction keeps the latest pack per key, so kinds must not share names."""
+    return name if kind == "cleaning" else f"{kind}:{name}"

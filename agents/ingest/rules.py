@@ -1,62 +1,136 @@
-"""Hot reload of cleaning rule packs from the compacted rules.v1 topic."""
+"""Hot reload of versioned packs (cleaning rules, inference policies) from the compacted rules.v1 topic."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
 from agents import metrics
 from agents.dead_letters import SourcePosition, StageFailure
-from agents.errors import SchemaViolationError
+from agents.errors import PoisonRecordError, SchemaViolationError
 from agents.ingest.decode import parse_json_bytes, validate
-from agents.ingest.stages import RuleEngineRef, unexpected_failure
-from models.cleaning import RulePack, RulePackError
-from schemas.records import RulePackMessage
+from agents.ingest.stages import EngineRef, unexpected_failure
+from models.cleaning import RulePack
+from schemas.records import RulePackMessage, pack_key
 from topics.specs import RULES
 
 log = structlog.get_logger(__name__)
 
 
-class RulePackListener:
-    """Applies each rules.v1 message to the shared engine; a bad pack is dead-lettered, the old one stays."""
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
-    def __init__(self, ref: RuleEngineRef, on_failure: Callable[[StageFailure], None], max_bytes: int) -> None:
+
+class PackEngine(Protocol):
+    @property
+    def version(self) -> str: ...
+
+
+P = TypeVar("P", bound=Named)
+E = TypeVar("E")
+
+
+class PackListener(Generic[E, P]):
+    """Applies the rules.v1 messages of one kind to a shared engine; a bad pack is dead-lettered and the
+    engine stays as it was. Messages of other kinds are someone else's and are skipped."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        ref: EngineRef[E],
+        parse: Callable[[Mapping[str, Any]], P],
+        with_pack: Callable[[E, P], E],
+        without_pack: Callable[[E, str], E],
+        version: Callable[[E], str],
+        on_failure: Callable[[StageFailure], None],
+        max_bytes: int,
+    ) -> None:
+        self.kind = kind
         self.ref = ref
+        self.parse = parse
+        self.with_pack = with_pack
+        self.without_pack = without_pack
+        self.version = version
         self.on_failure = on_failure
         self.max_bytes = max_bytes
+
+    def _key_name(self, key: bytes) -> str | None:
+        text = key.decode("utf-8", errors="strict")
+        prefix = pack_key(self.kind, "")
+        if self.kind == "cleaning":
+            return None if ":" in text else text
+        return text[len(prefix) :] if text.startswith(prefix) else None
 
     def __call__(self, key: bytes | None, value: bytes | None, offset: int, partition: int = 0) -> None:
         position = SourcePosition(RULES.name, partition, offset, key, value)
         try:
             if value is None:
-                # A Kafka tombstone (null value) for a pack name removes that pack.
+                # A Kafka tombstone (null value) for a pack key removes that pack.
                 if not key:
                     raise SchemaViolationError("tombstone without a key: cannot tell which pack to remove")
-                name = key.decode("utf-8", errors="strict")
-                engine = self.ref.update(lambda current: current.without_pack(name))
+                name = self._key_name(key)
+                if name is None:
+                    return
+                engine = self.ref.update(lambda current: self.without_pack(current, name))
             else:
                 message: RulePackMessage = validate(
-                    RulePackMessage,
-                    parse_json_bytes(value, max_bytes=self.max_bytes, stage="rules"),
-                    stage="rules",
+                    RulePackMessage, parse_json_bytes(value, max_bytes=self.max_bytes, stage="rules"), stage="rules"
                 )
+                if message.kind != self.kind:
+                    return
                 if message.pack is None:
-                    engine = self.ref.update(lambda current: current.without_pack(message.name))
+                    engine = self.ref.update(lambda current: self.without_pack(current, message.name))
                 else:
                     try:
-                        pack = RulePack.from_mapping(message.pack)
-                    except RulePackError as exc:
-                        raise SchemaViolationError(f"invalid rule pack: {exc}", stage="rules") from None
+                        pack = self.parse(message.pack)
+                    except (ValueError, PoisonRecordError) as exc:  # RulePackError, PolicyError
+                        raise SchemaViolationError(f"invalid {self.kind} pack: {exc}", stage="rules") from None
                     if pack.name != message.name:
                         raise SchemaViolationError(
-                            f"message name {message.name!r} differs from pack name {pack.name!r}",
-                            stage="rules",
+                            f"message name {message.name!r} differs from pack name {pack.name!r}", stage="rules"
                         )
-                    engine = self.ref.update(lambda current: current.with_pack(pack))
+                    engine = self.ref.update(lambda current: self.with_pack(current, pack))
             metrics.RULE_PACK_UPDATES.labels("applied").inc()
-            log.info("rule_packs_updated", rule_pack_version=engine.version, offset=offset)
+            log.info("packs_updated", kind=self.kind, version=self.version(engine), offset=offset)
         except Exception as exc:
             metrics.RULE_PACK_UPDATES.labels("rejected").inc()
-            log.warning("rule_pack_rejected", offset=offset, error_type=type(exc).__name__)
+            log.warning("pack_rejected", kind=self.kind, offset=offset, error_type=type(exc).__name__)
             self.on_failure(unexpected_failure(position, "rules", exc))
+
+
+def cleaning_listener(
+    ref: EngineRef[Any], on_failure: Callable[[StageFailure], None], max_bytes: int
+) -> PackListener[Any, RulePack]:
+    """The de-identification workers' listener: cleaning rule packs."""
+    return PackListener(
+        kind="cleaning",
+        ref=ref,
+        parse=RulePack.from_mapping,
+        with_pack=lambda engine, pack: engine.with_pack(pack),
+        without_pack=lambda engine, name: engine.without_pack(name),
+        version=lambda engine: str(engine.version),
+        on_failure=on_failure,
+        max_bytes=max_bytes,
+    )
+
+
+def policy_listener(
+    ref: EngineRef[Any], on_failure: Callable[[StageFailure], None], max_bytes: int
+) -> PackListener[Any, Any]:
+    """The inference workers' listener: policy packs (answer / reject / review rules)."""
+    from models.dialog import PolicyPack
+
+    return PackListener(
+        kind="policy",
+        ref=ref,
+        parse=PolicyPack.from_mapping,
+        with_pack=lambda engine, pack: engine.with_pack(pack),
+        without_pack=lambda engine, name: engine.without_pack(name),
+        version=lambda engine: str(engine.version),
+        on_failure=on_failure,
+        max_bytes=max_bytes,
+    )

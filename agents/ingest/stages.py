@@ -43,21 +43,28 @@ def unexpected_failure(position: SourcePosition, stage: str, exc: BaseException)
     return StageFailure(position, type(exc).__name__, f"unexpected {type(exc).__name__} in {stage}{where}", stage)
 
 
-class RuleEngineRef:
-    """The current rule engine; a hot reload swaps the reference, so a batch always sees one consistent engine."""
+E = TypeVar("E")
 
-    def __init__(self, engine: RuleEngine) -> None:
+
+class EngineRef(Generic[E]):
+    """The current engine (rule packs, policies); a hot reload swaps the reference, so a batch or a request
+    always sees one consistent engine."""
+
+    def __init__(self, engine: E) -> None:
         self._engine = engine
         self._lock = threading.Lock()
 
     @property
-    def engine(self) -> RuleEngine:
+    def engine(self) -> E:
         return self._engine
 
-    def update(self, change: Callable[[RuleEngine], RuleEngine]) -> RuleEngine:
+    def update(self, change: Callable[[E], E]) -> E:
         with self._lock:
             self._engine = change(self._engine)
             return self._engine
+
+
+RuleEngineRef = EngineRef[RuleEngine]
 
 
 class FieldAnonymizer(Protocol):

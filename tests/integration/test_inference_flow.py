@@ -209,3 +209,48 @@ def test_model_switch_under_load_drops_no_request(
     assert {a["model"] for a in answers} == {"tiny-llama@v1", "tiny-llama@v2"}, "the switch happened mid-load"
     switches = [e for e in values(bootstrap, "audit.events.v1") if e["event_type"] == "model.switched"]
     assert switches, "every switch is an audit event"
+
+
+def test_policy_pack_published_on_rules_topic_applies_without_restart(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    from schemas.records import RulePackMessage
+
+    pack = {
+        "name": f"t{tenant}",
+        "version": "1.0.0",
+        "priority": 5,
+        "rules": [
+            {
+                "id": f"t{tenant}.kettle",
+                "when": {"keywords": [f"kettle-{tenant}"], "tenants": [tenant]},
+                "action": "answer",
+                "text": "Kettles ship on Mondays.",
+            }
+        ],
+    }
+    message = RulePackMessage(name=pack["name"], kind="policy", pack=pack)  # type: ignore[arg-type]
+    produce(bootstrap, [("rules.v1", message.key.encode(), message.model_dump_json().encode())])
+    attempt = 0
+
+    def answered_by_policy() -> bool:
+        nonlocal attempt
+        attempt += 1
+        request_id = f"{tenant}-pol{attempt}"
+        ask(
+            bootstrap,
+            [
+                {
+                    "request_id": request_id,
+                    "tenant": tenant,
+                    "prompt": f"when does kettle-{tenant} ship?",
+                    "max_tokens": 4,
+                }
+            ],
+        )
+        answer = responses(bootstrap, request_id, 1)[request_id][0]
+        return answer["model"] == "policy" and answer["text"] == "Kettles ship on Mondays."
+
+    wait_for(answered_by_policy, timeout_s=90, interval_s=0.5)
+    # Remove it again (a Kafka tombstone on its key), so the pack does not outlive the test.
+    produce(bootstrap, [("rules.v1", message.key.encode(), None)])
