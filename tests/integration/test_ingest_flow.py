@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from agents import runtime
+from agents.broker import pid_alive
 from agents.settings import Settings
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, produce, raw_values, values
@@ -247,7 +248,9 @@ def test_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(
     assert len(killed) >= 2  # the deidentify and index workers
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not runtime.status(settings)["healthy"], timeout_s=20)
+    # SIGKILL is asynchronous: wait until every killed process is gone before asking for a restart.
+    wait_for(lambda: not any(pid_alive(pid) for pid in killed), timeout_s=20)
+    assert not runtime.status(settings)["healthy"]
     restarted = runtime.up(settings, log=lambda *_: None)  # `sluice up` restarts what is missing
     assert restarted["healthy"]
     assert not worker_pids(settings) & killed
