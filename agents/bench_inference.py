@@ -180,14 +180,26 @@ def measure_raw_engine(settings: Settings, versions: Versions, rendered: Sequenc
 
     run(rendered[:2])  # first call allocates
     tokens = 0
+    batch_seconds: list[float] = []
+    load = os.getloadavg()[0]
+    cpu_before = cpu_seconds(os.getpid())
     started = time.perf_counter()
     with tqdm(total=len(rendered), unit="req", desc="raw engine", leave=False) as bar:
         for i in range(0, len(rendered), size):
             chunk = rendered[i : i + size]
+            batch_started = time.perf_counter()
             tokens += run(chunk)
+            batch_seconds.append(round(time.perf_counter() - batch_started, 2))
             bar.update(len(chunk))
     elapsed = time.perf_counter() - started
-    return {"tokens": tokens, "seconds": round(elapsed, 2), "tokens_per_s": rate(tokens, elapsed)}
+    return {
+        "tokens": tokens,
+        "seconds": round(elapsed, 2),
+        "tokens_per_s": rate(tokens, elapsed),
+        "batch_seconds": batch_seconds,
+        "cpu_seconds": round(cpu_seconds(os.getpid()) - cpu_before, 2),
+        "load_average_1m_before": round(load, 2),
+    }
 
 
 def measure_naive(settings: Settings, rendered: Sequence[str]) -> dict[str, Any]:
@@ -217,6 +229,8 @@ def measure_naive(settings: Settings, rendered: Sequence[str]) -> dict[str, Any]
 
     generate(rendered[0])  # first call allocates
     tokens = 0
+    load = os.getloadavg()[0]
+    cpu_before = cpu_seconds(os.getpid())
     started = time.perf_counter()
     for prompt in tqdm(rendered, unit="req", desc="naive transformers", leave=False):
         tokens += generate(prompt)
@@ -226,6 +240,8 @@ def measure_naive(settings: Settings, rendered: Sequence[str]) -> dict[str, Any]
         "tokens": tokens,
         "seconds": round(elapsed, 2),
         "tokens_per_s": rate(tokens, elapsed),
+        "cpu_seconds": round(cpu_seconds(os.getpid()) - cpu_before, 2),
+        "load_average_1m_before": round(load, 2),
         "torch_threads": torch.get_num_threads(),
         "source": str(source),
     }
@@ -303,10 +319,13 @@ def saturating_load(client: Client, prompts: Sequence[str], prefix: str, timeout
     """All requests produced at once; from the first produce to the last response."""
     messages = [client.request(f"{prefix}-{i}", p) for i, p in enumerate(prompts)]
     ids = {f"{prefix}-{i}" for i in range(len(prompts))}
+    load = os.getloadavg()[0]
     started = time.monotonic()
     client.send(messages)
     found = client.collect(ids, timeout_s, f"sluice {prefix.rsplit('-', 1)[-1]}")
-    elapsed = max(arrived for arrived, _ in found.values()) - started
+    arrivals = sorted(arrived - started for arrived, _ in found.values())
+    elapsed = arrivals[-1]
+    size = client.settings.max_batch_size
     bodies = [body for _, body in found.values()]
     tokens = sum(int(b.get("tokens", {}).get("completion", 0)) for b in bodies)
     batch_sizes = [int(b.get("batch_size") or 0) for b in bodies]
@@ -320,6 +339,9 @@ def saturating_load(client: Client, prompts: Sequence[str], prefix: str, timeout
         "tokens_per_s": rate(tokens, elapsed),
         "mean_batch_size": round(sum(batch_sizes) / len(batch_sizes), 2),
         "mean_queued_ms": round(sum(float(b.get("timings_ms", {}).get("queued", 0)) for b in bodies) / len(bodies), 1),
+        # When the 1st, max_batch_size-th, 2*max_batch_size-th... response arrived: the batches' cadence.
+        "arrivals_s": [round(arrivals[i], 2) for i in range(0, len(arrivals), size)] + [round(arrivals[-1], 2)],
+        "load_average_1m_before": round(load, 2),
     }
 
 
@@ -365,6 +387,25 @@ def switch_to(
         time.sleep(0.5)
 
 
+def reset_peak_rss(pid: int) -> bool:
+    """Start VmHWM afresh at the current RSS (Linux: 5 > /proc/PID/clear_refs); False where not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 # --- the whole bench -----------------------------------------------------------------------------------------------
 def run_inference_bench(
     settings: Settings,
@@ -396,6 +437,9 @@ def run_inference_bench(
     try:
         # The worker may still be consuming the registry topic or allocating on its first batch.
         switch_to(settings, bootstrap, client, versions.name, versions.int8, lambda: next(probes))
+        # Loaded versions stay loaded: a worker that served float32 before still holds it (see rss at start).
+        worker_rss_at_start = rss_mb(worker_pid)
+        peak_reset = reset_peak_rss(worker_pid)
         print(f"== warming up the worker ({WARMUP_REQUESTS} requests) ==", flush=True)
         saturating_load(client, prompts[:WARMUP_REQUESTS], f"{run_id}-warm", load_timeout)
 
@@ -422,11 +466,17 @@ def run_inference_bench(
 
         print(f"== latency at light load: {latency_requests} requests one at a time ==", flush=True)
         latencies: list[float] = []
+        server: dict[str, list[float]] = {"total": [], "queued": [], "generated": [], "outside_service": []}
         latency_status: Counter[str] = Counter()
         for i in tqdm(range(latency_requests), unit="req", desc="latency", leave=False):
             ms, body = client.ask_one(f"{run_id}-lat-{i}", prompts[i % len(prompts)], load_timeout)
             latencies.append(ms)
             latency_status[str(body.get("status"))] += 1
+            timings = body.get("timings_ms") or {}
+            for key in ("total", "queued", "generated"):
+                server[key].append(float(timings.get(key, 0.0)))
+            # Kafka both ways, Faust's micro-batching and the worker's consumption, as the client sees it.
+            server["outside_service"].append(ms - float(timings.get("total", 0.0)))
         rss_int8 = peak_rss_mb(worker_pid)
 
         print(f"== naive: transformers float32 generate, one prompt at a time, {naive_prompts} prompts ==", flush=True)
@@ -462,10 +512,13 @@ def run_inference_bench(
         "latency_ms": latency_summary(latencies),
         "latency_requests": latency_requests,
         "latency_by_status": dict(latency_status),
+        "latency_server_ms_p50": {k: round(percentile(v, 50), 1) for k, v in server.items()},
         "model_bytes": sizes,
         "int8_vs_float32_bytes": round(sizes["int8"] / sizes["float32"], 3),
         "worker_peak_rss_mb": rss_int8,
         "worker_peak_rss_mb_after_float32": peak_rss_mb(worker_pid),
+        "worker_rss_mb_at_start": worker_rss_at_start,
+        "worker_peak_rss_reset_at_start": peak_reset,
         "end_to_end_cpu_seconds_by_process": cpu_used,
         "detail": {
             "raw_engine": raw,

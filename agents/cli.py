@@ -453,5 +453,15 @@ def bench_ingest(records: int) -> None:
     run_ingest_bench(_settings(), records=records)
 
 
+@bench.command("inference")
+@click.option("--requests", default=64, show_default=True, type=click.IntRange(1, 128))
+@click.option("--naive-prompts", default=16, show_default=True, help="Prompts for the per-message transformers loop.")
+def bench_inference(requests: int, naive_prompts: int) -> None:
+    """Raw CTranslate2 vs Sluice through Kafka vs a naive transformers loop vs Sluice float32, in one run."""
+    from agents.bench_inference import run_inference_bench
+
+    run_inference_bench(_settings(), requests=requests, naive_prompts=naive_prompts)
+
+
 if __name__ == "__main__":
     main()

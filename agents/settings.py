@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")
     max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
     inference_take: int = Field(default=64, ge=1, description="Requests taken from Kafka per micro-batch.")
+    inference_within_s: float = Field(
+        default=0.02, gt=0, description="Longest wait to fill a request micro-batch (the batcher waits too)."
+    )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     pseudonymise_prompts: list[str] = Field(
