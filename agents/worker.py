@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +59,29 @@ def source_of_topic(topic: str) -> str:
 def consumer_group(settings: Settings, role: Role) -> str:
     """One consumer group per role, so that adding deidentify workers never takes partitions from the index."""
     return settings.app_id if role == "all" else f"{settings.app_id}-{role}"
+
+
+def watch_packs(
+    settings: Settings,
+    bootstrap: str,
+    make_listener: Callable[[Callable[[StageFailure], None]], Callable[[bytes | None, bytes | None, int], None]],
+    *,
+    dead_letter_topic: str,
+    builder: DeadLetterBuilder,
+) -> CompactedTopicWatcher:
+    """Follow rules.v1 from the beginning (every worker sees every pack); read it to its end before the first
+    record or request, so a restarted worker never runs on stale packs. A rejected pack becomes a dead letter."""
+    producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
+
+    def on_failure(failure: StageFailure) -> None:
+        producer.produce(dead_letter_topic, key=None, value=builder.build(failure).model_dump_json().encode())
+        producer.flush(10)
+
+    watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_options)
+    watcher.start()
+    if not watcher.wait_caught_up(60):
+        log.warning("packs_not_caught_up", topic=RULES.name)
+    return watcher
 
 
 def _build_deidentify_stage(settings: Settings, rules: RuleEngineRef) -> DeidentifyStage:
@@ -122,22 +146,13 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     if deidentify is not None:
         ready.waiting_for.add("rules")
         # Rule packs: read rules.v1 to its end before the first record, then follow it.
-        control_producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
-
-        def on_rule_failure(failure: StageFailure) -> None:
-            letter = builder.build(failure)
-            control_producer.produce(INGEST_DLQ.name, key=None, value=letter.model_dump_json().encode())
-            control_producer.flush(10)
-
-        watcher = CompactedTopicWatcher(
+        watch_packs(
+            settings,
             bootstrap,
-            RULES.name,
-            cleaning_listener(rules, on_rule_failure, settings.max_message_bytes),
-            settings.kafka_options,
+            lambda on_failure: cleaning_listener(rules, on_failure, settings.max_message_bytes),
+            dead_letter_topic=INGEST_DLQ.name,
+            builder=builder,
         )
-        watcher.start()
-        if not watcher.wait_caught_up(60):
-            log.warning("rules_not_caught_up", topic=RULES.name)
         ready.done("rules")
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
@@ -218,21 +233,13 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     if not watcher.wait_caught_up(120):
         log.warning("registry_not_caught_up", topic=MODELS_REGISTRY.name)
     # Policy packs arrive on rules.v1 beside the cleaning packs; a bad one is dead-lettered, the old stays.
-    control_producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
-    builder = DeadLetterBuilder(settings.dead_letter_secret())
-
-    def on_policy_failure(failure: StageFailure) -> None:
-        control_producer.produce(INFERENCE_DLQ.name, key=None, value=builder.build(failure).model_dump_json().encode())
-        control_producer.flush(10)
-
-    policies = CompactedTopicWatcher(
+    watch_packs(
+        settings,
         bootstrap,
-        RULES.name,
-        policy_listener(policy, on_policy_failure, settings.max_message_bytes),
-        settings.kafka_options,
+        lambda on_failure: policy_listener(policy, on_failure, settings.max_message_bytes),
+        dead_letter_topic=INFERENCE_DLQ.name,
+        builder=DeadLetterBuilder(settings.dead_letter_secret()),
     )
-    policies.start()
-    policies.wait_caught_up(60)
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def start_batcher() -> None:
