@@ -223,7 +223,6 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         runner,
         send,
         settings.inference_take,
-        # Short: the dynamic batcher already waits max_wait_ms for company; waiting here too adds latency.
         settings.inference_within_s,
         settings.max_message_bytes,
         settings.topic_partitions,
