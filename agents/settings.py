@@ -110,12 +110,12 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
     inference_take: int = Field(default=64, ge=1, description="Requests taken from Kafka per micro-batch.")
     inference_within_s: float = Field(
-        # Measured (bench inference, 64 requests): 0.25 s → batch fill 1.0, ratio 0.91, light-load p50 2.0 s;
-        # 0.02 s → fill 0.89, ratio 0.86, p50 1.7 s. The agent waits for a micro-batch's answers before it
-        # takes the next, so a short window splits a burst into small model batches.
-        default=0.25,
+        default=0.02,
         gt=0,
-        description="Longest wait to fill a request micro-batch: longer fills model batches, shorter cuts latency.",
+        description="Longest wait to fill a request micro-batch (the dynamic batcher does the real waiting).",
+    )
+    inference_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Agent actors taking request micro-batches concurrently."
     )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")

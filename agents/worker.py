@@ -226,6 +226,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         settings.inference_within_s,
         settings.max_message_bytes,
         settings.topic_partitions,
+        concurrency=settings.inference_concurrency,
     ).register(app)
     watcher = CompactedTopicWatcher(bootstrap, MODELS_REGISTRY.name, served.on_registry_message, settings.kafka_options)
     watcher.start()

@@ -38,6 +38,12 @@ class InferenceFlow:
     within_s: float
     max_message_bytes: int
     partitions: int
+    concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        # Turns of one session must not run at the same time (its history would race); with several actors
+        # taking micro-batches concurrently, a lock per session serialises them.
+        self._session_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     @property
     def audit(self) -> AuditEmitter:
@@ -48,7 +54,10 @@ class InferenceFlow:
         # Keyed by session_id like the requests, so a session's history lives on the partition of its requests.
         sessions = app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str)
 
-        @app.agent(requests, name="answer_requests")
+        # Several actors share the stream so that a new micro-batch is taken while the previous one is still
+        # being answered: the batcher stays fed. Faust commits an offset only once every event before it is
+        # acknowledged, so overlapping micro-batches keep at-least-once.
+        @app.agent(requests, name="answer_requests", concurrency=self.concurrency)
         async def answer_requests(stream: faust.StreamT[bytes]) -> None:
             # Many requests in flight at once is what lets the batcher fill batches; a session's turns still
             # run one after the other so its history stays consistent.
@@ -61,8 +70,17 @@ class InferenceFlow:
         return answer_requests
 
     async def _answer_in_order(self, events: Sequence[faust.EventT[bytes]], sessions: Any) -> None:
-        for event in events:
-            await self._answer_one(event, sessions)
+        session = session_key(events[0])
+        lock, users = self._session_locks.setdefault(session, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                for event in events:
+                    await self._answer_one(event, sessions)
+        finally:
+            users[0] -= 1
+            if users[0] == 0:  # nobody holds or awaits it: forget it, so the dict does not grow forever
+                del self._session_locks[session]
 
     async def _answer_one(self, event: faust.EventT[bytes], sessions: Any) -> None:
         # Table writes go to the changelog partition of "the current event"; inside this task that must be
