@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -148,7 +149,9 @@ class InferenceService:
                 None,
                 audit,
             )
-        scrubbed, entity_types = self.scrubber.scrub(request.prompt)
+        # De-identification and retrieval block (CPU, HTTP): off the event loop, which must keep heart-beating
+        # and feeding the batcher while they run.
+        scrubbed, entity_types = await asyncio.to_thread(self.scrubber.scrub, request.prompt)
         audit["prompt_entity_types"] = sorted(set(entity_types))
         policy = self.policy()
         decision = policy.decide(request.prompt, tenant=request.tenant, entity_types=entity_types)
@@ -180,7 +183,7 @@ class InferenceService:
         audit["template"] = template.label
         retrieved: list[RetrievedRecord] = []
         if request.task == "chat" and self.retriever is not None:
-            retrieved = self.retriever.retrieve(request.tenant, scrubbed, self.retrieval_k)
+            retrieved = await asyncio.to_thread(self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
         audit["retrieved"] = [r.record_id for r in retrieved]
         try:
             if request.task == "chat":
@@ -236,7 +239,7 @@ class InferenceService:
         assert isinstance(outcome, Completed)
         generation: Generation = outcome.result
         # The answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII.
-        answer, _ = self.scrubber.scrub(generation.text)
+        answer, _ = await asyncio.to_thread(self.scrubber.scrub, generation.text)
         total_ms = (self.clock() - started) * 1000
         timings = {
             "queued": round(outcome.queued_ms, 2),
