@@ -24,7 +24,7 @@ from agents.broker import resolve_bootstrap_servers
 from agents.control import CompactedTopicWatcher
 from agents.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageFailure
 from agents.ingest.flow import BatchRunner, IngestFlow
-from agents.ingest.rules import cleaning_listener, policy_listener
+from agents.ingest.rules import pack_listener
 from agents.ingest.stages import DeidentifyStage, EngineRef, IndexStage, RuleEngineRef
 from agents.logs import configure_logging
 from agents.settings import Settings
@@ -149,7 +149,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
         watch_packs(
             settings,
             bootstrap,
-            lambda on_failure: cleaning_listener(rules, on_failure, settings.max_message_bytes),
+            lambda on_failure: pack_listener("cleaning", rules, on_failure, settings.max_message_bytes),
             dead_letter_topic=INGEST_DLQ.name,
             builder=builder,
         )
@@ -236,7 +236,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     watch_packs(
         settings,
         bootstrap,
-        lambda on_failure: policy_listener(policy, on_failure, settings.max_message_bytes),
+        lambda on_failure: pack_listener("policy", policy, on_failure, settings.max_message_bytes),
         dead_letter_topic=INFERENCE_DLQ.name,
         builder=DeadLetterBuilder(settings.dead_letter_secret()),
     )

@@ -24,11 +24,6 @@ class Named(Protocol):
     def name(self) -> str: ...
 
 
-class PackEngine(Protocol):
-    @property
-    def version(self) -> str: ...
-
-
 P = TypeVar("P", bound=Named)
 E = TypeVar("E")
 
@@ -102,32 +97,23 @@ class PackListener(Generic[E, P]):
             self.on_failure(unexpected_failure(position, "rules", exc))
 
 
-def cleaning_listener(
-    ref: EngineRef[Any], on_failure: Callable[[StageFailure], None], max_bytes: int
-) -> PackListener[Any, RulePack]:
-    """The de-identification workers' listener: cleaning rule packs."""
-    return PackListener(
-        kind="cleaning",
-        ref=ref,
-        parse=RulePack.from_mapping,
-        with_pack=lambda engine, pack: engine.with_pack(pack),
-        without_pack=lambda engine, name: engine.without_pack(name),
-        version=lambda engine: str(engine.version),
-        on_failure=on_failure,
-        max_bytes=max_bytes,
-    )
-
-
-def policy_listener(
-    ref: EngineRef[Any], on_failure: Callable[[StageFailure], None], max_bytes: int
+def pack_listener(
+    kind: str, ref: EngineRef[Any], on_failure: Callable[[StageFailure], None], max_bytes: int
 ) -> PackListener[Any, Any]:
-    """The inference workers' listener: policy packs (answer / reject / review rules)."""
+    """The listener for one kind of pack: `cleaning` (de-identification workers) or `policy` (inference).
+
+    Both engines share the pack interface (with_pack, without_pack, version); only the parser differs.
+    """
     from models.dialog import PolicyPack
 
+    parsers: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+        "cleaning": RulePack.from_mapping,
+        "policy": PolicyPack.from_mapping,
+    }
     return PackListener(
-        kind="policy",
+        kind=kind,
         ref=ref,
-        parse=PolicyPack.from_mapping,
+        parse=parsers[kind],
         with_pack=lambda engine, pack: engine.with_pack(pack),
         without_pack=lambda engine, name: engine.without_pack(name),
         version=lambda engine: str(engine.version),

@@ -11,6 +11,7 @@ import yaml
 
 from models.cleaning.errors import RulePackError
 from models.cleaning.rules import AbbreviationRule, BuiltinRule, RegexRule, Rule, UnitRule, rule_from_mapping
+from models.packs import check_pack_mapping, load_yaml
 
 # Names and versions are joined into the engine version ("base@1.0.0+medical@1.0.0"), so neither may
 # contain '@' or '+'.
@@ -76,33 +77,13 @@ class RulePack:
     @classmethod
     def from_yaml(cls, text: str) -> RulePack:
         """Parse and validate a pack from YAML text; any problem is a RulePackError."""
-        if not isinstance(text, str):
-            raise RulePackError(f"YAML must be given as str, got {type(text).__name__}")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise RulePackError(f"invalid YAML: {exc}") from None
-        # Deeply nested flow collections blow the parser's recursion limit before any YAMLError.
-        except RecursionError:
-            raise RulePackError("invalid YAML: nested too deeply") from None
-        return cls.from_mapping(data)
+        data = load_yaml(text, RulePackError)
+        return cls.from_mapping(data)  # type: ignore[arg-type]  # from_mapping rejects non-mappings itself
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> RulePack:
         """Validate a pack from its mapping form (parsed YAML or JSON); any problem is a RulePackError."""
-        if not isinstance(data, Mapping):
-            raise RulePackError(f"a rule pack must be a mapping, got {type(data).__name__}")
-        raw_name = data.get("name")
-        label = raw_name if isinstance(raw_name, str) and raw_name else "<unnamed>"
-        unknown = [key for key in data if key not in _PACK_FIELDS]
-        if unknown:
-            raise RulePackError(f"unknown field(s) {unknown}; allowed: {sorted(_PACK_FIELDS)}", pack=label)
-        missing = [key for key in ("name", "version", "rules") if key not in data]
-        if missing:
-            raise RulePackError(f"missing required field(s) {missing}", pack=label)
-        raw_rules = data["rules"]
-        if not isinstance(raw_rules, list | tuple):
-            raise RulePackError(f"rules must be a list, got {type(raw_rules).__name__}", pack=label)
+        label, data, raw_rules = check_pack_mapping(data, what="rule pack", allowed=_PACK_FIELDS, error=RulePackError)
         raw_terms = data.get("protected_terms", [])
         if raw_terms is None:
             raw_terms = []

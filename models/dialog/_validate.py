@@ -6,8 +6,9 @@ import difflib
 import re
 from collections.abc import Callable, Iterable
 
-import yaml
+from models.packs import load_yaml
 
+__all__ = ["NAME_RE", "NAME_RULE", "VERSION_RE", "VERSION_RULE", "check_str_list", "close_match", "load_yaml"]
 # Names and versions are joined into engine versions ("default@1.0.0+clinic@2.0.0"), so neither may
 # contain '@' or '+'. The same grammar as cleaning rule packs, so operators learn it once.
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -22,19 +23,6 @@ def close_match(word: object, choices: Iterable[str]) -> str:
         return ""
     guess = difflib.get_close_matches(word, sorted(choices), n=1)
     return f" (did you mean {guess[0]!r}?)" if guess else ""
-
-
-def load_yaml(text: object, fail: Callable[[str], Exception]) -> object:
-    """Parse YAML text safely; every problem becomes `fail(reason)`."""
-    if not isinstance(text, str):
-        raise fail(f"YAML must be given as str, got {type(text).__name__}")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise fail(f"invalid YAML: {exc}") from None
-    # Deeply nested flow collections blow the parser's recursion limit before any YAMLError.
-    except RecursionError:
-        raise fail("invalid YAML: nested too deeply") from None
 
 
 def check_str_list(value: object, field: str, fail: Callable[[str], Exception]) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from models.dialog._validate import (
     load_yaml,
 )
 from models.dialog.errors import PolicyError
+from models.packs import check_pack_mapping
 
 Action = Literal["answer", "reject", "review", "allow"]
 ACTIONS: tuple[Action, ...] = ("answer", "reject", "review", "allow")
@@ -245,19 +246,7 @@ class PolicyPack:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PolicyPack:
         """Validate a pack from its mapping form (parsed YAML or JSON); any problem is a PolicyError."""
-        if not isinstance(data, Mapping):
-            raise PolicyError(f"a policy pack must be a mapping, got {type(data).__name__}")
-        raw_name = data.get("name")
-        label = raw_name if isinstance(raw_name, str) and raw_name else "<unnamed>"
-        unknown = [key for key in data if key not in _PACK_FIELDS]
-        if unknown:
-            raise PolicyError(f"unknown field(s) {unknown}; allowed: {sorted(_PACK_FIELDS)}", pack=label)
-        missing = [key for key in ("name", "version", "rules") if key not in data]
-        if missing:
-            raise PolicyError(f"missing required field(s) {missing}", pack=label)
-        raw_rules = data["rules"]
-        if not isinstance(raw_rules, list | tuple):
-            raise PolicyError(f"rules must be a list, got {type(raw_rules).__name__}", pack=label)
+        label, data, raw_rules = check_pack_mapping(data, what="policy pack", allowed=_PACK_FIELDS, error=PolicyError)
         try:
             return cls(
                 name=data["name"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from agents.dead_letters import StageFailure
-from agents.ingest.rules import cleaning_listener, policy_listener
+from agents.ingest.rules import pack_listener
 from agents.ingest.stages import EngineRef
 from models.cleaning import RuleEngine, load_bundled_packs
 from models.dialog import PolicyEngine, load_default_policy
@@ -26,7 +26,7 @@ def message(kind: str, name: str, pack: object) -> bytes:
 def test_policy_pack_is_applied_and_cleaning_packs_are_left_to_their_listener() -> None:
     failures: list[StageFailure] = []
     policies = EngineRef(PolicyEngine([load_default_policy()]))
-    listener = policy_listener(policies, failures.append, 100_000)
+    listener = pack_listener("policy", policies, failures.append, 100_000)
     listener(b"medical", message("cleaning", "medical", {"name": "medical"}), 0)
     assert failures == [] and "clinic" not in policies.engine.version
     listener(b"policy:clinic", message("policy", "clinic", POLICY), 1)
@@ -40,7 +40,7 @@ def test_bad_policy_is_dead_lettered_and_the_engine_stays() -> None:
     failures: list[StageFailure] = []
     policies = EngineRef(PolicyEngine([load_default_policy()]))
     before = policies.engine.version
-    policy_listener(policies, failures.append, 100_000)(
+    pack_listener("policy", policies, failures.append, 100_000)(
         b"policy:x", message("policy", "x", {"name": "x", "version": "1.0.0", "rules": [{"id": "x.r"}]}), 7
     )
     assert policies.engine.version == before
@@ -53,7 +53,7 @@ def test_cleaning_listener_ignores_policy_messages_and_policy_tombstones() -> No
     failures: list[StageFailure] = []
     rules = EngineRef(RuleEngine(load_bundled_packs()))
     before = rules.engine.version
-    listener = cleaning_listener(rules, failures.append, 100_000)
+    listener = pack_listener("cleaning", rules, failures.append, 100_000)
     listener(b"policy:clinic", message("policy", "clinic", POLICY), 0)
     listener(b"policy:clinic", None, 1)
     assert rules.engine.version == before and failures == []
