@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from typing import Any
 
 import structlog
@@ -19,6 +20,30 @@ def drop_content_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) 
     return event_dict
 
 
+def redact_exceptions(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Keep an exception's type and where it was raised, drop its message.
+
+    Library exceptions often quote their input (a parser's "unexpected token '13812345678'"), and input may
+    be PII; the type and the code path are what an operator needs to find the bug.
+    """
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    exc_type, _exc, tb = exc_info
+    if exc_type is None:
+        return event_dict
+    frames = traceback.extract_tb(tb)[-5:]
+    event_dict["exception"] = {
+        "type": exc_type.__name__,
+        "where": [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in frames],
+    }
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     """JSON logs to stderr (or `stream`); stdlib loggers (faust, aiokafka) go through the same renderer."""
     shared: list[Any] = [
@@ -26,9 +51,10 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         drop_content_fields,
+        redact_exceptions,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[*shared, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=True,

@@ -38,3 +38,19 @@ def test_batch_span_names_every_partition_and_offset_range() -> None:
         "batch": 4,
         "offsets": {"erp.events.v1": {"0": [3, 9]}, "crm.events.v1": {"1": [5, 5]}},
     }
+
+
+def test_exceptions_are_logged_by_type_and_place_never_by_message() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        raise ValueError("could not parse '张伟 13812345678'")
+    except ValueError:
+        structlog.get_logger("test").exception("stage_failed", stage="deidentify")
+        logging.getLogger("faust").exception("library failure")
+    out = stream.getvalue()
+    assert "13812345678" not in out and "张伟" not in out
+    lines = [json.loads(line) for line in out.splitlines()]
+    for line in lines:
+        assert line["exception"]["type"] == "ValueError"
+        assert any("test_logs.py" in where for where in line["exception"]["where"])
