@@ -135,7 +135,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     )
     send = topic_sender(app)
     builder = DeadLetterBuilder(settings.dead_letter_secret())
-    runner = BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(AUDIT_EVENTS.name, send))
+    runner = BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(send))
     flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
     flow.register(app)
     if serves_api and index is not None:
@@ -216,7 +216,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     send = topic_sender(app)
     runner = BatchRunner(
         DeadLetterWriter(DeadLetterBuilder(settings.dead_letter_secret()), INFERENCE_DLQ.name, send),
-        AuditEmitter(AUDIT_EVENTS.name, send),
+        AuditEmitter(send),
     )
     InferenceFlow(
         service,

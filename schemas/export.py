@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, ReviewItem
 from schemas.records import (
     AuditEvent,
+    ChainedAuditEvent,
     CrmEvent,
     DeadLetter,
     DeidentifiedRecord,
@@ -29,7 +30,8 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     "records.deidentified.v1": DeidentifiedRecord,
     "records.indexed.v1": IndexedAck,
     "ingest.dlq.v1": DeadLetter,
-    "audit.events.v1": AuditEvent,
+    "audit.pending.v1": AuditEvent,
+    "audit.events.v1": ChainedAuditEvent,
     "rules.v1": RulePackMessage,
     "inference.requests.v1": InferenceRequest,
     "inference.responses.v1": InferenceResponse,

@@ -160,7 +160,9 @@ class DeadLetter(_Written):
 
 
 class AuditEvent(_Written):
-    """On audit.events.v1: what Sluice did with a record or request. Hashes, counts and types, never text."""
+    """On audit.pending.v1 (unsealed): what Sluice did with a record or request. Hashes, counts, types, never text."""
+
+    event_id: str = Field(description="Unique id of this event (hex), given when it is emitted.")
 
     event_type: str = Field(description="record.processed, record.indexed, record.deleted, record.dead_lettered, …")
     stage: str
@@ -174,6 +176,14 @@ class AuditEvent(_Written):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict, description="Non-textual extras: error type, chunks, …")
     emitted_at: datetime
+
+
+class ChainedAuditEvent(AuditEvent):
+    """On audit.events.v1: an audit event sealed into its partition's hash chain (agents/audit/chain.py)."""
+
+    seq: int = Field(ge=0, description="Position in this partition's chain, from 0.")
+    prev_hash: str = Field(description="`hash` of the previous event in this partition; 64 zeros for seq 0.")
+    hash: str = Field(description="SHA-256 of this event's canonical JSON without the `hash` field.")
 
 
 class RulePackMessage(_Written):

@@ -70,13 +70,22 @@ INGEST_DLQ = TopicSpec(
     "dead_letter",
     retention_ms=30 * DAY_MS,
 )
-AUDIT_EVENTS = TopicSpec(
-    # Compliance evidence: kept forever, never compacted (issue: audit chain).
-    "audit.events.v1",
-    "one event per processed record or request: hashes, counts and types, never text",
-    "record_id",
+AUDIT_PENDING = TopicSpec(
+    # Workers write here, inside their transactions; the chainer is the one writer of audit.events.v1.
+    "audit.pending.v1",
+    "audit events before sealing into the hash chain (internal: read only by the audit chainer)",
+    "tenant",
     "audit_event",
+)
+AUDIT_EVENTS = TopicSpec(
+    # Compliance evidence: kept forever (time and size), never compacted. Partition p holds the chain sealed from
+    # partition p of audit.pending.v1, so both must have the same partition count.
+    "audit.events.v1",
+    "one hash-chained event per processed record or request: hashes, counts and types, never text",
+    "tenant",
+    "chained_audit_event",
     retention_ms=-1,
+    extra_config={"retention.bytes": "-1"},
 )
 RULES = TopicSpec(
     "rules.v1",
@@ -129,6 +138,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RECORDS_DEIDENTIFIED,
     RECORDS_INDEXED,
     INGEST_DLQ,
+    AUDIT_PENDING,
     AUDIT_EVENTS,
     RULES,
     INFERENCE_REQUESTS,

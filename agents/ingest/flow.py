@@ -199,7 +199,8 @@ class IngestFlow:
             entity_counts=record.entity_counts,
             versions={"rule_pack": record.rule_pack_version, "deid": record.deid_version},
             timings_ms=out.timings_ms,
-            details={"kind": record.kind, "subjects": len(record.subjects)},
+            # Subject pseudonyms are keyed hashes, not PII: they let `sluice audit replay --subject` find a subject.
+            details={"kind": record.kind, "subjects": sorted(record.subjects)},
         )
 
     async def publish_indexed(self, out: IndexedOutput) -> None:

@@ -44,7 +44,12 @@ def test_control_topics_are_compacted_single_partition() -> None:
 def test_control_topic_is_compacted_and_audit_is_kept_forever_uncompacted() -> None:
     assert RULES.config()["cleanup.policy"] == "compact"
     audit = spec("audit.events.v1")
-    assert audit.config() == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert audit.config() == {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def test_audit_drafts_and_chain_are_co_partitioned() -> None:
+    # The chainer seals partition p of audit.pending.v1 into partition p of audit.events.v1.
+    assert spec("audit.pending.v1").partitions == spec("audit.events.v1").partitions
 
 
 def test_only_upstream_events_and_client_requests_may_hold_raw_pii() -> None:

@@ -1,20 +1,26 @@
-"""The one audit emitter: every processed record (and later request) becomes an event on audit.events.v1."""
+"""The one audit emitter: what Sluice did with a record or request becomes an unsealed draft; the chainer seals it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.records import AuditEvent
+from topics.specs import AUDIT_PENDING
 
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
 
 
 class AuditEmitter:
-    """Serialises audit events and sends them keyed by tenant, so one tenant's events stay in order."""
+    """Serialises audit events onto audit.pending.v1 keyed by tenant, so one tenant's events stay in order.
 
-    def __init__(self, topic: str, send: SendFn) -> None:
+    Drafts travel in the same Kafka transaction as the output they describe (under exactly-once); the chainer
+    (agents/audit/chainer.py) seals each into the hash chain of the same partition of audit.events.v1.
+    """
+
+    def __init__(self, send: SendFn, topic: str = AUDIT_PENDING.name) -> None:
         self.topic = topic
         self._send = send
 
@@ -34,6 +40,7 @@ class AuditEmitter:
         details: dict[str, Any] | None = None,
     ) -> AuditEvent:
         event = AuditEvent(
+            event_id=uuid.uuid4().hex,
             event_type=event_type,
             stage=stage,
             subject_id=subject_id,
