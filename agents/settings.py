@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1, description="Replication factor for topics Sluice creates.")
     app_id: str = Field(default="sluice", description="Faust app id = consumer group of the workers.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
-        default="at_least_once", description="Faust processing guarantee for the workers."
+        default="exactly_once",
+        description="exactly_once: outputs, audit drafts and offsets commit in one Kafka transaction per input "
+        "partition (agents/transactions.py); at_least_once: a crash may repeat outputs.",
     )
 
     # --- Local state ---------------------------------------------------------------------------
@@ -124,8 +126,22 @@ class Settings(BaseSettings):
         description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    audit_hmac_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Checkpoint HMAC keys by key id (JSON object {"2026-11": "secret"}); keep retired ids to verify '
+        "old checkpoints. Unset = one key generated under var/secrets/ for local use.",
+    )
+    audit_hmac_key_id: str = Field(
+        default="local-1", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Key id that signs new checkpoints."
+    )
+    audit_checkpoint_every: int = Field(
+        default=100, ge=1, description="Events per audit partition between two HMAC checkpoints."
+    )
+    audit_checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, description="Longest time between checkpoints of a partition that receives events."
+    )
 
-    @field_validator("kafka_options", mode="before")
+    @field_validator("kafka_options", "audit_hmac_keys", mode="before")
     @classmethod
     def _parse_json_object(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -168,6 +184,22 @@ class Settings(BaseSettings):
         if len(key) != 32:
             raise ConfigurationError("SLUICE_DEAD_LETTER_KEY must be 64 hexadecimal characters (32 bytes)")
         return key
+
+    def audit_keys(self) -> dict[str, bytes]:
+        """Every checkpoint key by id: the configured ones, or the local one when none is configured."""
+        if self.audit_hmac_keys:
+            return {key_id: secret.get_secret_value().encode() for key_id, secret in self.audit_hmac_keys.items()}
+        return {self.audit_hmac_key_id: self._local_secret(f"audit-hmac-{self.audit_hmac_key_id}.key").encode()}
+
+    def audit_signing_key(self) -> tuple[str, bytes]:
+        """(key id, key) that signs new checkpoints."""
+        keys = self.audit_keys()
+        if self.audit_hmac_key_id not in keys:
+            raise ConfigurationError(
+                f"SLUICE_AUDIT_HMAC_KEY_ID={self.audit_hmac_key_id!r} is not among SLUICE_AUDIT_HMAC_KEYS "
+                f"({', '.join(sorted(keys))}): add it there or pick one of those ids"
+            )
+        return self.audit_hmac_key_id, keys[self.audit_hmac_key_id]
 
     def _local_secret(self, name: str) -> str:
         # Local development only: production sets the secret explicitly so that every worker shares it.
