@@ -18,7 +18,8 @@ import pytest
 from agents.broker import LocalBroker
 from agents.settings import REPO_ROOT, Settings, load_settings
 
-TEST_VAR = REPO_ROOT / "var" / "test"
+# SLUICE_TEST_VAR lets two test sessions run side by side (each starts its own broker there).
+TEST_VAR = Path(os.environ.get("SLUICE_TEST_VAR") or REPO_ROOT / "var" / "test").resolve()
 TEST_MODELS = REPO_ROOT / "var" / "test-models"
 
 
@@ -65,6 +66,8 @@ def settings(tiny_embedder_dir: Path, tiny_generator: str) -> Iterator[Settings]
         "SLUICE_REGISTRY_DIR": str(TEST_MODELS / "registry"),
         "SLUICE_GENERATOR_MODEL": "tiny-llama",
         "SLUICE_MAX_WAIT_MS": "50",
+        # Checkpoints every few events, so that every test run signs and verifies several.
+        "SLUICE_AUDIT_CHECKPOINT_EVERY": "5",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
