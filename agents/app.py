@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import faust
 
+from agents import transactions
 from agents.settings import Settings
 
 
@@ -13,7 +14,7 @@ def create_app(
     settings: Settings, bootstrap_servers: str, *, group_id: str | None = None, web_port: int | None = None
 ) -> faust.App:
     """A Faust app for Sluice; `group_id` is its consumer group. `web_port=None` runs without HTTP."""
-    return faust.App(
+    app = faust.App(
         group_id or settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
         autodiscover=False,
@@ -40,6 +41,9 @@ def create_app(
         web_metrics_enabled=False,
         logging_config=None,
     )
+    if settings.processing_guarantee == "exactly_once":
+        transactions.install(app)
+    return app
 
 
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]

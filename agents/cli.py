@@ -265,10 +265,11 @@ def models_weights(name: str, weights: tuple[str, ...]) -> None:
 @main.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "deidentify", "index", "inference"]),
+    type=click.Choice(["all", "deidentify", "index", "inference", "audit"]),
     default="all",
     help="deidentify = normalise/clean/de-identify (scale out); index = embed, store and serve the API; "
-    "all = both in one process; inference = answer requests with the registry's models.",
+    "audit = seal audit events into the hash chain; all = those three in one process; "
+    "inference = answer requests with the registry's models.",
 )
 @click.option("--web-port", type=int, default=None, help="Port of the HTTP API (role all).")
 def worker(role: str, web_port: int | None) -> None:

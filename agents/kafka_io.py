@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
 
 @dataclass(frozen=True)
@@ -156,3 +156,48 @@ class TopicFollower:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def last_record(
+    bootstrap: str, topic: str, partition: int, *, options: dict[str, str] | None = None, timeout_s: float = 30.0
+) -> Record | None:
+    """The last committed message of one partition (None when it has none), read from its tail.
+
+    Transaction markers take offsets too, so the read starts a window before the end and widens it while the
+    window holds no message.
+    """
+    consumer = Consumer(
+        {
+            **(options or {}),
+            "bootstrap.servers": bootstrap,
+            "group.id": f"sluice-tail-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+        window = 64
+        deadline = time.monotonic() + timeout_s
+        while True:
+            start = max(low, high - window)
+            consumer.assign([TopicPartition(topic, partition, start)])
+            last: Record | None = None
+            while time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    continue
+                last = record_of(message)
+            else:
+                raise TimeoutError(f"could not read the tail of {topic}[{partition}] within {timeout_s:.0f} s")
+            if last is not None or start == low:
+                return last
+            window *= 4
+    finally:
+        consumer.close()

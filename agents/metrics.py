@@ -6,6 +6,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+AUDIT_SEALED = Counter(
+    "sluice_audit_sealed_total", "Audit drafts sealed into the chain", ["partition"], registry=REGISTRY
+)
 RECORDS = Counter("sluice_records_total", "Records that completed a stage", ["stage"], registry=REGISTRY)
 DEAD_LETTERS = Counter(
     "sluice_dead_letters_total",

@@ -31,10 +31,10 @@ def serves_inference(settings: Settings) -> bool:
 
 
 def planned_workers(settings: Settings) -> list[str]:
-    """Worker slots `sluice up` keeps running: one index worker (owns the store, serves the API), N
-    de-identification workers and, when a model is promoted, one inference worker. Each slot is named
+    """Worker slots `sluice up` keeps running: one index worker (owns the store, serves the API), one audit
+    chainer, N de-identification workers and, when a model is promoted, one inference worker. Each slot is named
     role-N so a restart refills exactly what died."""
-    slots = ["index-0", *(f"deidentify-{i}" for i in range(settings.deidentify_workers))]
+    slots = ["index-0", "audit-0", *(f"deidentify-{i}" for i in range(settings.deidentify_workers))]
     return [*slots, "inference-0"] if serves_inference(settings) else slots
 
 

@@ -18,7 +18,7 @@ import faust
 import structlog
 from confluent_kafka import Producer
 
-from agents.app import create_app, topic_sender
+from agents.app import SendFn, create_app, topic_sender
 from agents.audit import AuditEmitter
 from agents.broker import resolve_bootstrap_servers
 from agents.control import CompactedTopicWatcher
@@ -28,12 +28,12 @@ from agents.ingest.rules import pack_listener
 from agents.ingest.stages import DeidentifyStage, EngineRef, IndexStage, RuleEngineRef
 from agents.logs import configure_logging
 from agents.settings import Settings
-from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RULES, SOURCE_BY_TOPIC
+from topics.specs import INGEST_DLQ, RULES, SOURCE_BY_TOPIC
 
 log = structlog.get_logger(__name__)
 
-Role = Literal["all", "deidentify", "index", "inference"]
-ROLES: tuple[Role, ...] = ("all", "deidentify", "index", "inference")
+Role = Literal["all", "deidentify", "index", "inference", "audit"]
+ROLES: tuple[Role, ...] = ("all", "deidentify", "index", "inference", "audit")
 
 
 @dataclass
@@ -125,6 +125,10 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     bootstrap = resolve_bootstrap_servers(settings)
     if role == "inference":
         return build_inference_worker(settings, bootstrap)
+    if role == "audit":
+        app = create_app(settings, bootstrap, group_id=consumer_group(settings, role))
+        register_chainer(app, settings, bootstrap, _ingest_runner(settings, topic_sender(app)))
+        return app
     ready = ReadyFlag()
     rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
     deidentify = _build_deidentify_stage(settings, rules) if role in ("all", "deidentify") else None
@@ -135,9 +139,11 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     )
     send = topic_sender(app)
     builder = DeadLetterBuilder(settings.dead_letter_secret())
-    runner = BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(send))
+    runner = _ingest_runner(settings, send)
     flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
     flow.register(app)
+    if role == "all":
+        register_chainer(app, settings, bootstrap, runner)
     if serves_api and index is not None:
         from agents.web import ApiServices, register_api
 
@@ -170,6 +176,26 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
         )
 
     return app
+
+
+def _ingest_runner(settings: Settings, send: SendFn) -> BatchRunner:
+    builder = DeadLetterBuilder(settings.dead_letter_secret())
+    return BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(send))
+
+
+def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner: BatchRunner) -> None:
+    """The audit chainer: seals audit.pending.v1 into the hash chains of audit.events.v1."""
+    from agents.audit.chainer import AuditChainer, read_chain_head
+
+    key_id, key = settings.audit_signing_key()
+    AuditChainer(
+        runner,
+        read_chain_head(bootstrap, settings.kafka_options),
+        key_id,
+        key,
+        settings.audit_checkpoint_every,
+        settings.audit_checkpoint_interval_s,
+    ).register(app)
 
 
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -12,13 +11,13 @@ from typing import Any
 
 import faust
 import structlog
-from faust.streams import _current_event
 
 from agents import metrics
 from agents.audit import AuditEmitter
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.service import Handled, InferenceService
 from agents.ingest.flow import BatchRunner, exit_for_restart, micro_batches, position_of
+from agents.transactions import attribute_to
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
 from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
@@ -85,7 +84,7 @@ class InferenceFlow:
     async def _answer_one(self, event: faust.EventT[bytes], sessions: Any) -> None:
         # Table writes go to the changelog partition of "the current event"; inside this task that must be
         # this request's event, not whichever event the stream saw last.
-        _current_event.set(weakref.ref(event))
+        attribute_to(event)
         position = position_of(event)
         decoded = decode_request(position, max_bytes=self.max_message_bytes)
         try:

@@ -25,13 +25,19 @@ from agents.ingest.stages import (
     StageOutcome,
     unexpected_failure,
 )
+from agents.transactions import attribute_to
 from topics.specs import RECORDS_DEIDENTIFIED, RECORDS_INDEXED, SOURCE_TOPICS
 
 log = structlog.get_logger(__name__)
-R = TypeVar("R")
+R = TypeVar("R", bound="Positioned")
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
 EXIT_RETRIABLE = 75  # EX_TEMPFAIL: the supervisor (sluice up, Kubernetes) restarts the worker
+
+
+class Positioned(Protocol):
+    @property
+    def position(self) -> SourcePosition: ...
 
 
 class Stage(Protocol[R]):
@@ -52,6 +58,10 @@ def batch_span(positions: Sequence[SourcePosition]) -> dict[str, Any]:
         offsets = span.setdefault(p.topic, {}).setdefault(p.partition, [p.offset, p.offset])
         offsets[0], offsets[1] = min(offsets[0], p.offset), max(offsets[1], p.offset)
     return {"batch": len(positions), "offsets": {t: {str(k): v for k, v in parts.items()} for t, parts in span.items()}}
+
+
+def _where(position: SourcePosition) -> tuple[str, int, int]:
+    return position.topic, position.partition, position.offset
 
 
 def position_of(event: faust.EventT[bytes]) -> SourcePosition:
@@ -89,15 +99,19 @@ class BatchRunner:
         on_result: Callable[[R], Awaitable[None]],
     ) -> None:
         positions = [position_of(event) for event in events]
+        by_position = {_where(p): event for p, event in zip(positions, events, strict=True)}
         # One canonical log line per batch, with where it came from (structlog contextvars).
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(stage=stage.name, **batch_span(positions))
         started = time.perf_counter()
         outcome = await self._run_stage(stage, executor, positions)
         try:
+            # Each output belongs to its own input: under exactly-once it commits with that input's offset.
             for result in outcome.results:
+                attribute_to(by_position[_where(result.position)])
                 await on_result(result)
             for failure in outcome.failures:
+                attribute_to(by_position[_where(failure.position)])
                 await self.dead_letter(failure)
         except Exception as exc:  # producing failed: the broker is in trouble, not the record
             self._exit_for_restart(stage.name, exc)

@@ -255,7 +255,11 @@ def test_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(
     assert restarted["healthy"]
     assert not worker_pids(settings) & killed
     stored = wait_for(lambda: (r := records_of(sluice_up, tenant))["total"] == total and r, timeout_s=180)
-    acks = values(bootstrap, "records.indexed.v1", tenant=tenant)
+    # Acknowledgements become visible when their transaction commits, a moment after the store write.
+    acks = wait_for(
+        lambda: len(a := values(bootstrap, "records.indexed.v1", tenant=tenant)) >= total and a, timeout_s=60
+    )
     expected_chunks = {a["record_id"]: a["chunks"] for a in acks}
     assert len(expected_chunks) == total
+    assert len(acks) == total, "exactly-once: a record was acknowledged twice"
     assert stored["chunks"] == sum(expected_chunks.values()), "duplicate or missing chunks in the index"

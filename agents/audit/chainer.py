@@ -1,0 +1,133 @@
+"""The audit chainer: the one writer of audit.events.v1, sealing each draft into its partition's hash chain.
+
+Workers emit unsealed drafts to audit.pending.v1 inside their own transactions. Partition p of the drafts is
+sealed into partition p of audit.events.v1 by whichever chainer owns it (a consumer group guarantees one), so
+each chain has a single writer. The head of a chain (next seq, last hash) lives in memory and is re-read from
+the tail of audit.events.v1 whenever a partition is (re)assigned. Under exactly-once the sealed events and the
+draft offsets commit in one transaction, so a restart continues the chain exactly where the committed part ends:
+no gap, no duplicate. Under at-least-once a crash may seal a draft twice; the chain stays intact, the event
+repeats (same event_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import structlog
+from pydantic import ValidationError
+
+from agents import metrics
+from agents.audit.chain import ChainHead, canonical_json, checkpoint_draft, seal
+from agents.dead_letters import SourcePosition, StageFailure
+from agents.ingest.flow import BatchRunner, exit_for_restart, position_of
+from agents.transactions import attribute_to
+from schemas.records import AuditEvent
+from topics.specs import AUDIT_EVENTS, AUDIT_PENDING
+
+log = structlog.get_logger(__name__)
+
+STAGE = "audit"
+ReadHead = Callable[[int], dict[str, Any] | None]
+
+
+@dataclass
+class AuditChainer:
+    """Seals drafts; `read_head(p)` returns the last committed event of audit.events.v1[p] (None when empty)."""
+
+    runner: BatchRunner  # dead letters for drafts that are not audit events
+    read_head: ReadHead
+    signing_key_id: str
+    signing_key: bytes
+    checkpoint_every: int
+    checkpoint_interval_s: float
+    heads: dict[int, ChainHead] = field(default_factory=dict)
+
+    def register(self, app: faust.App) -> Any:
+        drafts = app.topic(AUDIT_PENDING.name, key_serializer="raw", value_serializer="raw")
+        chain = app.topic(AUDIT_EVENTS.name, key_serializer="raw", value_serializer="raw")
+
+        @app.agent(drafts, name="seal_audit_events")
+        async def seal_audit_events(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                try:
+                    await self.seal_one(event, chain)
+                except Exception as exc:  # producing or reading the chain failed: the broker is in trouble
+                    exit_for_restart(STAGE, exc)
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal signature is too narrow
+        async def forget_heads(sender: Any, revoked: set[Any], **_: Any) -> None:
+            # Another chainer may extend these chains now: re-read the head if the partition comes back.
+            for tp in revoked:
+                if tp.topic == AUDIT_PENDING.name:
+                    self.heads.pop(tp.partition, None)
+
+        return seal_audit_events
+
+    async def seal_one(self, event: faust.EventT[bytes], chain: faust.TopicT) -> None:
+        attribute_to(event)
+        position = position_of(event)
+        draft = parse_draft(position)
+        if isinstance(draft, StageFailure):
+            await self.runner.dead_letter(draft)
+            return
+        partition = position.partition
+        head = await self._head(partition)
+        for sealed in self.seal_draft(partition, head, draft):
+            await chain.send(key=position.key, value=canonical_json(sealed), partition=partition)
+        metrics.AUDIT_SEALED.labels(str(partition)).inc()
+
+    def seal_draft(self, partition: int, head: ChainHead, draft: dict[str, Any]) -> list[dict[str, Any]]:
+        """The draft sealed, followed by a checkpoint when one is due."""
+        sealed = [seal(draft, head)]
+        now = time.monotonic()
+        due_by_count = head.since_checkpoint >= self.checkpoint_every
+        due_by_time = now - head.checkpointed_at >= self.checkpoint_interval_s
+        if due_by_count or due_by_time:
+            checkpoint = checkpoint_draft(partition, head, self.signing_key_id, self.signing_key)
+            checkpoint["event_id"] = f"checkpoint-{partition}-{head.next_seq}"
+            sealed.append(seal(checkpoint, head))
+            head.checkpointed_seq = head.next_seq - 1
+            head.checkpointed_at = now
+        return sealed
+
+    async def _head(self, partition: int) -> ChainHead:
+        head = self.heads.get(partition)
+        if head is None:
+            last = await asyncio.to_thread(self.read_head, partition)
+            head = ChainHead.after(last, now=time.monotonic()) if last else ChainHead(checkpointed_at=time.monotonic())
+            self.heads[partition] = head
+            log.info("audit_chain_resumed", partition=partition, next_seq=head.next_seq)
+        return head
+
+
+def parse_draft(position: SourcePosition) -> dict[str, Any] | StageFailure:
+    """A draft as JSON-native fields, or why it is not an audit event (it is then dead-lettered)."""
+    try:
+        event = AuditEvent.model_validate_json(position.value or b"")
+    except ValidationError as exc:
+        kinds = sorted({str(error["type"]) for error in exc.errors()})[:5]
+        return StageFailure(position, "SchemaViolationError", f"not an audit event ({', '.join(kinds)})", STAGE)
+    except (ValueError, RecursionError) as exc:
+        return StageFailure(position, type(exc).__name__, "not an audit event (unparseable)", STAGE)
+    fields: dict[str, Any] = json.loads(event.model_dump_json())
+    return fields
+
+
+def read_chain_head(bootstrap: str, options: dict[str, str]) -> ReadHead:
+    """read_head for the chainer: the last committed event of a partition of audit.events.v1."""
+    from agents.kafka_io import last_record
+
+    def read(partition: int) -> dict[str, Any] | None:
+        record = last_record(bootstrap, AUDIT_EVENTS.name, partition, options=options)
+        if record is None or record.value is None:
+            return None
+        value: dict[str, Any] = json.loads(record.value)
+        return value
+
+    return read

@@ -1,0 +1,192 @@
+"""Exactly-once for Faust: every output of an input commits in one Kafka transaction with the input's offset.
+
+Faust 0.15's own TransactionManager does not deliver this for Sluice's topology (read the code before changing
+this module):
+
+- it picks a transactional producer by the *destination* partition and topic group, so a send to a topic the
+  worker does not consume (records.deidentified.v1 from the de-identify worker) fails, and an output can commit
+  in a different transaction from its input's offset;
+- table changelog writes use `send_soon`, which it does not implement;
+- its commit runs on a timer while agents are still working, so a transaction can commit the outputs of an event
+  whose offset is not committed yet (or of an event behind a slower one): a crash then repeats those outputs.
+
+`OutboxTransactionManager` keeps Faust's consumer, offset tracking and per-partition transactional producers
+(`{app id}-{topic group}-{partition}`, so a restarted or rebalanced worker fences its predecessor), and changes
+what a send and a commit do:
+
+- a send made while processing an event (faust's `current_event()`) is held in an outbox under the event's
+  topic-partition and offset: nothing reaches Kafka yet;
+- at commit, Faust hands over the highest contiguous acknowledged offset per partition; the outbox entries of
+  exactly those events are sent through that partition's transactional producer, the offsets are added to the
+  same transaction, and it commits. Events after a gap keep their outputs until the gap closes.
+
+So for every input the outputs (records, responses, dead letters, audit drafts, table changelog entries) and the
+consumer offset become visible together or not at all, to `read_committed` readers. An acknowledged event is
+complete by construction: agents acknowledge an event only after every send for it was made (take_events acks a
+micro-batch after the loop body returns). Sends with no current event (a registry switch, an API call) are not
+caused by an input and go through the idempotent producer outside any transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import structlog
+from faust.streams import _current_event, current_event
+from faust.transport.consumer import TransactionManager
+from faust.types import TP, EventT, FutureMessage, HeadersArg, RecordMetadata
+
+log = structlog.get_logger(__name__)
+
+# Set while the outbox of one partition is being written: sends then go straight to that transactional producer.
+_flushing_into: ContextVar[str | None] = ContextVar("sluice_flushing_into", default=None)
+
+
+def attribute_to(event: EventT[Any]) -> None:
+    """Make `event` the current event of this task: sends and table writes that follow belong to it.
+
+    Faust sets the current event as a stream yields; code that handles several events of a micro-batch
+    (or runs them in tasks of its own) must say which one each output belongs to.
+    """
+    _current_event.set(weakref.ref(event))
+
+
+@dataclass
+class _Held:
+    """One output waiting in the outbox for its event's offset to commit."""
+
+    publish: Callable[[], Awaitable[Any]]
+    result: asyncio.Future[RecordMetadata] | None = None
+
+
+@dataclass
+class Outbox:
+    """Outputs per input partition and offset, released in offset order up to a committed offset."""
+
+    held: dict[TP, dict[int, list[_Held]]] = field(default_factory=lambda: defaultdict(dict))
+
+    def hold(self, tp: TP, offset: int, item: _Held) -> None:
+        self.held[tp].setdefault(offset, []).append(item)
+
+    def release(self, tp: TP, committed: int) -> list[_Held]:
+        """Everything held for offsets below `committed` (the next offset to consume), oldest first."""
+        by_offset = self.held.get(tp)
+        if not by_offset:
+            return []
+        ready = sorted(offset for offset in by_offset if offset < committed)
+        return [item for offset in ready for item in by_offset.pop(offset)]
+
+    def discard(self, tps: set[TP]) -> int:
+        """Drop what is held for partitions this worker lost: their events will be processed again elsewhere."""
+        dropped = 0
+        for tp in tps:
+            for items in self.held.pop(tp, {}).values():
+                for item in items:
+                    if item.result is not None and not item.result.done():
+                        item.result.cancel()
+                    dropped += 1
+        return dropped
+
+    def __len__(self) -> int:
+        return sum(len(items) for by_offset in self.held.values() for items in by_offset.values())
+
+
+class OutboxTransactionManager(TransactionManager):
+    """Faust's transaction manager with outputs held per input offset until that offset commits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outbox = Outbox()
+        self._commit_lock = asyncio.Lock()
+
+    def _transactional_id(self, tp: TP) -> str:
+        # The id Faust's producers were started under for this input partition (see TransactionManager).
+        group = self.app.assignor.group_for_topic(tp.topic)
+        return f"{self.app.conf.id}-{group}-{tp.partition}"
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: HeadersArg | None,
+        *,
+        transactional_id: str | None = None,
+    ) -> Awaitable[RecordMetadata]:
+        flushing = _flushing_into.get()
+        if flushing is not None:
+            return await self.producer.send(topic, key, value, partition, timestamp, headers, transactional_id=flushing)
+        event = current_event()
+        if event is None:
+            return await self.producer.send(topic, key, value, partition, timestamp, headers)
+        result: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+
+        async def publish() -> Any:
+            sent = await self.producer.send(
+                topic, key, value, partition, timestamp, headers, transactional_id=_flushing_into.get()
+            )
+            sent.add_done_callback(lambda done: _settle(result, done))  # type: ignore[attr-defined]
+            return sent
+
+        message = event.message
+        self.outbox.hold(message.tp, message.offset, _Held(publish, result))
+        return result
+
+    def send_soon(self, fut: FutureMessage) -> None:
+        """Table changelog writes: held like any send of the current event, published through the channel."""
+        event = current_event()
+        if event is None:
+            raise RuntimeError("a table was changed outside of an event: under exactly-once it has no transaction")
+
+        async def publish() -> Any:
+            return await fut.message.channel.publish_message(fut, wait=False)
+
+        message = event.message
+        self.outbox.hold(message.tp, message.offset, _Held(publish))
+
+    async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        async with self._commit_lock:
+            by_transaction: dict[str, dict[TP, int]] = defaultdict(dict)
+            for tp, offset in offsets.items():
+                by_transaction[self._transactional_id(tp)][tp] = offset
+            for transactional_id, tp_offsets in by_transaction.items():
+                token = _flushing_into.set(transactional_id)
+                try:
+                    for tp, offset in tp_offsets.items():
+                        for item in self.outbox.release(tp, offset):
+                            await item.publish()
+                finally:
+                    _flushing_into.reset(token)
+            return await super().commit(offsets, start_new_transaction=start_new_transaction)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # Faust has committed what was complete before calling this; the rest is processed again by the new owner.
+        dropped = self.outbox.discard(set(revoked))
+        if dropped:
+            log.info("outbox_discarded_on_revoke", outputs=dropped, partitions=len(revoked))
+        await super().on_partitions_revoked(revoked)
+
+
+def _settle(result: asyncio.Future[RecordMetadata], sent: asyncio.Future[RecordMetadata]) -> None:
+    if result.done():
+        return
+    if sent.cancelled():
+        result.cancel()
+    elif (exc := sent.exception()) is not None:
+        result.set_exception(exc)
+    else:
+        result.set_result(sent.result())
+
+
+def install(app: faust.App) -> None:
+    """Use the outbox transaction manager for this app (only matters under processing_guarantee=exactly_once)."""
+    app.transport.TransactionManager = OutboxTransactionManager  # type: ignore[misc]
