@@ -65,17 +65,18 @@ def health(api_url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
 
 
 def apply_declared_topics(settings: Settings, bootstrap: str) -> list[Any]:
+    from agents.inference.flow import INFERENCE_TABLES
     from topics.admin import admin_client, apply_topics
     from topics.specs import ALL_TOPICS, table_changelog
 
     admin = admin_client(bootstrap, settings.kafka_options)
     # Faust would create its table changelogs itself; Sluice declares them like every other topic.
-    sessions = table_changelog(f"{settings.app_id}-inference", "sessions")
+    changelogs = [table_changelog(f"{settings.app_id}-inference", table) for table in INFERENCE_TABLES]
     return apply_topics(
         admin,
         default_partitions=settings.topic_partitions,
         replication=settings.topic_replication,
-        specs=[*ALL_TOPICS, sessions],
+        specs=[*ALL_TOPICS, *changelogs],
     )
 
 

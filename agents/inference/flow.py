@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
 log = structlog.get_logger(__name__)
 
 SESSIONS_TABLE = "sessions"
+# request_id → what was answered: a request seen again (a client retry, a replayed topic) gets no second response.
+ANSWERED_TABLE = "answered_requests"
+INFERENCE_TABLES = (SESSIONS_TABLE, ANSWERED_TABLE)
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
 
 
@@ -43,6 +47,7 @@ class InferenceFlow:
         # Turns of one session must not run at the same time (its history would race); with several actors
         # taking micro-batches concurrently, a lock per session serialises them.
         self._session_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._answered: Any = None  # the answered_requests table, once registered
 
     @property
     def audit(self) -> AuditEmitter:
@@ -52,6 +57,9 @@ class InferenceFlow:
         requests = app.topic(INFERENCE_REQUESTS.name, key_serializer="raw", value_serializer="raw")
         # Keyed by session_id like the requests, so a session's history lives on the partition of its requests.
         sessions = app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str)
+        # Keyed like the requests' partition (the session), so a retry sent with the same key finds its entry.
+        answered = app.Table(ANSWERED_TABLE, default=None, partitions=self.partitions, key_type=str)
+        self._answered = answered
 
         # Several actors share the stream so that a new micro-batch is taken while the previous one is still
         # being answered: the batcher stays fed. Faust commits an offset only once every event before it is
@@ -103,6 +111,10 @@ class InferenceFlow:
                 await self._publish(response, None, {"error": "invalid request"}, position.topic, position)
                 return
             request = decoded
+            previous = self._answered.get(request.request_id)
+            if previous is not None:
+                await self._suppress_duplicate(request, previous, position)
+                return
             handled = await self._handle(request, event, sessions)
             if handled.history is not None:
                 sessions[request.session] = handled.history.to_dict()
@@ -113,6 +125,21 @@ class InferenceFlow:
             await self._publish(handled.response, request, handled.audit, request.reply_to, position)
         except Exception as exc:  # producing failed: the broker is in trouble, not the request
             exit_for_restart("inference", exc)
+
+    async def _suppress_duplicate(self, request: InferenceRequest, previous: dict[str, Any], position: Any) -> None:
+        """The request id was answered before: no second response, but the audit stream says it was seen."""
+        metrics.RESPONSES.labels("duplicate_suppressed", "-").inc()
+        log.info("duplicate_request_suppressed", request_id=request.request_id, first_offset=previous.get("offset"))
+        await self.audit.emit(
+            "request.duplicate_suppressed",
+            stage="inference",
+            subject_id=request.request_id,
+            tenant=request.tenant,
+            source_topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            details={"answered_at": previous.get("answered_at"), "first_offset": previous.get("offset")},
+        )
 
     async def _handle(self, request: InferenceRequest, event: faust.EventT[bytes], sessions: Any) -> Handled:
         try:
@@ -141,7 +168,14 @@ class InferenceFlow:
         position: Any,
     ) -> None:
         topic = reply_to if reply_to and reply_to != INFERENCE_REQUESTS.name else INFERENCE_RESPONSES.name
-        await self.send(topic, response.request_id.encode(), response.model_dump_json().encode())
+        body = response.model_dump_json().encode()
+        await self.send(topic, response.request_id.encode(), body)
+        # Written in the same transaction as the response (exactly-once), so it exists iff the response does.
+        self._answered[response.request_id] = {
+            "answered_at": response.responded_at.isoformat(),
+            "offset": position.offset,
+            "status": response.status,
+        }
         metrics.RESPONSES.labels(response.status, response.variant or "-").inc()
         versions = {k: str(audit[k]) for k in ("model", "template", "policy_version") if audit.get(k)}
         await self.audit.emit(
@@ -163,6 +197,8 @@ class InferenceFlow:
                 "batch_size": response.batch_size,
                 "citations": response.citations,
                 "reply_to": topic,
+                # The response as a hash: replay --reexecute compares a re-run against it without storing text.
+                "text_sha256": hashlib.sha256(response.text.encode()).hexdigest(),
             },
         )
 

@@ -81,8 +81,11 @@ def test_concurrent_requests_from_a_plain_client_get_exactly_one_response_each(
     assert {a["model"] for a in answers} == {"tiny-llama@v1"} and {a["variant"] for a in answers} == {"A"}
     assert max(a["batch_size"] for a in answers) > 1, "concurrent requests should share generate_batch calls"
     assert all(a["tokens"]["completion"] <= 8 for a in answers)
-    audit = [e for e in values(bootstrap, "audit.events.v1", tenant=tenant) if e["event_type"] == "request.answered"]
-    assert {e["subject_id"] for e in audit} == set(found)
+    # Audit events reach audit.events.v1 through the chainer, a commit after the responses.
+    audit = wait_for(
+        lambda: len(a := answered_events(bootstrap, tenant)) >= len(found) and a, timeout_s=30, interval_s=1
+    )
+    assert {e["subject_id"] for e in audit} == set(found) and len(audit) == len(found)
     assert all(len(e["details"]["prompt_sha256"]) == 64 and "where is my order" not in json.dumps(e) for e in audit)
 
 
@@ -207,7 +210,9 @@ def test_model_switch_under_load_drops_no_request(
     answers = [copies[0] for copies in found.values()]
     assert {a["status"] for a in answers} == {"ok"}
     assert {a["model"] for a in answers} == {"tiny-llama@v1", "tiny-llama@v2"}, "the switch happened mid-load"
-    switches = [e for e in values(bootstrap, "audit.events.v1") if e["event_type"] == "model.switched"]
+    switches = wait_for(
+        lambda: [e for e in values(bootstrap, "audit.events.v1") if e["event_type"] == "model.switched"], timeout_s=30
+    )
     assert switches, "every switch is an audit event"
 
 
@@ -254,3 +259,33 @@ def test_policy_pack_published_on_rules_topic_applies_without_restart(
     wait_for(answered_by_policy, timeout_s=90, interval_s=0.5)
     # Remove it again (a Kafka tombstone on its key), so the pack does not outlive the test.
     produce(bootstrap, [("rules.v1", message.key.encode(), None)])
+
+
+def answered_events(bootstrap: str, tenant: str) -> list[dict[str, Any]]:
+    return [e for e in values(bootstrap, "audit.events.v1", tenant=tenant) if e["event_type"] == "request.answered"]
+
+
+def test_a_request_id_sent_twice_is_answered_once_and_the_repeat_is_audited(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    prefix = f"{tenant}-dup-"
+    request = {
+        "request_id": f"{prefix}1",
+        "tenant": tenant,
+        "session_id": f"{tenant}-s",
+        "prompt": "hi",
+        "max_tokens": 4,
+    }
+    ask(bootstrap, [request])
+    assert len(responses(bootstrap, prefix, 1)[request["request_id"]]) == 1
+    ask(bootstrap, [request])  # a client retry: same id, same session key
+    suppressed = wait_for(
+        lambda: [
+            e
+            for e in values(bootstrap, "audit.events.v1", tenant=tenant)
+            if e["event_type"] == "request.duplicate_suppressed"
+        ],
+        timeout_s=30,
+    )
+    assert [e["subject_id"] for e in suppressed] == [request["request_id"]]
+    assert len(responses(bootstrap, prefix, 1)[request["request_id"]]) == 1, "the retry was answered again"

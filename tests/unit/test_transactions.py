@@ -1,0 +1,65 @@
+"""The outbox releases an input's outputs only once its offset commits, in offset order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from faust.types import TP
+
+from agents.transactions import Outbox, _Held
+
+TP0 = TP("erp.events.v1", 0)
+TP1 = TP("erp.events.v1", 1)
+
+
+def held(name: str, log: list[str]) -> _Held:
+    async def publish() -> None:
+        log.append(name)
+
+    return _Held(publish)
+
+
+def test_release_covers_exactly_the_offsets_below_the_committed_one_oldest_first() -> None:
+    log: list[str] = []
+    outbox = Outbox()
+    for offset, name in [(7, "c"), (5, "a1"), (9, "d"), (5, "a2"), (6, "b")]:
+        outbox.hold(TP0, offset, held(name, log))
+    outbox.hold(TP1, 1, held("other-partition", log))
+
+    items = outbox.release(TP0, 8)  # Kafka's committed offset is the next one to read: 5, 6, 7 are done
+    asyncio.run(_publish_all(items))
+    assert log == ["a1", "a2", "b", "c"]
+    assert len(outbox) == 2  # offset 9 of TP0 and TP1's entry wait for their own commits
+    assert outbox.release(TP0, 8) == []
+
+
+def test_outputs_behind_a_gap_wait_for_the_gap_to_close() -> None:
+    log: list[str] = []
+    outbox = Outbox()
+    outbox.hold(TP0, 12, held("after-gap", log))
+    # Faust commits 11 while event 11 is still in flight: event 12's outputs must not leave yet.
+    assert outbox.release(TP0, 11) == []
+    asyncio.run(_publish_all(outbox.release(TP0, 13)))
+    assert log == ["after-gap"]
+
+
+def test_discarding_a_revoked_partition_drops_its_outputs_and_cancels_waiters() -> None:
+    async def scenario() -> tuple[int, bool, int]:
+        outbox = Outbox()
+        waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        outbox.hold(TP0, 3, _Held(_noop, waiter))  # type: ignore[arg-type]
+        outbox.hold(TP1, 3, _Held(_noop))
+        dropped = outbox.discard({TP0})
+        return dropped, waiter.cancelled(), len(outbox)
+
+    dropped, cancelled, left = asyncio.run(scenario())
+    assert (dropped, cancelled, left) == (1, True, 1)
+
+
+async def _noop() -> None:
+    return None
+
+
+async def _publish_all(items: list[_Held]) -> None:
+    for item in items:
+        await item.publish()
