@@ -277,7 +277,7 @@ def test_a_request_id_sent_twice_is_answered_once_and_the_repeat_is_audited(
         "max_tokens": 4,
     }
     ask(bootstrap, [request])
-    assert len(responses(bootstrap, prefix, 1)[request["request_id"]]) == 1
+    assert len(responses(bootstrap, prefix, 1)[request_id]) == 1
     ask(bootstrap, [request])  # a client retry: same id, same session key
     suppressed = wait_for(
         lambda: [
@@ -287,5 +287,5 @@ def test_a_request_id_sent_twice_is_answered_once_and_the_repeat_is_audited(
         ],
         timeout_s=30,
     )
-    assert [e["subject_id"] for e in suppressed] == [request["request_id"]]
-    assert len(responses(bootstrap, prefix, 1)[request["request_id"]]) == 1, "the retry was answered again"
+    assert [e["subject_id"] for e in suppressed] == [request_id]
+    assert len(responses(bootstrap, prefix, 1)[request_id]) == 1, "the retry was answered again"

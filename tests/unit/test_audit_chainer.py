@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -56,7 +57,7 @@ def test_sealed_events_link_and_a_checkpoint_follows_every_n_events() -> None:
     assert kinds == ["record.indexed"] * 3 + ["audit.checkpoint"] + ["record.indexed"] * 3 + ["audit.checkpoint"]
     assert [e["seq"] for e in out] == list(range(8))
     assert out[0]["prev_hash"] == GENESIS
-    for before, after in zip(out, out[1:], strict=False):
+    for before, after in itertools.pairwise(out):
         assert after["prev_hash"] == before["hash"] == event_hash(before)
     checkpoint = out[3]["details"]
     assert (checkpoint["head_seq"], checkpoint["head_hash"], checkpoint["count"]) == (2, out[2]["hash"], 3)
