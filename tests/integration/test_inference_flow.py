@@ -269,8 +269,9 @@ def test_a_request_id_sent_twice_is_answered_once_and_the_repeat_is_audited(
     sluice_up: dict[str, Any], bootstrap: str, tenant: str
 ) -> None:
     prefix = f"{tenant}-dup-"
-    request = {
-        "request_id": f"{prefix}1",
+    request_id = f"{prefix}1"
+    request: dict[str, Any] = {
+        "request_id": request_id,
         "tenant": tenant,
         "session_id": f"{tenant}-s",
         "prompt": "hi",
