@@ -440,6 +440,124 @@ def ab_report(tenant: str | None) -> None:
     click.echo(json_module.dumps(compare_variants(events, tenant=tenant), indent=2, ensure_ascii=False))
 
 
+# --- audit -----------------------------------------------------------------------------------------------
+class _Instant(click.ParamType):
+    name = "ISO8601"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from agents.audit.verify import parse_instant
+
+        try:
+            return parse_instant(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or time (e.g. 2026-11-20T09:30:00+08:00)", param, ctx)
+
+
+class AuditReadFailure(click.ClickException):
+    """Exit status 2: the topic could not be read, so nothing was verified (1 means a problem was found)."""
+
+    exit_code = 2
+
+
+def _audit_read(run: Any) -> Any:
+    from confluent_kafka import KafkaException
+
+    try:
+        return run()
+    except (SluiceError, KafkaException) as exc:
+        raise AuditReadFailure(str(exc)) from None
+
+
+def _audit_progress(count: int) -> None:
+    click.echo(f"read {count:,} audit events…", err=True)
+
+
+_TOPIC_HELP = "Audit topic to read, e.g. an archived copy of the stream (default: audit.events.v1)."
+
+
+@main.group()
+def audit() -> None:
+    """Compliance: verify the audit hash chain, replay audit events."""
+
+
+@audit.command("verify")
+@click.option("--since", type=_Instant(), default=None, help="Start at the first event emitted at/after this instant.")
+@click.option("--until", type=_Instant(), default=None, help="Stop before the first event emitted after this instant.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: {intact, partitions: [...]}.")
+@click.option("--topic", default=None, help=_TOPIC_HELP)
+def audit_verify(since: Any, until: Any, as_json: bool, topic: str | None) -> None:
+    """Verify each partition's hash chain and checkpoints. Exit 0: intact, 1: problems found, 2: could not read."""
+    from agents.audit.compliance import verify_topic
+    from agents.audit.verify import render_text
+    from topics.specs import AUDIT_EVENTS
+
+    settings = _settings()
+    name = topic or AUDIT_EVENTS.name
+    report = _audit_read(lambda: verify_topic(settings, name, since=since, until=until, on_progress=_audit_progress))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(render_text(report, name)))
+    if not report.intact:
+        raise SystemExit(1)
+
+
+@audit.command("replay")
+@click.option("--since", type=_Instant(), default=None, help="Events emitted at/after this instant.")
+@click.option("--until", type=_Instant(), default=None, help="Events emitted at/before this instant.")
+@click.option("--tenant", multiple=True, help="Events of this tenant (repeatable).")
+@click.option("--request-id", "request_ids", multiple=True, help="Request events with this request id (repeatable).")
+@click.option("--record-id", "record_ids", multiple=True, help="Record events with this record id (repeatable).")
+@click.option(
+    "--subject",
+    "subjects",
+    multiple=True,
+    metavar="PSEUDONYM",
+    help="Record events naming this subject pseudonym, and later events about those records (repeatable).",
+)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default stdout).")
+@click.option("--topic", default=None, help=_TOPIC_HELP)
+def audit_replay(
+    since: Any,
+    until: Any,
+    tenant: tuple[str, ...],
+    request_ids: tuple[str, ...],
+    record_ids: tuple[str, ...],
+    subjects: tuple[str, ...],
+    fmt: Any,
+    output: Path | None,
+    topic: str | None,
+) -> None:
+    """Select audit events (filters AND together; a repeated filter matches any of its values) and write them."""
+    from agents.audit.compliance import output_file, replay_topic
+    from agents.audit.replay import ReplayFilter
+    from topics.specs import AUDIT_EVENTS
+
+    settings = _settings()
+    name = topic or AUDIT_EVENTS.name
+    filters = ReplayFilter(
+        since=since,
+        until=until,
+        tenants=frozenset(tenant),
+        request_ids=frozenset(request_ids),
+        record_ids=frozenset(record_ids),
+        subjects=frozenset(subjects),
+    )
+
+    def run() -> Any:
+        if output is None:
+            return replay_topic(settings, name, filters, fmt, sys.stdout, on_progress=_audit_progress)
+        with output_file(output) as out:
+            return replay_topic(settings, name, filters, fmt, out, on_progress=_audit_progress)
+
+    outcome = _audit_read(run)
+    problems = outcome.report.problems
+    chain = f"{len(problems)} problem(s), see `sluice audit verify`" if problems else "intact"
+    where = f" to {output}" if output else ""
+    click.echo(f"{outcome.selected} event(s) written{where}; chain: {chain}", err=True)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: ratios measured side by side in one run (results under var/bench/)."""
