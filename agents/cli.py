@@ -272,8 +272,20 @@ def models_weights(name: str, weights: tuple[str, ...]) -> None:
     "inference = answer requests with the registry's models.",
 )
 @click.option("--web-port", type=int, default=None, help="Port of the HTTP API (role all).")
-def worker(role: str, web_port: int | None) -> None:
+@click.option(
+    "--keep-alive",
+    is_flag=True,
+    help="Run the worker as a child and start it again whenever it dies (what `sluice up` uses).",
+)
+def worker(role: str, web_port: int | None, keep_alive: bool) -> None:
     """Run a worker in the foreground (`sluice up` runs one in the background)."""
+    if keep_alive:
+        from agents.logs import configure_logging
+        from agents.supervise import supervise
+
+        configure_logging(_settings().log_level)
+        command = [sys.executable, "-m", "agents.cli", "worker", "--role", role]
+        sys.exit(supervise(command + (["--web-port", str(web_port)] if web_port else [])))
     from agents.worker import run_worker
 
     settings = _settings()

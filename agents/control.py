@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from agents.errors import BrokerUnavailableError
 from agents.kafka_io import record_of
 
 log = structlog.get_logger(__name__)
@@ -40,17 +41,31 @@ class CompactedTopicWatcher:
         self._caught_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{topic}", daemon=True)
 
-    def start(self) -> None:
-        metadata = self._consumer.list_topics(self.topic, timeout=15)
-        partitions = sorted(metadata.topics[self.topic].partitions)
+    def start(self, retry_for_s: float = 120.0) -> None:
+        """Learn where the topic ends, then follow it; a broker that is restarting is waited for, not fatal."""
+        deadline = time.monotonic() + retry_for_s
+        while True:
+            try:
+                partitions, self._ends = self._partitions_and_ends()
+                break
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailableError(f"cannot read {self.topic}: {exc.args[0]}") from exc
+                log.warning("control_topic_unavailable", topic=self.topic, error=str(exc.args[0]), retry_in_s=2)
+                time.sleep(2)
         assignment = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
-        self._ends = {
-            p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)[1] for p in partitions
-        }
         self._consumer.assign(assignment)
         self._positions = dict.fromkeys(partitions, 0)
         self._check_caught_up()
         self._thread.start()
+
+    def _partitions_and_ends(self) -> tuple[list[int], dict[int, int]]:
+        metadata = self._consumer.list_topics(self.topic, timeout=15)
+        partitions = sorted(metadata.topics[self.topic].partitions)
+        ends = {
+            p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)[1] for p in partitions
+        }
+        return partitions, ends
 
     def _check_caught_up(self) -> None:
         if all(self._positions[p] >= end for p, end in self._ends.items()):

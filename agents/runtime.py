@@ -91,7 +91,7 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
     role = slot.split("-", 1)[0]
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / f"{slot}.log"
-    command = [sys.executable, "-m", "agents.cli", "worker", "--role", role]
+    command = [sys.executable, "-m", "agents.cli", "worker", "--role", role, "--keep-alive"]
     if api_port:
         command += ["--web-port", str(api_port)]
     with log_path.open("ab") as out:
