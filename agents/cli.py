@@ -530,6 +530,19 @@ def audit_verify(since: Any, until: Any, as_json: bool, topic: str | None) -> No
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default stdout).")
 @click.option("--topic", default=None, help=_TOPIC_HELP)
+@click.option(
+    "--reexecute",
+    "reexecute_on",
+    metavar="MODEL@VERSION",
+    default=None,
+    help="Run the selected answered requests again on this registry version (greedy) and report, by answer hash, "
+    "which responses would differ (no text is written).",
+)
+@click.option(
+    "--retrieval-url",
+    default=None,
+    help="Index API used for retrieval while re-executing (default: the running worker's, if any; else none).",
+)
 def audit_replay(
     since: Any,
     until: Any,
@@ -540,6 +553,8 @@ def audit_replay(
     fmt: Any,
     output: Path | None,
     topic: str | None,
+    reexecute_on: str | None,
+    retrieval_url: str | None,
 ) -> None:
     """Select audit events (filters AND together; a repeated filter matches any of its values) and write them."""
     from agents.audit.compliance import output_file, replay_topic
@@ -557,6 +572,10 @@ def audit_replay(
         subjects=frozenset(subjects),
     )
 
+    if reexecute_on is not None:
+        _audit_reexecute(settings, name, filters, fmt, output, reexecute_on, retrieval_url)
+        return
+
     def run() -> Any:
         if output is None:
             return replay_topic(settings, name, filters, fmt, sys.stdout, on_progress=_audit_progress)
@@ -568,6 +587,35 @@ def audit_replay(
     chain = f"{len(problems)} problem(s), see `sluice audit verify`" if problems else "intact"
     where = f" to {output}" if output else ""
     click.echo(f"{outcome.selected} event(s) written{where}; chain: {chain}", err=True)
+
+
+def _audit_reexecute(
+    settings: Settings,
+    topic: str,
+    filters: Any,
+    fmt: Any,
+    output: Path | None,
+    model_ref: str,
+    retrieval_url: str | None,
+) -> None:
+    from agents.audit.compliance import output_file, replay_reexecute
+    from agents.runtime import status as runtime_status
+
+    url = retrieval_url or runtime_status(settings).get("api_url")
+
+    def run() -> Any:
+        if output is None:
+            return replay_reexecute(settings, topic, filters, fmt, sys.stdout, model_ref, retrieval_url=url)
+        with output_file(output) as out:
+            return replay_reexecute(settings, topic, filters, fmt, out, model_ref, retrieval_url=url)
+
+    outcome, counts = _audit_read(run)
+    click.echo(
+        f"{outcome.selected} event(s) selected; re-executed {counts['reexecuted']} on {model_ref} "
+        f"(retrieval: {url or 'none'}): {counts['same']} same, {counts['differ']} would differ, "
+        f"{counts['not_comparable']} not comparable",
+        err=True,
+    )
 
 
 @main.group()
@@ -592,6 +640,17 @@ def bench_inference(requests: int, naive_prompts: int) -> None:
     from agents.bench_inference import run_inference_bench
 
     run_inference_bench(_settings(), requests=requests, naive_prompts=naive_prompts)
+
+
+@bench.command("eos")
+@click.option("--records", default=600, show_default=True, type=click.IntRange(1), help="Ingest records per round.")
+@click.option("--requests", default=32, show_default=True, type=click.IntRange(1, 128), help="Requests per round.")
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1), help="Rounds of each guarantee.")
+def bench_eos(records: int, requests: int, rounds: int) -> None:
+    """Ingest and inference throughput under at_least_once vs exactly_once, interleaved rounds in one run."""
+    from agents.bench_eos import run_eos_bench
+
+    run_eos_bench(_settings(), records=records, requests=requests, rounds=rounds)
 
 
 if __name__ == "__main__":

@@ -201,10 +201,8 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     """Answers requests: registry models behind the dynamic batcher, sessions in a table, hot model switches."""
     from agents.inference.flow import InferenceFlow
-    from agents.inference.service import InferenceService
-    from agents.inference.serving import DeidScrubber, HttpRetriever, ServedModels, build_batcher
-    from models.deid import PresidioDeidentifier
-    from models.dialog import PolicyEngine, load_default_policy, load_templates
+    from agents.inference.serving import ServedModels, build_batcher, build_service
+    from models.dialog import PolicyEngine, load_default_policy
     from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
 
     loop_box: list[asyncio.AbstractEventLoop] = []
@@ -224,20 +222,8 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
 
     served = ServedModels(settings, on_switch=audit_switch)
     batcher = build_batcher(settings, served.router)
-    engine = PresidioDeidentifier(
-        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
-    )
     policy: EngineRef[PolicyEngine] = EngineRef(PolicyEngine([load_default_policy()]))
-    service = InferenceService(
-        policy=lambda: policy.engine,
-        templates=load_templates(),
-        router=served.router,
-        batcher=batcher,
-        scrubber=DeidScrubber(engine),
-        retriever=HttpRetriever(settings.retrieval_url) if settings.retrieval_url else None,
-        retrieval_k=settings.retrieval_k,
-        pseudonymise_for=frozenset(settings.pseudonymise_prompts),
-    )
+    service = build_service(settings, served.router, batcher, lambda: policy.engine, settings.retrieval_url)
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
     send = topic_sender(app)
     runner = BatchRunner(

@@ -78,6 +78,40 @@ def replay_topic(
     return ReplayOutcome(count, report)
 
 
+def replay_reexecute(
+    settings: Settings,
+    topic: str,
+    filters: ReplayFilter,
+    fmt: ReplayFormat,
+    out: TextIO,
+    model_ref: str,
+    *,
+    retrieval_url: str | None = None,
+    on_progress: Progress | None = None,
+) -> tuple[ReplayOutcome, dict[str, int]]:
+    """Selects like replay_topic, re-runs the selected answered requests on `model_ref`, writes the comparison."""
+    import csv
+    import json
+
+    from agents.audit.reexecute import Reexecution, reexecute, summary
+    from agents.broker import resolve_bootstrap_servers
+
+    verifier = ChainVerifier(settings.audit_keys())
+    events = list(select_events(_records(settings, topic, on_progress), filters, verifier=verifier))
+    report = verifier.report()
+    results = reexecute(settings, resolve_bootstrap_servers(settings), events, model_ref, retrieval_url=retrieval_url)
+    rows = [r.to_json() for r in results]
+    if fmt == "html":
+        write_html(events, out, topic=topic, filters=filters, report=report, reexecution=(model_ref, rows))
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(Reexecution.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return ReplayOutcome(len(events), report), summary(results)
+
+
 @contextmanager
 def output_file(path: Path) -> Iterator[TextIO]:
     """A text file that appears at `path` only once written completely (no half report after a failed read)."""

@@ -12,7 +12,7 @@ import csv
 import html
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -215,8 +215,13 @@ def write_html(
     filters: ReplayFilter,
     report: ChainReport,
     generated_at: datetime | None = None,
+    reexecution: tuple[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> int:
-    """One self-contained page (inline CSS, no script, no external resources); every value HTML-escaped."""
+    """One self-contained page (inline CSS, no script, no external resources); every value HTML-escaped.
+
+    `reexecution` = (model, rows of agents/audit/reexecute.Reexecution.to_json()) adds a section saying which
+    answers that model would give differently.
+    """
 
     def esc(value: Any) -> str:
         return html.escape("" if value is None else str(value), quote=True)
@@ -330,6 +335,21 @@ def write_html(
             )
         )
     lines.append("</table>")
+    if reexecution is not None:
+        model, rows = reexecution
+        differ = sum(r.get("same") is False for r in rows)
+        lines.append(f"<h2>Re-execution on {esc(model)} (greedy)</h2>")
+        lines.append(
+            f"<p>{len(rows)} answered request(s) run again: "
+            f"{sum(r.get('same') is True for r in rows)} same, "
+            f'<span class="{"bad" if differ else "ok"}">{differ} would differ</span>, '
+            f"{sum(r.get('same') is None for r in rows)} not comparable. "
+            "Answers are compared by SHA-256; no text is shown.</p>"
+        )
+        keys = ["request_id", "session", "recorded_model", "status", "completion_tokens", "same"]
+        lines.append('<table class="events">' + row(keys, header=True))
+        lines.extend(row([esc(r.get(k)) for k in keys], numeric=(4,)) for r in rows)
+        lines.append("</table>")
     lines.append("</body></html>")
     out.write("\n".join(lines) + "\n")
     return len(events)

@@ -11,10 +11,10 @@ from typing import Any
 import structlog
 
 from agents import metrics
-from agents.inference.service import GenerationJob, ModelRouter, ServingModel
+from agents.inference.service import GenerationJob, InferenceService, ModelRouter, ServingModel
 from agents.settings import Settings
 from models.batching import BatchLimits, BatchStats, DynamicBatcher
-from models.dialog import RetrievedRecord
+from models.dialog import PolicyEngine, RetrievedRecord
 from models.generation.generator import Generation
 from schemas.inference import RegistryMessage
 
@@ -126,3 +126,29 @@ def build_batcher(settings: Settings, router: ModelRouter) -> DynamicBatcher[Gen
         max_queue=settings.max_queue,
     )
     return DynamicBatcher(router.run_batch, limits, on_batch=record_batch)
+
+
+def build_service(
+    settings: Settings,
+    router: ModelRouter,
+    batcher: DynamicBatcher[GenerationJob, Generation],
+    policy: Callable[[], PolicyEngine],
+    retrieval_url: str | None,
+) -> InferenceService:
+    """The request pipeline (scrub, policy, retrieval, template, batcher) as the worker and a re-execution run it."""
+    from models.deid import PresidioDeidentifier
+    from models.dialog import load_templates
+
+    engine = PresidioDeidentifier(
+        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
+    )
+    return InferenceService(
+        policy=policy,
+        templates=load_templates(),
+        router=router,
+        batcher=batcher,
+        scrubber=DeidScrubber(engine),
+        retriever=HttpRetriever(retrieval_url) if retrieval_url else None,
+        retrieval_k=settings.retrieval_k,
+        pseudonymise_for=frozenset(settings.pseudonymise_prompts),
+    )
