@@ -15,20 +15,12 @@ from tqdm import tqdm
 from agents import runtime
 from agents.broker import resolve_bootstrap_servers
 from agents.demo_chat import run_chat_demo
-from agents.demo_data import DemoGenerator, DemoStream
+from agents.demo_data import DemoGenerator
 from agents.kafka_io import TopicFollower, end_offsets, produce_all, read_topic
+from agents.leaks import count_by_kind, scan_for_leaks, worker_logs, written_topics
 from agents.settings import Settings
-from topics.specs import AUDIT_EVENTS, INGEST_DLQ, RECORDS_DEIDENTIFIED, RECORDS_INDEXED
+from topics.specs import INGEST_DLQ, RECORDS_DEIDENTIFIED, RECORDS_INDEXED
 
-WRITTEN_TOPICS = (
-    RECORDS_DEIDENTIFIED.name,
-    RECORDS_INDEXED.name,
-    INGEST_DLQ.name,
-    AUDIT_EVENTS.name,
-    "inference.responses.v1",
-    "review.pending.v1",
-    "inference.dlq.v1",
-)
 DEMO_SEARCHES = (
     ("客户投诉物流太慢", 0),
     ("invoice payment card declined", 0),
@@ -55,31 +47,6 @@ def stored_texts(api_url: str, tenant: str) -> list[str]:
             return texts
 
 
-def leak_variants(kind: str, value: str) -> set[str]:
-    """A value and its other spellings: a phone leaked with spaces is still leaked."""
-    variants = {value}
-    if kind in {"CN_MOBILE", "BANK_CARD"}:
-        digits = "".join(ch for ch in value if ch.isdigit())
-        variants |= {digits, " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))}
-        if kind == "CN_MOBILE":
-            variants |= {
-                f"{digits[:3]} {digits[3:7]} {digits[7:]}",
-                f"{digits[:3]}-{digits[3:7]}-{digits[7:]}",
-            }
-    return variants
-
-
-def scan_for_leaks(corpus: list[str], stream: DemoStream) -> dict[str, int]:
-    """How many planted PII values appear anywhere in what Sluice wrote, by type."""
-    haystack = "\n".join(corpus)
-    leaked: Counter[str] = Counter()
-    for kind, values in stream.pii.items():
-        for value in values:
-            if any(variant in haystack for variant in leak_variants(kind, value)):
-                leaked[kind] += 1
-    return dict(leaked)
-
-
 def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict[str, Any]:
     started = time.monotonic()
     print("== starting Sluice (broker, topics, worker) ==")
@@ -95,7 +62,7 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
 
     print(f"== producing {len(stream.messages)} events ({len(valid)} valid, {broken} deliberately broken) ==")
     # The leak scan reads what this run wrote: earlier runs are not this run's evidence.
-    starts = {topic: end_offsets(bootstrap, topic, settings.kafka_options) for topic in WRITTEN_TOPICS}
+    starts = {topic: end_offsets(bootstrap, topic, settings.kafka_options) for topic in written_topics(settings)}
     follower = TopicFollower(
         bootstrap, [RECORDS_INDEXED.name, INGEST_DLQ.name, RECORDS_DEIDENTIFIED.name], settings.kafka_options
     )
@@ -156,16 +123,17 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
 
     print("\n== scanning everything Sluice wrote for the planted PII ==")
     corpus: list[str] = []
-    for topic in WRITTEN_TOPICS:
+    for topic in written_topics(settings):
         records = read_topic(bootstrap, topic, options=settings.kafka_options, start=starts[topic])
         corpus.extend((r.value or b"").decode("utf-8", "replace") for r in records)
     for tenant in tenants:
         corpus.extend(stored_texts(api_url, tenant))
-    log_path = settings.run_dir / "worker.log"
-    if log_path.exists():
-        corpus.append(log_path.read_text(errors="replace"))
-    leaked_by_type = scan_for_leaks(corpus, stream)
-    planted = sum(len(values) for values in stream.pii.values())
+    corpus.extend(path.read_text(errors="replace") for path in worker_logs(settings))
+    # Planted = values that really went into an event (the generator draws a few it does not use).
+    sent = [(m.value or b"").decode("utf-8", "replace") for m in stream.messages]
+    present = scan_for_leaks(sent, {kind: sorted(values) for kind, values in stream.pii.items()})
+    leaked_by_type = count_by_kind(scan_for_leaks(corpus, present))
+    planted = sum(len(values) for values in present.values())
 
     summary: dict[str, Any] = {
         "produced": len(stream.messages),
