@@ -6,7 +6,8 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ from tqdm import tqdm
 from agents import runtime
 from agents.broker import resolve_bootstrap_servers
 from agents.dead_letters import SourcePosition
-from agents.demo_data import DemoGenerator
+from agents.demo_data import DemoGenerator, DemoMessage
 from agents.kafka_io import TopicFollower, produce_all
 from agents.settings import Settings
 from schemas.records import DeidentifiedRecord
@@ -93,6 +94,60 @@ def measure_stages(settings: Settings, positions: list[SourcePosition]) -> dict[
     return rates
 
 
+@dataclass(frozen=True)
+class IngestRun:
+    """What one end-to-end ingest run saw on records.indexed.v1 (through a read_committed follower)."""
+
+    acknowledged: set[str]  # distinct record ids acknowledged for the run's tenant
+    ack_messages: int  # acknowledgements for the tenant, repeats included
+    seconds: float  # first produce to the last acknowledgement (or to the deadline)
+    latencies_s: list[float]  # per acknowledged record: its event's produce call to its acknowledgement seen
+    arrivals_s: list[float]  # per acknowledged record, in order: first produce to its acknowledgement seen
+
+
+def ingest_end_to_end(
+    settings: Settings,
+    bootstrap: str,
+    follower: TopicFollower,
+    messages: Sequence[DemoMessage],
+    tenant: str,
+    *,
+    desc: str = "indexed",
+) -> IngestRun:
+    """Produce `messages` (all of `tenant`, keyed by event id) at once and wait for every acknowledgement."""
+    records = len(messages)
+    produced_at: dict[str, float] = {}
+
+    def timed() -> Iterator[tuple[str, bytes | None, bytes | None]]:
+        for m in messages:
+            produced_at[(m.key or b"").decode()] = time.monotonic()
+            yield m.topic, m.key, m.value
+
+    started = time.monotonic()
+    produce_all(bootstrap, timed(), options=settings.kafka_options)
+    seen: set[str] = set()
+    ack_messages = 0
+    latencies: list[float] = []
+    arrivals: list[float] = []
+    deadline = started + max(600.0, records)
+    with tqdm(total=records, unit="rec", desc=desc) as bar:
+        while len(seen) < records and time.monotonic() < deadline:
+            for record in follower.poll(1.0):
+                arrived = time.monotonic()
+                body = json.loads(record.value or b"{}")
+                if body.get("tenant") != tenant:
+                    continue
+                ack_messages += 1
+                if body["record_id"] not in seen:
+                    seen.add(body["record_id"])
+                    bar.update(1)
+                    arrivals.append(arrived - started)
+                    sent = produced_at.get(str((body.get("lineage") or {}).get("event_id")))
+                    if sent is not None:
+                        latencies.append(arrived - sent)
+    return IngestRun(seen, ack_messages, time.monotonic() - started, latencies, arrivals)
+
+
 def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     print("== starting Sluice (broker, topics, workers) ==")
     state = runtime.up(settings)
@@ -114,20 +169,11 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     processes = {f"{p['role']}-{p['pid']}": int(p["pid"]) for p in state["processes"]}
     processes[f"bench-client-{os.getpid()}"] = os.getpid()
     cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
-    started = time.monotonic()
-    produce_all(bootstrap, ((m.topic, m.key, m.value) for m in stream.messages), options=settings.kafka_options)
-    seen: set[str] = set()
-    deadline = started + max(600.0, records)
-    with tqdm(total=records, unit="rec", desc="indexed") as bar:
-        while len(seen) < records and time.monotonic() < deadline:
-            for record in follower.poll(1.0):
-                body = json.loads(record.value or b"{}")
-                if body.get("tenant") == tenant and body["record_id"] not in seen:
-                    seen.add(body["record_id"])
-                    bar.update(1)
-    elapsed = time.monotonic() - started
+    run = ingest_end_to_end(settings, bootstrap, follower, stream.messages, tenant)
+    elapsed = run.seconds
     cpu_used = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in processes.items()}
     follower.close()
+    seen = run.acknowledged
     end_to_end = len(seen) / elapsed
     slowest = min(stage_rates, key=lambda k: stage_rates[k])
     rss = {f"{p['role']}-{p['pid']}": peak_rss_mb(int(p["pid"])) for p in state["processes"] if p["role"] != "broker"}

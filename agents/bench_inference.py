@@ -317,6 +317,13 @@ class Client:
 
 def saturating_load(client: Client, prompts: Sequence[str], prefix: str, timeout_s: float) -> dict[str, Any]:
     """All requests produced at once; from the first produce to the last response."""
+    return saturating_load_with_latencies(client, prompts, prefix, timeout_s)[0]
+
+
+def saturating_load_with_latencies(
+    client: Client, prompts: Sequence[str], prefix: str, timeout_s: float
+) -> tuple[dict[str, Any], list[float]]:
+    """saturating_load's summary, and each request's latency in ms (the first produce to its response)."""
     messages = [client.request(f"{prefix}-{i}", p) for i, p in enumerate(prompts)]
     ids = {f"{prefix}-{i}" for i in range(len(prompts))}
     load = os.getloadavg()[0]
@@ -329,7 +336,7 @@ def saturating_load(client: Client, prompts: Sequence[str], prefix: str, timeout
     bodies = [body for _, body in found.values()]
     tokens = sum(int(b.get("tokens", {}).get("completion", 0)) for b in bodies)
     batch_sizes = [int(b.get("batch_size") or 0) for b in bodies]
-    return {
+    summary = {
         "requests": len(prompts),
         "responses": len(bodies),
         "by_status": dict(Counter(str(b.get("status")) for b in bodies)),
@@ -343,6 +350,7 @@ def saturating_load(client: Client, prompts: Sequence[str], prefix: str, timeout
         "arrivals_s": [round(arrivals[i], 2) for i in range(0, len(arrivals), size)] + [round(arrivals[-1], 2)],
         "load_average_1m_before": round(load, 2),
     }
+    return summary, [arrival * 1000 for arrival in arrivals]
 
 
 def publish_registry(settings: Settings, bootstrap: str, name: str) -> None:
