@@ -29,7 +29,7 @@ def test_status_json_reports_broker_api_processes_and_health(sluice_up: dict[str
     assert status["bootstrap_servers"].startswith("127.0.0.1:")
     assert status["api_url"].startswith("http://127.0.0.1:")
     roles = sorted(p["role"] for p in status["processes"])
-    assert roles == ["broker", "deidentify", "index", "inference"]
+    assert roles == ["audit", "broker", "deidentify", "index", "inference"]
     assert all(isinstance(p["pid"], int) for p in status["processes"])
 
 

@@ -1,0 +1,46 @@
+"""The audit stream on the broker: kept forever, never compacted; foreign drafts are dead-lettered, not sealed."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
+
+from agents.audit.compliance import verify_topic
+from agents.kafka_io import produce_all
+from agents.settings import Settings
+from tests.integration.conftest import wait_for
+from tests.integration.helpers import values
+
+
+def test_audit_topic_keeps_everything_and_is_never_compacted(sluice_up: dict[str, Any], bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "audit.events.v1")
+    config = admin.describe_configs([resource])[resource].result(timeout=30)
+    assert config["cleanup.policy"].value == "delete"
+    assert config["retention.ms"].value == "-1" and config["retention.bytes"].value == "-1"
+
+
+def test_drafts_that_are_not_audit_events_are_dead_lettered_and_the_chain_stays_intact(
+    sluice_up: dict[str, Any], settings: Settings, bootstrap: str, tenant: str
+) -> None:
+    forged = [
+        b"not json",
+        b'{"event_type": "record.indexed"}',
+        b'{"event_id": "x", "event_type": "record.indexed", "stage": "index", "subject_id": "r", "tenant": null, '
+        b'"emitted_at": "2026-11-29T00:00:00Z", "seq": 0, "prev_hash": "00", "hash": "forged"}',
+    ]
+    keys = [f"{tenant}-{i}".encode() for i in range(len(forged))]
+    produce_all(bootstrap, [("audit.pending.v1", k, v) for k, v in zip(keys, forged, strict=True)])
+    wanted = {hashlib.sha256(k).hexdigest() for k in keys}
+    letters = wait_for(
+        lambda: len(d := [x for x in values(bootstrap, "ingest.dlq.v1") if x.get("key_sha256") in wanted]) == 3 and d,
+        timeout_s=60,
+    )
+    assert {letter["stage"] for letter in letters} == {"audit"}
+    assert {letter["source_topic"] for letter in letters} == {"audit.pending.v1"}
+    sealed = [e for e in values(bootstrap, "audit.events.v1") if e.get("subject_id") == "r"]
+    assert sealed == [], "a draft carrying its own chain fields was sealed"
+    report = verify_topic(settings, "audit.events.v1")
+    assert report.intact, report.to_json()
