@@ -13,6 +13,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from schemas.records import DeadLetter
 
+# A dead letter must fit Kafka's default 1 MB message limit, and base64 makes the sealed original a third larger.
+# A larger original is described (size, SHA-256, where it is) but not carried: a letter the broker refuses would
+# stop the worker on every redelivery of the same input.
+MAX_ORIGINAL_BYTES = 700_000
+
 
 @dataclass(frozen=True)
 class SourcePosition:
@@ -45,15 +50,19 @@ class DeadLetterBuilder:
 
     def build(self, failure: StageFailure) -> DeadLetter:
         original = failure.position.value or b""
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, original, failure.position.topic.encode())
+        included = len(original) <= MAX_ORIGINAL_BYTES
+        sealed = b""
+        if included:
+            nonce = os.urandom(12)
+            sealed = nonce + self._aead.encrypt(nonce, original, failure.position.topic.encode())
         key = failure.position.key
         return DeadLetter(
             source_topic=failure.position.topic,
             partition=failure.position.partition,
             offset=failure.position.offset,
             key_sha256=hashlib.sha256(key).hexdigest() if key is not None else None,
-            original_encrypted=base64.b64encode(nonce + sealed).decode("ascii"),
+            original_encrypted=base64.b64encode(sealed).decode("ascii"),
+            original_included=included,
             original_bytes=len(original),
             original_sha256=hashlib.sha256(original).hexdigest(),
             encryption_key_id=self.key_id,
@@ -66,6 +75,11 @@ class DeadLetterBuilder:
 
     def decrypt(self, letter: DeadLetter) -> bytes:
         """The original bytes, for an operator holding the key (e.g. to repair and replay)."""
+        if not letter.original_included:
+            raise ValueError(
+                f"the original ({letter.original_bytes} bytes) was too large to carry: read it from "
+                f"{letter.source_topic} partition {letter.partition} offset {letter.offset}"
+            )
         blob = base64.b64decode(letter.original_encrypted)
         return self._aead.decrypt(blob[:12], blob[12:], letter.source_topic.encode())
 

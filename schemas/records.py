@@ -148,7 +148,14 @@ class DeadLetter(_Written):
     partition: int
     offset: int
     key_sha256: str | None = Field(description="SHA-256 of the message key (keys may be identifiers).")
-    original_encrypted: str = Field(description="base64(nonce || AES-GCM ciphertext) of the original bytes.")
+    original_encrypted: str = Field(
+        description="base64(nonce || AES-GCM ciphertext) of the original bytes; empty when not included."
+    )
+    original_included: bool = Field(
+        default=True,
+        description="False when the original was too large to carry in a Kafka message of its own (over 700,000 "
+        "bytes): it is still at source_topic/partition/offset for as long as that topic retains it.",
+    )
     original_bytes: int
     original_sha256: str
     encryption_key_id: str

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from agents.dead_letters import DeadLetterBuilder, SourcePosition, StageFailure
+from agents.dead_letters import MAX_ORIGINAL_BYTES, DeadLetterBuilder, SourcePosition, StageFailure
 
 KEY = bytes(range(32))
 
@@ -51,3 +51,15 @@ def test_message_without_value_or_key_still_gets_an_envelope() -> None:
     letter = builder.build(StageFailure(position, "SchemaViolationError", "no value", "decode"))
     assert letter.key_sha256 is None and letter.original_bytes == 0
     assert builder.decrypt(letter) == b""
+
+
+def test_an_original_too_large_for_a_kafka_message_is_described_but_not_carried() -> None:
+    original = b"x" * (MAX_ORIGINAL_BYTES + 1)
+    builder = DeadLetterBuilder(KEY)
+    letter = builder.build(failure(original))
+    assert not letter.original_included and letter.original_encrypted == ""
+    assert letter.original_bytes == len(original) and letter.original_sha256 == hashlib.sha256(original).hexdigest()
+    assert len(letter.model_dump_json()) < 2_000  # fits any broker's message limit
+    with pytest.raises(ValueError, match=r"crm\.events\.v1 partition 1 offset 17"):
+        builder.decrypt(letter)
+    assert builder.decrypt(builder.build(failure(original[:MAX_ORIGINAL_BYTES]))) == original[:MAX_ORIGINAL_BYTES]
