@@ -35,9 +35,19 @@ class Unanswerable:
 Decoded = InferenceRequest | InvalidRequest | Unanswerable
 
 
+def _utf8(value: str) -> bool:
+    # JSON can spell a lone surrogate ("\ud800"); it decodes to a str that cannot be encoded again, so echoing
+    # it in a response would fail at send time and take the worker down with it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _str_field(data: dict[str, object], name: str, *, pattern: re.Pattern[str] | None = None) -> str | None:
     value = data.get(name)
-    if isinstance(value, str) and 0 < len(value) <= 128 and (pattern is None or pattern.match(value)):
+    if isinstance(value, str) and 0 < len(value) <= 128 and (pattern is None or pattern.match(value)) and _utf8(value):
         return value
     return None
 

@@ -48,6 +48,8 @@ def parse_json_bytes(value: bytes | None, *, max_bytes: int, stage: str) -> Any:
         ) from None
     except RecursionError:
         raise MalformedJsonError("message JSON is nested too deeply", stage=stage) from None
+    except ValueError:  # not a JSONDecodeError: an integer literal above Python's 4300-digit conversion limit
+        raise MalformedJsonError("message JSON has an integer with too many digits", stage=stage) from None
 
 
 def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:

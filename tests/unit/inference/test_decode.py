@@ -35,3 +35,14 @@ def test_no_request_id_means_dead_letter() -> None:
         decoded = decode(value)
         assert isinstance(decoded, Unanswerable), value
         assert decoded.failure.position.topic == "inference.requests.v1" and decoded.failure.error_type
+
+
+def test_ids_that_json_spells_as_lone_surrogates_are_never_echoed() -> None:
+    # json.dumps writes a lone surrogate as the escape \ud800: valid JSON, but no response echoing it could be
+    # encoded and sent.
+    lone = "x" + chr(0xD800)
+    request = {"request_id": "r4", "tenant": "acme", "session_id": "s1", "prompt": "hi", "max_tokens": 0}
+    assert isinstance(decode(json.dumps({**request, "request_id": lone}).encode()), Unanswerable)
+    bad_session = decode(json.dumps({**request, "session_id": lone}).encode())
+    assert isinstance(bad_session, InvalidRequest)
+    assert bad_session.request_id == "r4" and bad_session.session_id is None

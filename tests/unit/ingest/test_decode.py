@@ -62,6 +62,12 @@ def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
         decode_event("erp", position(b"[" * 100_000 + b"]" * 100_000), max_bytes=10**7)
 
 
+def test_integer_above_the_conversion_limit_is_malformed_not_a_crash() -> None:
+    # Python refuses to convert integer literals over 4300 digits with a plain ValueError, not a JSONDecodeError.
+    with pytest.raises(MalformedJsonError, match="too many digits"):
+        decode_event("erp", position(b'{"event_id": ' + b"9" * 5_000 + b"}"), max_bytes=10**7)
+
+
 def test_oversized_message_is_rejected_before_parsing() -> None:
     with pytest.raises(OversizedPayloadError, match="above the 100-byte limit"):
         decode_event("erp", position(b"x" * 101), max_bytes=100)
