@@ -8,14 +8,17 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
+from agents import metrics
+from agents.dead_letters import DeadLetterBuilder, SourcePosition, StageFailure
 from agents.errors import BrokerUnavailableError
 from agents.kafka_io import record_of
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[bytes | None, bytes | None, int], None]
+FailureHandler = Callable[[StageFailure], None]
 
 
 class CompactedTopicWatcher:
@@ -23,11 +26,23 @@ class CompactedTopicWatcher:
 
     A consumer group would split the partitions between workers; control state must reach all of them.
     `wait_caught_up` lets a worker apply the current state before it processes its first record.
+
+    A message the handler cannot apply is logged with its position and counted, and handed to `on_failure`
+    (which dead-letters it) when one is given: nothing on a control topic is dropped without a trace.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, handler: Handler, options: dict[str, str] | None = None):
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        handler: Handler,
+        options: dict[str, str] | None = None,
+        *,
+        on_failure: FailureHandler | None = None,
+    ):
         self.topic = topic
         self._handler = handler
+        self._on_failure = on_failure
         self._consumer = Consumer(
             {
                 **(options or {}),
@@ -86,14 +101,51 @@ class CompactedTopicWatcher:
             record = record_of(message)
             try:
                 self._handler(record.key, record.value, record.offset)
-            except Exception:  # a bad control message must not stop the watcher
-                log.exception("control_message_failed", topic=self.topic, offset=record.offset)
+            except Exception as exc:  # a bad control message must not stop the watcher
+                self._reject(record.partition, record.offset, record.key, record.value, exc)
             self._positions[record.partition] = record.offset + 1
             if not self._caught_up.is_set():
                 self._check_caught_up()
         self._consumer.close()
 
+    def _reject(self, partition: int, offset: int, key: bytes | None, value: bytes | None, exc: Exception) -> None:
+        from agents.ingest.stages import unexpected_failure
+
+        metrics.CONTROL_MESSAGES_REJECTED.labels(self.topic).inc()
+        log.error(
+            "control_message_failed",
+            topic=self.topic,
+            partition=partition,
+            offset=offset,
+            error_type=type(exc).__name__,
+            exc_info=exc,
+        )
+        if self._on_failure is None:
+            return
+        failure = unexpected_failure(SourcePosition(self.topic, partition, offset, key, value), "control", exc)
+        try:
+            self._on_failure(failure)
+        except Exception:
+            log.exception("control_dead_letter_failed", topic=self.topic, partition=partition, offset=offset)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+
+def dead_letter_sink(
+    bootstrap_servers: str, topic: str, builder: DeadLetterBuilder, options: dict[str, str] | None = None
+) -> FailureHandler:
+    """`on_failure` for a watcher: watchers run on a thread of their own, outside Faust, so a plain producer
+    writes their dead letters, flushed before the watcher moves on."""
+    producer = Producer({**(options or {}), "bootstrap.servers": bootstrap_servers})
+
+    def write(failure: StageFailure) -> None:
+        letter = builder.build(failure)
+        key = letter.key_sha256.encode() if letter.key_sha256 else None
+        producer.produce(topic, key=key, value=letter.model_dump_json().encode())
+        if producer.flush(10):
+            raise TimeoutError(f"dead letter for {failure.position.topic} not acknowledged by Kafka within 10 s")
+
+    return write

@@ -61,3 +61,11 @@ MODEL_QUEUED_SECONDS = Histogram(
 MODEL_TOKENS_PER_SECOND = Gauge(
     "sluice_model_tokens_per_second", "Batch tokens / generate time of the last batch", ["model"], registry=REGISTRY
 )
+
+# --- control topics and erasure ----------------------------------------------------------------------------------
+CONTROL_MESSAGES_REJECTED = Counter(
+    "sluice_control_messages_rejected_total",
+    "Messages on a control topic (rules.v1, models.registry.v1) that could not be applied",
+    ["topic"],
+    registry=REGISTRY,
+)
