@@ -69,3 +69,6 @@ CONTROL_MESSAGES_REJECTED = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+SUBJECTS_FORGOTTEN = Counter(
+    "sluice_subjects_forgotten_total", "Erasure requests served by the HTTP API", registry=REGISTRY
+)

@@ -1,4 +1,4 @@
-"""The worker's HTTP API on loopback: health, Prometheus metrics, tenant-scoped search and record listing."""
+"""The worker's HTTP API on loopback: health, Prometheus metrics, tenant-scoped search, record listing, erasure."""
 
 from __future__ import annotations
 
@@ -10,16 +10,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+import structlog
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents import metrics
+from agents.audit import AuditEmitter
+from models.deid.pseudonym_format import PSEUDONYM_PATTERN
 from models.embedding.encoder import Embedder
 from models.store import VectorStore
 from schemas.records import TENANT_PATTERN
 
+log = structlog.get_logger(__name__)
+
 MAX_K = 50
 MAX_LIMIT = 500
+MAX_SUBJECT_CHARS = 200
 _TENANT = re.compile(TENANT_PATTERN)
 
 
@@ -29,6 +35,7 @@ class ApiServices:
     embedder: Embedder
     role: str
     is_ready: Callable[[], bool]
+    audit: AuditEmitter | None = None  # where erasures are recorded (the worker's audit emitter)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="api")
@@ -56,9 +63,63 @@ def _int(value: Any, name: str, default: int, low: int, high: int) -> int:
     return number
 
 
+def _subject(value: Any) -> str:
+    # Only a pseudonym is accepted: the subject is written to the audit stream, which must never hold raw PII,
+    # so a raw ID number or phone sent here by mistake is refused rather than recorded.
+    # The pattern admits one word only, with no space anywhere.
+    if not isinstance(value, str) or len(value) > MAX_SUBJECT_CHARS or not PSEUDONYM_PATTERN.fullmatch(value):
+        raise BadRequest(
+            "`subject` must be one subject pseudonym such as <CN_MOBILE_49e582b863> (a single word of at most "
+            f"{MAX_SUBJECT_CHARS} characters); `sluice deid pseudonym` computes it from a raw identifier"
+        )
+    return value
+
+
+async def in_executor(services: ApiServices, fn: Callable[..., Any], *args: Any) -> Any:
+    """Store and embedder calls block: run them on the API's own thread, so the event loop keeps serving."""
+    return await asyncio.get_running_loop().run_in_executor(services.executor, fn, *args)
+
+
+async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[str, Any]]:
+    """Right to erasure: delete every chunk of the tenant that mentions the subject, and audit it.
+
+    Returns (HTTP status, JSON body). Forgetting is idempotent: a repeated request deletes nothing more and is
+    audited again with `chunks_deleted: 0`.
+    """
+    try:
+        if not isinstance(body, dict):
+            raise BadRequest('body must be a JSON object: {"tenant", "subject"}')
+        tenant = _tenant(body.get("tenant"))
+        subject = _subject(body.get("subject"))
+    except BadRequest as exc:
+        return 400, {"error": str(exc)}
+    deleted = int(await in_executor(services, services.store.delete_subject, tenant, subject))
+    metrics.SUBJECTS_FORGOTTEN.inc()
+    reply: dict[str, Any] = {"tenant": tenant, "subject": subject, "chunks_deleted": deleted}
+    log.info("subject_forgotten", tenant=tenant, subject=subject, chunks_deleted=deleted)
+    if services.audit is not None:
+        try:
+            event = await services.audit.emit(
+                "subject.forgotten",
+                stage="forget",
+                subject_id=subject,
+                tenant=tenant,
+                details={"chunks_deleted": deleted},
+            )
+        except Exception as exc:  # the deletion stands; say so, and let the caller retry to get it audited
+            log.error("forget_audit_failed", tenant=tenant, subject=subject, error_type=type(exc).__name__)
+            return 500, {
+                **reply,
+                "error": "the chunks were deleted but the audit event could not be written; repeat the request "
+                "(forgetting is idempotent) once the broker is reachable",
+            }
+        reply["audit_event_id"] = event.event_id
+    return 200, reply
+
+
 def register_api(app: faust.App, services: ApiServices) -> None:
     async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(services.executor, fn, *args)
+        return await in_executor(services, fn, *args)
 
     @app.page("/health")
     class Health(View):
@@ -131,3 +192,13 @@ def register_api(app: faust.App, services: ApiServices) -> None:
                     "records": [{"record_id": r.record_id, "text": r.text, "lineage": r.lineage} for r in records],
                 }
             )
+
+    @app.page("/forget")
+    class Forget(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                body = await request.json()
+            except ValueError:
+                return self.json({"error": "body is not JSON"}, status=400)
+            status, reply = await forget_subject(services, body)
+            return self.json(reply, status=status)

@@ -147,7 +147,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     if serves_api and index is not None:
         from agents.web import ApiServices, register_api
 
-        register_api(app, ApiServices(index.store, index.embedder, role, ready))
+        register_api(app, ApiServices(index.store, index.embedder, role, ready, audit=runner.audit))
 
     if deidentify is not None:
         ready.waiting_for.add("rules")

@@ -12,20 +12,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from models.deid.cli_core import deidentify_jsonl
     from models.deid.engine import (
-        ENTITY_TYPES,
-        IDENTIFIER_TYPES,
         Deidentifier,
         DeidResult,
         Entity,
         PresidioDeidentifier,
         pseudonym,
     )
+    from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES
     from models.deid.operators import OPERATORS
 
 _WHERE = {
     "deidentify_jsonl": "models.deid.cli_core",
-    "ENTITY_TYPES": "models.deid.engine",
-    "IDENTIFIER_TYPES": "models.deid.engine",
+    "ENTITY_TYPES": "models.deid.entity_types",
+    "IDENTIFIER_TYPES": "models.deid.entity_types",
     "Deidentifier": "models.deid.engine",
     "DeidResult": "models.deid.engine",
     "Entity": "models.deid.engine",

@@ -14,6 +14,7 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerInput
 
 from models.deid.context import SubstringContextEnhancer
+from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES, NER_TYPES
 from models.deid.nlp import LANGUAGE, NerOnlySpacyNlpEngine, english_view
 from models.deid.operators import operator_configs, validate_operators
 from models.deid.overlaps import Detection, resolve_overlaps
@@ -33,11 +34,6 @@ __all__ = [
 
 # Bump when a change to recognizers, resolution or operators changes the output for the same input.
 ENGINE_VERSION = "deid-3"
-# Entities that identify one data subject by themselves: their pseudonyms become the record's subjects.
-IDENTIFIER_TYPES = frozenset({"CN_RESIDENT_ID", "CN_MOBILE", "EMAIL_ADDRESS", "BANK_CARD", "CN_USCC"})
-PATTERN_TYPES = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "EMAIL_ADDRESS", "IP_ADDRESS")
-NER_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
-ENTITY_TYPES = PATTERN_TYPES + NER_TYPES
 _MIN_KEY_BYTES = 16
 # Full-width ASCII (１３８, ＠, ｘ) is common in Chinese input. Folding it one character for one keeps
 # every offset, so the pattern recognizers see ASCII while results still index the original text.
