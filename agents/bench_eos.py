@@ -29,7 +29,6 @@ from agents.bench_inference import (
     Versions,
     ensure_models,
     percentile,
-    saturating_load,
     saturating_load_with_latencies,
     switch_to,
     workload,
@@ -45,6 +44,8 @@ MODES: tuple[Guarantee, Guarantee] = ("at_least_once", "exactly_once")
 SHORT: dict[Guarantee, str] = {"at_least_once": "ALO", "exactly_once": "EOS"}
 GUARANTEE_VARIABLE = "SLUICE_PROCESSING_GUARANTEE"
 WARMUP_RECORDS = 12
+# A healthy worker answers the warm-up in seconds and the load within a minute; longer means a lost request.
+WARMUP_TIMEOUT_S = 90.0
 SEED = 11  # the ingest bench's seed: every round ingests the same events, only ids and tenant differ
 
 
@@ -93,6 +94,8 @@ class RoundResult:
     restart_seconds: float
     warmup_seconds: float
     cpu_seconds: dict[str, dict[str, float]]
+    worker_restarts: dict[str, int]  # restarts by the keep-alive supervisor during the round, by worker slot
+    warmup_missing: list[str]  # warm-up requests never answered
 
 
 def _per_mode(rounds: Sequence[RoundResult], mode: Guarantee) -> dict[str, Any]:
@@ -158,20 +161,26 @@ def _cell(value: float | None, width: int) -> str:
     return f"{'-' if value is None else value:>{width}}"
 
 
+def _seconds(milliseconds: float | None, width: int) -> str:
+    return _cell(None if milliseconds is None else round(milliseconds / 1000, 2), width)
+
+
 def format_table(result: Mapping[str, Any]) -> str:
     """A compact table: one line per round, then the medians per mode and the EOS/ALO ratios."""
     head = (
-        f"{'round':<7}{'mode':<5}{'ingest rec/s':>13}{'steady':>8}{'p50 ms':>8}{'p95 ms':>8}{'acks':>6}"
-        f"{'tok/s':>9}{'req/s':>7}{'p50 ms':>8}{'p95 ms':>8}{'ok':>5}"
+        f"{'round':<7}{'mode':<5}{'ingest rec/s':>13}{'steady':>8}{'p50 s':>8}{'p95 s':>8}{'acks':>6}"
+        f"{'tok/s':>9}{'req/s':>7}{'p50 s':>8}{'p95 s':>8}{'ok':>5}{'restarts':>10}"
     )
     lines = [head]
 
-    def line(label: str, mode: Guarantee, ingest: Mapping[str, Any], inference: Mapping[str, Any]) -> str:
+    def line(
+        label: str, mode: Guarantee, ingest: Mapping[str, Any], inference: Mapping[str, Any], restarts: int | None
+    ) -> str:
         return (
             f"{label:<7}{SHORT[mode]:<5}{_cell(ingest['rate'], 13)}{_cell(ingest['steady'], 8)}"
-            f"{_cell(ingest['p50'], 8)}{_cell(ingest['p95'], 8)}{_cell(ingest['count'], 6)}"
-            f"{_cell(inference['rate'], 9)}{_cell(inference['requests'], 7)}{_cell(inference['p50'], 8)}"
-            f"{_cell(inference['p95'], 8)}{_cell(inference['count'], 5)}"
+            f"{_seconds(ingest['p50'], 8)}{_seconds(ingest['p95'], 8)}{_cell(ingest['count'], 6)}"
+            f"{_cell(inference['rate'], 9)}{_cell(inference['requests'], 7)}{_seconds(inference['p50'], 8)}"
+            f"{_seconds(inference['p95'], 8)}{_cell(inference['count'], 5)}{_cell(restarts, 10)}"
         )
 
     for r in result["per_round"]:
@@ -192,6 +201,7 @@ def format_table(result: Mapping[str, Any]) -> str:
                     **inference["latency_ms"],
                     "count": inference["by_status"].get("ok", 0),
                 },
+                sum(r["worker_restarts"].values()),
             )
         )
     for mode in MODES:
@@ -212,6 +222,7 @@ def format_table(result: Mapping[str, Any]) -> str:
                     **m["inference_latency_ms"],
                     "count": None,
                 },
+                None,
             )
         )
     ratios = result["eos_vs_alo"]
@@ -257,8 +268,25 @@ def tree_cpu_seconds(pid: int) -> float:
     return total + sum(tree_cpu_seconds(int(child)) for child in children)
 
 
-def _cpu_by_role(pids: Mapping[str, int], before: Mapping[str, float]) -> dict[str, float]:
-    return {role: round(tree_cpu_seconds(pid) - before[role], 2) for role, pid in pids.items()}
+def worker_restarts(settings: Settings) -> dict[str, int]:
+    """How often the keep-alive supervisor has restarted each worker slot, from its log (grows across runs)."""
+    counts: dict[str, int] = {}
+    for slot in runtime.planned_workers(settings):
+        try:
+            text = (settings.run_dir / f"{slot}.log").read_text(errors="replace")
+        except OSError:
+            continue
+        counts[slot] = text.count('"worker_restarting"')
+    return counts
+
+
+def _cpu_now(pids: Mapping[str, int]) -> dict[str, float]:
+    # The workers are children of this process (runtime.up spawned them): the bench client counts only itself.
+    return {**{role: tree_cpu_seconds(pid) for role, pid in pids.items()}, "bench-client": cpu_seconds(os.getpid())}
+
+
+def _cpu_since(pids: Mapping[str, int], before: Mapping[str, float]) -> dict[str, float]:
+    return {role: round(now - before[role], 2) for role, now in _cpu_now(pids).items()}
 
 
 def run_round(
@@ -279,15 +307,19 @@ def run_round(
     state = restart_workers(settings, bootstrap, mode)
     restart_s = time.monotonic() - started
     tag = f"{run_id}-{number}{SHORT[mode].lower()}"
-    tenant = f"bench-{tag}"  # fresh per round and mode: no output of one round counts for another
+    # Fresh tenants per round and mode, so no output of one round counts for another. Requests ask as a tenant
+    # with no records, as in the inference bench: retrieval finds nothing and every round renders the same
+    # prompts (asking as the ingest tenant would put its just-indexed records into the prompts).
+    tenant = f"bench-{tag}"
+    asking_tenant = f"bench-{tag}-ask"
     pids = {str(p["role"]): int(p["pid"]) for p in state["processes"]}
     broker = None if settings.kafka_bootstrap_servers else LocalBroker(settings).state()
     if broker is not None:
         pids["broker"] = broker.pid
-    pids["bench-client"] = os.getpid()
 
+    restarts_before = worker_restarts(settings)
     follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
-    client = Client(settings, bootstrap, tenant)
+    client = Client(settings, bootstrap, asking_tenant)
     probes = (f"{tag}-probe-{i}" for i in range(10_000))
     try:
         print(f"== round {number}, {mode}: warming up ==", flush=True)
@@ -300,14 +332,18 @@ def run_round(
         ingest_end_to_end(settings, bootstrap, follower, warm.messages, warm_tenant, desc="warm-up")
         # The inference worker answers once it has read the registry and loaded the model.
         switch_to(settings, bootstrap, client, versions.name, versions.int8, lambda: next(probes))
-        saturating_load(client, prompts[:WARMUP_REQUESTS], f"{tag}-warm", timeout_s)
+        _, warm_answered = saturating_load_with_latencies(
+            client, prompts[:WARMUP_REQUESTS], f"{tag}-warm", WARMUP_TIMEOUT_S, partial=True
+        )
+        warm_ids = {f"{tag}-warm-{i}" for i in range(min(WARMUP_REQUESTS, len(prompts)))}
+        warmup_missing = sorted(warm_ids - set(warm_answered))
         warmup_s = time.monotonic() - warm_started
 
         print(f"== round {number}, {mode}: ingest, {records} records end to end ==", flush=True)
         stream = DemoGenerator(seed=SEED, tenants=(tenant,), run_id=tag).stream(events=records, broken=0)
-        cpu_before = {role: tree_cpu_seconds(pid) for role, pid in pids.items()}
+        cpu_before = _cpu_now(pids)
         run = ingest_end_to_end(settings, bootstrap, follower, stream.messages, tenant)
-        ingest_cpu = _cpu_by_role(pids, cpu_before)
+        ingest_cpu = _cpu_since(pids, cpu_before)
         ingest = {
             "records": records,
             "acks": len(run.acknowledged),
@@ -320,9 +356,10 @@ def run_round(
         print(f"  {ingest['records_per_s']} records/s, {ingest['acks']} acknowledged", flush=True)
 
         print(f"== round {number}, {mode}: inference, {len(prompts)} requests at once ==", flush=True)
-        cpu_before = {role: tree_cpu_seconds(pid) for role, pid in pids.items()}
-        load, latencies_ms = saturating_load_with_latencies(client, prompts, f"{tag}-load", timeout_s)
-        inference_cpu = _cpu_by_role(pids, cpu_before)
+        cpu_before = _cpu_now(pids)
+        # partial: a request left unanswered is reported (responses < requests), not a failed bench.
+        load, answered = saturating_load_with_latencies(client, prompts, f"{tag}-load", timeout_s, partial=True)
+        inference_cpu = _cpu_since(pids, cpu_before)
         inference = {
             "requests": load["requests"],
             "responses": load["responses"],
@@ -332,7 +369,8 @@ def run_round(
             "tokens_per_s": load["tokens_per_s"],
             "requests_per_s": round(load["responses"] / load["seconds"], 3) if load["seconds"] > 0 else None,
             "mean_batch_size": load["mean_batch_size"],
-            "latency_ms": p50_p95(latencies_ms),
+            "latency_ms": p50_p95(list(answered.values())),
+            "missing": sorted({f"{tag}-load-{i}" for i in range(len(prompts))} - set(answered)),
         }
         print(f"  {inference['tokens_per_s']} tokens/s, {inference['by_status']}", flush=True)
     finally:
@@ -346,6 +384,12 @@ def run_round(
         restart_seconds=round(restart_s, 1),
         warmup_seconds=round(warmup_s, 1),
         cpu_seconds={"ingest": ingest_cpu, "inference": inference_cpu},
+        worker_restarts={
+            slot: count - restarts_before.get(slot, 0)
+            for slot, count in worker_restarts(settings).items()
+            if count > restarts_before.get(slot, 0)
+        },
+        warmup_missing=warmup_missing,
     )
 
 
@@ -360,7 +404,7 @@ def run_eos_bench(settings: Settings, *, records: int = 600, requests: int = 32,
         LocalBroker(settings).up()
     bootstrap = resolve_bootstrap_servers(settings)
     run_id = f"eb{time.strftime('%H%M%S')}{uuid.uuid4().hex[:4]}"
-    timeout_s = max(600.0, requests * 10.0)
+    timeout_s = max(120.0, requests * 5.0)
     results: list[RoundResult] = []
     try:
         for number, mode in order:

@@ -279,13 +279,18 @@ class Client:
             options=self.settings.kafka_options,
         )
 
-    def collect(self, ids: set[str], timeout_s: float, desc: str) -> dict[str, tuple[float, dict[str, Any]]]:
-        """First response per request id, with the monotonic time it arrived; raises on timeout."""
+    def collect(
+        self, ids: set[str], timeout_s: float, desc: str, *, partial: bool = False
+    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        """First response per request id, with the monotonic time it arrived; on timeout raises, or with `partial`
+        returns what arrived (when at least one response did)."""
         found: dict[str, tuple[float, dict[str, Any]]] = {}
         deadline = time.monotonic() + timeout_s
         with tqdm(total=len(ids), unit="resp", desc=desc, leave=False, disable=len(ids) < 2) as bar:
             while len(found) < len(ids):
                 if time.monotonic() > deadline:
+                    if partial and found:
+                        break
                     raise SluiceError(
                         f"{desc}: {len(found)} of {len(ids)} responses within {timeout_s:.0f}s; "
                         f"see {self.settings.run_dir}/inference-0.log"
@@ -321,15 +326,16 @@ def saturating_load(client: Client, prompts: Sequence[str], prefix: str, timeout
 
 
 def saturating_load_with_latencies(
-    client: Client, prompts: Sequence[str], prefix: str, timeout_s: float
-) -> tuple[dict[str, Any], list[float]]:
-    """saturating_load's summary, and each request's latency in ms (the first produce to its response)."""
+    client: Client, prompts: Sequence[str], prefix: str, timeout_s: float, *, partial: bool = False
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """saturating_load's summary, and per request id answered its latency in ms (the first produce to its
+    response). With `partial`, requests still unanswered after timeout_s are left out instead of failing."""
     messages = [client.request(f"{prefix}-{i}", p) for i, p in enumerate(prompts)]
     ids = {f"{prefix}-{i}" for i in range(len(prompts))}
     load = os.getloadavg()[0]
     started = time.monotonic()
     client.send(messages)
-    found = client.collect(ids, timeout_s, f"sluice {prefix.rsplit('-', 1)[-1]}")
+    found = client.collect(ids, timeout_s, f"sluice {prefix.rsplit('-', 1)[-1]}", partial=partial)
     arrivals = sorted(arrived - started for arrived, _ in found.values())
     elapsed = arrivals[-1]
     size = client.settings.max_batch_size
@@ -350,7 +356,7 @@ def saturating_load_with_latencies(
         "arrivals_s": [round(arrivals[i], 2) for i in range(0, len(arrivals), size)] + [round(arrivals[-1], 2)],
         "load_average_1m_before": round(load, 2),
     }
-    return summary, [arrival * 1000 for arrival in arrivals]
+    return summary, {request_id: (arrived - started) * 1000 for request_id, (arrived, _) in found.items()}
 
 
 def publish_registry(settings: Settings, bootstrap: str, name: str) -> None:

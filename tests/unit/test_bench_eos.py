@@ -41,10 +41,12 @@ def a_round(number: int, mode: Any, ingest_rate: float, tokens_rate: float, **ch
         "requests_per_s": round(REQUESTS / (384 / tokens_rate), 3),
         "mean_batch_size": 8.0,
         "latency_ms": {"p50": 4000.0, "p95": 4800.0},
+        "missing": [],
     }
     ingest.update(changes.pop("ingest", {}))
     inference.update(changes.pop("inference", {}))
-    return RoundResult(number, mode, ingest, inference, 20.0, 5.0, {"ingest": {}, "inference": {}}, **changes)
+    restarts = changes.pop("worker_restarts", {})
+    return RoundResult(number, mode, ingest, inference, 20.0, 5.0, {"ingest": {}, "inference": {}}, restarts, [])
 
 
 def two_rounds(**eos_round_2: Any) -> list[RoundResult]:
@@ -134,6 +136,8 @@ def test_summary_is_plain_json_with_the_documented_keys() -> None:
         "restart_seconds",
         "warmup_seconds",
         "cpu_seconds",
+        "worker_restarts",
+        "warmup_missing",
     }
 
 
@@ -176,3 +180,13 @@ def test_the_table_has_a_line_per_round_a_median_per_mode_and_the_ratios() -> No
     assert lines[6].split()[2] == "80.0"  # EOS median ingest records/s
     assert "eos_vs_alo  ingest 0.889" in lines[7]
     assert "inference 0.875 tokens/s" in lines[7]
+
+
+def test_the_table_shows_worker_restarts_of_a_round() -> None:
+    rounds = two_rounds(worker_restarts={"audit-0": 3, "inference-0": 1})
+
+    lines = format_table(summarise(rounds, records=RECORDS, requests=REQUESTS)).splitlines()
+
+    assert lines[0].split()[-1] == "restarts"
+    assert lines[4].split()[-1] == "4"  # round 2, EOS
+    assert lines[3].split()[-1] == "0"
