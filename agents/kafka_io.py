@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -201,3 +202,25 @@ def last_record(
             window *= 4
     finally:
         consumer.close()
+
+
+class TopicCatalog:
+    """Which topics exist, asked of the cluster at most every `ttl_s` (blocking: call it from a thread)."""
+
+    def __init__(self, bootstrap: str, options: dict[str, str] | None = None, ttl_s: float = 30.0) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        self._admin = AdminClient({**(options or {}), "bootstrap.servers": bootstrap})
+        self._ttl_s = ttl_s
+        self._names: set[str] = set()
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def exists(self, name: str) -> bool:
+        with self._lock:
+            age = time.monotonic() - self._fetched_at
+            # A topic created a moment ago is found by asking again, at most once a second.
+            if age > self._ttl_s or (name not in self._names and age > 1.0):
+                self._names = set(self._admin.list_topics(timeout=15).topics)
+                self._fetched_at = time.monotonic()
+            return name in self._names

@@ -16,12 +16,11 @@ from typing import Any, Literal
 
 import faust
 import structlog
-from confluent_kafka import Producer
 
 from agents.app import SendFn, create_app, topic_sender
 from agents.audit import AuditEmitter
 from agents.broker import resolve_bootstrap_servers
-from agents.control import CompactedTopicWatcher
+from agents.control import CompactedTopicWatcher, dead_letter_sink
 from agents.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageFailure
 from agents.ingest.flow import BatchRunner, IngestFlow
 from agents.ingest.rules import pack_listener
@@ -71,12 +70,7 @@ def watch_packs(
 ) -> CompactedTopicWatcher:
     """Follow rules.v1 from the beginning (every worker sees every pack); read it to its end before the first
     record or request, so a restarted worker never runs on stale packs. A rejected pack becomes a dead letter."""
-    producer = Producer({**settings.kafka_options, "bootstrap.servers": bootstrap})
-
-    def on_failure(failure: StageFailure) -> None:
-        producer.produce(dead_letter_topic, key=None, value=builder.build(failure).model_dump_json().encode())
-        producer.flush(10)
-
+    on_failure = dead_letter_sink(bootstrap, dead_letter_topic, builder, settings.kafka_options)
     watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_options)
     watcher.start()
     if not watcher.wait_caught_up(60):
@@ -195,6 +189,7 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
         key,
         settings.audit_checkpoint_every,
         settings.audit_checkpoint_interval_s,
+        settings.max_message_bytes,
     ).register(app)
 
 
@@ -202,6 +197,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     """Answers requests: registry models behind the dynamic batcher, sessions in a table, hot model switches."""
     from agents.inference.flow import InferenceFlow
     from agents.inference.serving import ServedModels, build_batcher, build_service
+    from agents.kafka_io import TopicCatalog
     from models.dialog import PolicyEngine, load_default_policy
     from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
 
@@ -239,8 +235,18 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         settings.max_message_bytes,
         settings.topic_partitions,
         concurrency=settings.inference_concurrency,
+        topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
     ).register(app)
-    watcher = CompactedTopicWatcher(bootstrap, MODELS_REGISTRY.name, served.on_registry_message, settings.kafka_options)
+    registry_dead_letters = dead_letter_sink(
+        bootstrap, INFERENCE_DLQ.name, DeadLetterBuilder(settings.dead_letter_secret()), settings.kafka_options
+    )
+    watcher = CompactedTopicWatcher(
+        bootstrap,
+        MODELS_REGISTRY.name,
+        served.on_registry_message,
+        settings.kafka_options,
+        on_failure=registry_dead_letters,
+    )
     watcher.start()
     if not watcher.wait_caught_up(120):
         log.warning("registry_not_caught_up", topic=MODELS_REGISTRY.name)

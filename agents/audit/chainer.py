@@ -46,6 +46,7 @@ class AuditChainer:
     signing_key: bytes
     checkpoint_every: int
     checkpoint_interval_s: float
+    max_message_bytes: int = 256_000
     heads: dict[int, ChainHead] = field(default_factory=dict)
 
     def register(self, app: faust.App) -> Any:
@@ -72,7 +73,7 @@ class AuditChainer:
     async def seal_one(self, event: faust.EventT[bytes], chain: faust.TopicT) -> None:
         attribute_to(event)
         position = position_of(event)
-        draft = parse_draft(position)
+        draft = parse_draft(position, self.max_message_bytes)
         if isinstance(draft, StageFailure):
             await self.runner.dead_letter(draft)
             return
@@ -106,16 +107,20 @@ class AuditChainer:
         return head
 
 
-def parse_draft(position: SourcePosition) -> dict[str, Any] | StageFailure:
+def parse_draft(position: SourcePosition, max_bytes: int = 256_000) -> dict[str, Any] | StageFailure:
     """A draft as JSON-native fields, or why it is not an audit event (it is then dead-lettered)."""
+    size = len(position.value or b"")
+    if size > max_bytes:
+        return StageFailure(position, "OversizedPayloadError", f"draft is {size} bytes, above {max_bytes}", STAGE)
     try:
         event = AuditEvent.model_validate_json(position.value or b"")
+        fields: dict[str, Any] = json.loads(event.model_dump_json())
+        canonical_json(fields)  # what sealing hashes: a lone surrogate, say, cannot be encoded
     except ValidationError as exc:
         kinds = sorted({str(error["type"]) for error in exc.errors()})[:5]
         return StageFailure(position, "SchemaViolationError", f"not an audit event ({', '.join(kinds)})", STAGE)
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeError is a ValueError
         return StageFailure(position, type(exc).__name__, "not an audit event (unparseable)", STAGE)
-    fields: dict[str, Any] = json.loads(event.model_dump_json())
     return fields
 
 

@@ -42,6 +42,9 @@ class InferenceFlow:
     max_message_bytes: int
     partitions: int
     concurrency: int = 1
+    # Whether a reply_to topic exists: a send to a missing topic waits for metadata forever (and under
+    # exactly-once would hold up the commit), so such a request is answered on inference.responses.v1 instead.
+    topic_exists: Callable[[str], bool] = lambda _name: True
 
     def __post_init__(self) -> None:
         # Turns of one session must not run at the same time (its history would race); with several actors
@@ -122,7 +125,12 @@ class InferenceFlow:
                 await self.send(
                     REVIEW_PENDING.name, request.request_id.encode(), handled.review.model_dump_json().encode()
                 )
-            await self._publish(handled.response, request, handled.audit, request.reply_to, position)
+            response, reply_to = handled.response, request.reply_to
+            if reply_to and not await asyncio.to_thread(self.topic_exists, reply_to):
+                reason = f"reply_to topic {reply_to!r} does not exist; the answer is on {INFERENCE_RESPONSES.name}"
+                response = response.model_copy(update={"status": "error", "text": "", "reason": reason})
+                reply_to = None
+            await self._publish(response, request, handled.audit, reply_to, position)
         except Exception as exc:  # producing failed: the broker is in trouble, not the request
             exit_for_restart("inference", exc)
 

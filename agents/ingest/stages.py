@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from agents.dead_letters import SourcePosition, StageFailure
-from agents.errors import PoisonRecordError, RetriableError
+from agents.errors import OversizedPayloadError, PoisonRecordError, RetriableError
 from agents.ingest.decode import decode_event, parse_json_bytes, validate
 from agents.ingest.normalise import UnifiedRecord, normalise
 from models.chunking import chunk_text
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from models.deid import Deidentifier
 
 T = TypeVar("T")
+# Largest record Sluice writes: under Kafka's default 1 MiB message limit, with room for the envelope.
+MAX_OUTPUT_BYTES = 900_000
 
 
 @dataclass
@@ -165,6 +167,14 @@ class DeidentifyStage:
                     lineage=record.lineage,
                     processed_at=now,
                 )
+                size = len(out.model_dump_json())
+                if size > MAX_OUTPUT_BYTES:
+                    # Pseudonyms are longer than what they replace: a dense input can outgrow what the broker
+                    # accepts. Caught here it is this record's dead letter, not a worker that fails every retry.
+                    raise OversizedPayloadError(
+                        f"de-identified record is {size} bytes, above the {MAX_OUTPUT_BYTES}-byte output limit",
+                        stage=self.name,
+                    )
                 outcome.results.append(DeidentifiedOutput(position, out, {"clean": clean_ms, "deidentify": deid_ms}))
             except Exception as exc:
                 outcome.failures.append(unexpected_failure(position, self.name, exc))

@@ -85,3 +85,11 @@ def test_drafts_that_are_not_audit_events_become_failures_with_a_reason() -> Non
         failure = parse_draft(position(value))
         assert isinstance(failure, StageFailure) and failure.stage == "audit", value
         assert "not an audit event" in failure.error_message
+
+
+def test_drafts_that_cannot_be_sealed_are_failures_too() -> None:
+    surrogate = draft(1).replace(b'"rec_1"', b'"\\ud800"')
+    oversized = draft(2).replace(b'"rec_2"', b'"' + b"x" * 300 + b'"')
+    assert isinstance(parse_draft(position(surrogate)), StageFailure)
+    failure = parse_draft(position(oversized), max_bytes=200)
+    assert isinstance(failure, StageFailure) and failure.error_type == "OversizedPayloadError"

@@ -204,3 +204,15 @@ def test_any_input_ends_as_exactly_one_result_or_failure(deid_stage: DeidentifyS
     offsets = sorted([r.position.offset for r in outcome.results] + [f.position.offset for f in outcome.failures])
     assert offsets == list(range(len(raw)))
     assert all(f.error_type and f.error_message and f.stage for f in outcome.failures)
+
+
+def test_a_record_that_outgrows_the_output_limit_is_a_dead_letter_not_a_broken_send(
+    deid_stage: DeidentifyStage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.ingest.stages as stages
+
+    monkeypatch.setattr(stages, "MAX_OUTPUT_BYTES", 2_000)
+    outcome = deid_stage.run([crm_message(0, "short"), crm_message(1, "word " * 600)])
+    assert [r.position.offset for r in outcome.results] == [0]
+    (failure,) = outcome.failures
+    assert (failure.position.offset, failure.error_type, failure.stage) == (1, "OversizedPayloadError", "deidentify")
