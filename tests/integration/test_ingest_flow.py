@@ -11,6 +11,7 @@ from typing import Any
 
 from agents import runtime
 from agents.broker import pid_alive
+from agents.kafka_io import end_offsets
 from agents.settings import Settings
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, produce, raw_values, values, worker_child
@@ -221,7 +222,14 @@ def test_rule_pack_update_on_rules_topic_applies_without_restart(
         name="medical", pack={"name": "medical", "version": "9.9.9", "rules": [{"id": "r", "kind": "??"}]}
     )
     produce(bootstrap, [("rules.v1", b"medical", bad.model_dump_json().encode())])
-    wait_for(lambda: [d for d in values(bootstrap, "ingest.dlq.v1") if d["source_topic"] == "rules.v1"])
+    bad_offset = end_offsets(bootstrap, "rules.v1")[0] - 1
+    wait_for(  # this pack's dead letter, not any rules.v1 letter another test caused
+        lambda: [
+            d
+            for d in values(bootstrap, "ingest.dlq.v1")
+            if (d["source_topic"], d["offset"]) == ("rules.v1", bad_offset)
+        ]
+    )
     after_bad = record_after_publish(bootstrap, tenant, "after-bad-pack", "ZORBLAX again")
     assert after_bad["rule_pack_version"] == expected_version and "替换成功" in after_bad["text"]
 
