@@ -49,7 +49,7 @@ class ReplayFilter:
     """Which events to select. Different filters combine with AND; the values of one filter with OR.
 
     `subjects` selects record events whose `details.subjects` holds one of the pseudonyms, and every later event
-    about those record ids (record.indexed, record.deleted, …). Events about one record share its tenant and so its
+    about those record ids (record.indexed, record.deleted, …), and the subject's own events (subject.forgotten). Events about one record share its tenant and so its
     audit partition, which is read in order: "later" is well defined.
     """
 
@@ -112,6 +112,8 @@ class Selector:
                 if f.subjects & named:
                     self.subject_records.add(subject_id)
                 subject_ok = subject_id in self.subject_records
+            elif event_type.startswith("subject."):  # subject.forgotten: its subject_id is the pseudonym
+                subject_ok = subject_id in f.subjects
         if not subject_ok:
             return False
         if f.since or f.until:

@@ -168,3 +168,17 @@ def test_html_shows_chain_problems() -> None:
     page = out.getvalue()
     assert "1 problem(s) found" in page and "deleted" in page and "seq 1 missing" in page
     assert page.split('<table class="events">', 1)[1].count("<tr><td") == 3
+
+
+def test_subject_also_selects_its_erasure() -> None:
+    events = chain(
+        [
+            draft(0, subject_id="rec-a", details={"kind": "order", "subjects": ["ps-bob"]}),
+            draft(
+                1, event_type="subject.forgotten", stage="forget", subject_id="ps-bob", details={"chunks_deleted": 1}
+            ),
+            draft(2, event_type="subject.forgotten", stage="forget", subject_id="ps-alice", details={}),
+        ]
+    )
+    got = subjects_of(select(ReplayFilter(subjects=frozenset({"ps-bob"})), events))
+    assert got == [("record.deidentified", "rec-a"), ("subject.forgotten", "ps-bob")]
