@@ -280,12 +280,13 @@ def worker_restarts(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def _cpu_now(pids: Mapping[str, int]) -> dict[str, float]:
+def _cpu_now(pids: Mapping[str, Sequence[int]]) -> dict[str, float]:
     # The workers are children of this process (runtime.up spawned them): the bench client counts only itself.
-    return {**{role: tree_cpu_seconds(pid) for role, pid in pids.items()}, "bench-client": cpu_seconds(os.getpid())}
+    by_role = {role: sum(tree_cpu_seconds(pid) for pid in role_pids) for role, role_pids in pids.items()}
+    return {**by_role, "bench-client": cpu_seconds(os.getpid())}
 
 
-def _cpu_since(pids: Mapping[str, int], before: Mapping[str, float]) -> dict[str, float]:
+def _cpu_since(pids: Mapping[str, Sequence[int]], before: Mapping[str, float]) -> dict[str, float]:
     return {role: round(now - before[role], 2) for role, now in _cpu_now(pids).items()}
 
 
@@ -312,10 +313,12 @@ def run_round(
     # prompts (asking as the ingest tenant would put its just-indexed records into the prompts).
     tenant = f"bench-{tag}"
     asking_tenant = f"bench-{tag}-ask"
-    pids = {str(p["role"]): int(p["pid"]) for p in state["processes"]}
+    pids: dict[str, list[int]] = {}  # by role: several de-identification workers count as one role
+    for process in state["processes"]:
+        pids.setdefault(str(process["role"]), []).append(int(process["pid"]))
     broker = None if settings.kafka_bootstrap_servers else LocalBroker(settings).state()
     if broker is not None:
-        pids["broker"] = broker.pid
+        pids["broker"] = [broker.pid]
 
     restarts_before = worker_restarts(settings)
     follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
