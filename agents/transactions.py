@@ -30,23 +30,65 @@ caused by an input and go through the idempotent producer outside any transactio
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import structlog
 from faust.streams import _current_event, current_event
 from faust.transport.consumer import TransactionManager
 from faust.types import TP, EventT, FutureMessage, HeadersArg, RecordMetadata
+from mode import Service
 
 log = structlog.get_logger(__name__)
 
+CATCH_UP_INTERVAL_S = 0.5
+STUCK_AFTER_S = 600.0  # longer than any micro-batch takes: an input open this long was dropped, not slow
+
 # Set while the outbox of one partition is being written: sends then go straight to that transactional producer.
 _flushing_into: ContextVar[str | None] = ContextVar("sluice_flushing_into", default=None)
+
+
+class InFlight:
+    """Inputs an agent has taken and not finished, per partition (one per worker process).
+
+    Faust can acknowledge an input the agent has not finished: take_events acknowledges a micro-batch also when
+    its loop body is left by an exception or a cancellation, and after worker restarts commits were seen to
+    pass an input still being answered. An input whose outputs were not all made must not be committed.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[TP, dict[int, float]] = defaultdict(dict)  # offset → when it was taken
+
+    def begin(self, events: Iterable[EventT[Any]]) -> None:
+        now = time.monotonic()
+        for event in events:
+            self._open[event.message.tp].setdefault(event.message.offset, now)
+
+    def finish(self, event: EventT[Any]) -> None:
+        self._open[event.message.tp].pop(event.message.offset, None)
+
+    def first_open(self, tp: TP) -> int | None:
+        offsets = self._open.get(tp)
+        return min(offsets) if offsets else None
+
+    def open_for_s(self, tp: TP, offset: int) -> float:
+        taken = self._open.get(tp, {}).get(offset)
+        return 0.0 if taken is None else time.monotonic() - taken
+
+    def forget(self, tps: set[TP]) -> None:
+        for tp in tps:
+            self._open.pop(tp, None)
+
+
+# The process's one consumer: agents mark what they take and finish, the transaction manager checks commits.
+in_flight = InFlight()
 
 
 def attribute_to(event: EventT[Any]) -> None:
@@ -105,6 +147,20 @@ class OutboxTransactionManager(TransactionManager):
         super().__init__(*args, **kwargs)
         self.outbox = Outbox()
         self._commit_lock = asyncio.Lock()
+        # Faust's tables write their changelogs with `app.producer.send_soon`, the plain producer, not this
+        # manager: left alone, a table change (an answered request id) would be visible even when the
+        # transaction holding the response aborted. Route them through the outbox like every other output.
+        plain_send_soon = self.producer.send_soon
+
+        def send_soon(fut: FutureMessage) -> None:
+            if current_event() is None or _flushing_into.get() is not None:
+                plain_send_soon(fut)
+            else:
+                self.send_soon(fut)
+
+        self.producer.send_soon = send_soon  # type: ignore[method-assign]
+        self._target: dict[TP, int] = {}  # the highest offset Faust asked to commit, per partition
+        self._committed: dict[TP, int] = {}  # the highest offset committed, per partition
 
     def _transactional_id(self, tp: TP) -> str:
         # The id Faust's producers were started under for this input partition (see TransactionManager).
@@ -154,7 +210,38 @@ class OutboxTransactionManager(TransactionManager):
         self.outbox.hold(message.tp, message.offset, _Held(publish))
 
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        """Commit what Faust asks, never past an input this process took and has not finished.
+
+        Faust can acknowledge an input before the agent finished it (seen after a worker restart, under
+        concurrent actors); committing that offset would lose the input's outputs. The commit stops below the
+        first unfinished input instead, and `_catch_up` commits the rest once it is finished.
+        """
+        for tp, offset in offsets.items():
+            self._target[tp] = max(self._target.get(tp, 0), offset)
+        try:
+            return await self._commit_safe(start_new_transaction)
+        except Exception as exc:  # any failure: the transaction's fate is unknown
+            # A graceful stop would commit again, without the outputs this attempt already took from the outbox.
+            _stop_now(f"commit failed ({type(exc).__name__})")
+
+    def _safe_offsets(self) -> dict[TP, int]:
+        safe: dict[TP, int] = {}
+        for tp, target in self._target.items():
+            first_open = in_flight.first_open(tp)
+            offset = target if first_open is None else min(target, first_open)
+            if offset > self._committed.get(tp, -1):
+                safe[tp] = offset
+            if first_open is not None and first_open < target:
+                held_s = in_flight.open_for_s(tp, first_open)
+                if held_s > STUCK_AFTER_S:  # acknowledged, yet never finished: it will not be, restart
+                    _stop_now(f"offset {first_open} of {tp.topic}[{tp.partition}] unfinished for {held_s:.0f} s")
+        return safe
+
+    async def _commit_safe(self, start_new_transaction: bool) -> bool:
         async with self._commit_lock:
+            offsets = self._safe_offsets()
+            if not offsets:
+                return False
             by_transaction: dict[str, dict[TP, int]] = defaultdict(dict)
             for tp, offset in offsets.items():
                 by_transaction[self._transactional_id(tp)][tp] = offset
@@ -166,14 +253,37 @@ class OutboxTransactionManager(TransactionManager):
                             await item.publish()
                 finally:
                     _flushing_into.reset(token)
-            return await super().commit(offsets, start_new_transaction=start_new_transaction)
+            committed = await super().commit(offsets, start_new_transaction=start_new_transaction)
+            self._committed.update(offsets)
+            return committed
+
+    @Service.task
+    async def _catch_up(self) -> None:
+        # Faust commits only when new offsets are acknowledged; what a clamp held back is committed from here.
+        while not self.should_stop:
+            await self.sleep(CATCH_UP_INTERVAL_S)
+            if any(self._committed.get(tp, -1) < target for tp, target in self._target.items()):
+                try:
+                    await self._commit_safe(start_new_transaction=True)
+                except Exception as exc:  # the same reasoning as in commit
+                    _stop_now(f"commit failed ({type(exc).__name__})")
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Faust has committed what was complete before calling this; the rest is processed again by the new owner.
         dropped = self.outbox.discard(set(revoked))
+        in_flight.forget(set(revoked))
+        for tp in revoked:
+            self._target.pop(tp, None)
+            self._committed.pop(tp, None)
         if dropped:
             log.info("outbox_discarded_on_revoke", outputs=dropped, partitions=len(revoked))
         await super().on_partitions_revoked(revoked)
+
+
+def _stop_now(reason: str) -> NoReturn:
+    """Leave at once, committing nothing more: the open transaction is aborted when the successor starts."""
+    log.critical("worker_exiting_for_restart", stage="commit", reason=reason)
+    os._exit(75)  # EX_TEMPFAIL, as agents/ingest/flow.exit_for_restart: the keep-alive supervisor restarts it
 
 
 def _settle(result: asyncio.Future[RecordMetadata], sent: asyncio.Future[RecordMetadata]) -> None:

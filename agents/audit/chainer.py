@@ -26,7 +26,7 @@ from agents import metrics
 from agents.audit.chain import ChainHead, canonical_json, checkpoint_draft, seal
 from agents.dead_letters import SourcePosition, StageFailure
 from agents.ingest.flow import BatchRunner, exit_for_restart, position_of
-from agents.transactions import attribute_to
+from agents.transactions import attribute_to, in_flight
 from schemas.records import AuditEvent
 from topics.specs import AUDIT_EVENTS, AUDIT_PENDING
 
@@ -56,10 +56,12 @@ class AuditChainer:
         @app.agent(drafts, name="seal_audit_events")
         async def seal_audit_events(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
+                in_flight.begin([event])
                 try:
                     await self.seal_one(event, chain)
                 except Exception as exc:  # producing or reading the chain failed: the broker is in trouble
                     exit_for_restart(STAGE, exc)
+                in_flight.finish(event)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal signature is too narrow
         async def forget_heads(sender: Any, revoked: set[Any], **_: Any) -> None:

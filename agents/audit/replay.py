@@ -49,8 +49,9 @@ class ReplayFilter:
     """Which events to select. Different filters combine with AND; the values of one filter with OR.
 
     `subjects` selects record events whose `details.subjects` holds one of the pseudonyms, and every later event
-    about those record ids (record.indexed, record.deleted, …), and the subject's own events (subject.forgotten). Events about one record share its tenant and so its
-    audit partition, which is read in order: "later" is well defined.
+    about those record ids (record.indexed, record.deleted, …), and the subject's own events (subject.forgotten).
+    Events about one record share its tenant and so its audit partition, which is read in order: "later" is
+    well defined.
     """
 
     since: datetime | None = None

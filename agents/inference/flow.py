@@ -18,7 +18,7 @@ from agents.audit import AuditEmitter
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.service import Handled, InferenceService
 from agents.ingest.flow import BatchRunner, exit_for_restart, micro_batches, position_of
-from agents.transactions import attribute_to
+from agents.transactions import attribute_to, in_flight
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
 from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
@@ -72,6 +72,7 @@ class InferenceFlow:
             # Many requests in flight at once is what lets the batcher fill batches; a session's turns still
             # run one after the other so its history stays consistent.
             async for events in micro_batches(stream).take_events(self.take, within=self.within_s):
+                in_flight.begin(events)
                 by_session: dict[str, list[faust.EventT[bytes]]] = defaultdict(list)
                 for event in events:
                     by_session[session_key(event)].append(event)
@@ -93,6 +94,10 @@ class InferenceFlow:
                 del self._session_locks[session]
 
     async def _answer_one(self, event: faust.EventT[bytes], sessions: Any) -> None:
+        await self._answer(event, sessions)
+        in_flight.finish(event)  # only once every output of this request was made (not on cancellation)
+
+    async def _answer(self, event: faust.EventT[bytes], sessions: Any) -> None:
         # Table writes go to the changelog partition of "the current event"; inside this task that must be
         # this request's event, not whichever event the stream saw last.
         attribute_to(event)

@@ -25,7 +25,7 @@ from agents.ingest.stages import (
     StageOutcome,
     unexpected_failure,
 )
-from agents.transactions import attribute_to
+from agents.transactions import attribute_to, in_flight
 from topics.specs import RECORDS_DEIDENTIFIED, RECORDS_INDEXED, SOURCE_TOPICS
 
 log = structlog.get_logger(__name__)
@@ -98,6 +98,7 @@ class BatchRunner:
         events: Sequence[faust.EventT[bytes]],
         on_result: Callable[[R], Awaitable[None]],
     ) -> None:
+        in_flight.begin(events)
         positions = [position_of(event) for event in events]
         by_position = {_where(p): event for p, event in zip(positions, events, strict=True)}
         # One canonical log line per batch, with where it came from (structlog contextvars).
@@ -115,6 +116,8 @@ class BatchRunner:
                 await self.dead_letter(failure)
         except Exception as exc:  # producing failed: the broker is in trouble, not the record
             self._exit_for_restart(stage.name, exc)
+        for event in events:  # every input has its outcome: its offset may commit
+            in_flight.finish(event)
         elapsed = time.perf_counter() - started
         metrics.BATCH_SECONDS.labels(stage.name).observe(elapsed)
         metrics.BATCH_SIZE.labels(stage.name).observe(len(events))

@@ -95,18 +95,22 @@ def response_outcomes(bootstrap: str, tenant: str) -> Counter[str]:
 def wait_all_outcomes(
     bootstrap: str, tenant: str, inputs: int, asked: int, timeout_s: float = 240
 ) -> tuple[Counter[str], Counter[str]]:
-    def complete() -> tuple[Counter[str], Counter[str]] | None:
+    """Outcomes once every input has one (or at the deadline: the assertions then name what is missing)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         ingest, answers = ingest_outcomes(bootstrap, tenant), response_outcomes(bootstrap, tenant)
-        return (ingest, answers) if len(ingest) >= inputs and len(answers) >= asked else None
-
-    wait_for(complete, timeout_s=timeout_s, interval_s=2)
-    time.sleep(3)  # a late duplicate would show up now
+        if len(ingest) >= inputs and len(answers) >= asked:
+            time.sleep(3)  # a late duplicate would show up now
+            break
+        time.sleep(2)
     return ingest_outcomes(bootstrap, tenant), response_outcomes(bootstrap, tenant)
 
 
 def assert_exactly_once(sluice_up: dict[str, Any], bootstrap: str, tenant: str, inputs: int, asked: int) -> None:
     ingest, answers = wait_all_outcomes(bootstrap, tenant, inputs, asked)
-    assert set(ingest) == {f"{tenant}-e{i}" for i in range(inputs)}, "an input has no outcome"
+    missing = sorted({f"{tenant}-e{i}" for i in range(inputs)} - set(ingest))
+    unanswered = sorted({f"{tenant}-r{i}" for i in range(asked)} - set(answers))
+    assert not missing and not unanswered, f"no outcome for inputs {missing} and requests {unanswered}"
     assert [k for k, n in ingest.items() if n != 1] == [], "an input has more than one outcome"
     assert set(answers) == {f"{tenant}-r{i}" for i in range(asked)}, "a request has no response"
     assert [k for k, n in answers.items() if n != 1] == [], "a request was answered twice"

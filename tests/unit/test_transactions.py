@@ -63,3 +63,27 @@ async def _noop() -> None:
 async def _publish_all(items: list[_Held]) -> None:
     for item in items:
         await item.publish()
+
+
+class _Message:
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.tp, self.offset = tp, offset
+
+
+class _Event:
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.message = _Message(tp, offset)
+
+
+def test_in_flight_names_the_first_input_taken_and_not_finished() -> None:
+    from agents.transactions import InFlight
+
+    tracker = InFlight()
+    events = [_Event(TP0, n) for n in (4, 5, 6)]
+    tracker.begin(events)  # type: ignore[arg-type]
+    tracker.finish(events[0])  # type: ignore[arg-type]
+    tracker.finish(events[2])  # type: ignore[arg-type]
+    # Offset 5 was taken and not finished: a commit up to 7 would skip it, so the manager refuses (see commit).
+    assert tracker.first_open(TP0) == 5 and tracker.first_open(TP1) is None
+    tracker.forget({TP0})
+    assert tracker.first_open(TP0) is None
