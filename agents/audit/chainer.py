@@ -134,7 +134,11 @@ def read_chain_head(bootstrap: str, options: dict[str, str]) -> ReadHead:
         record = last_record(bootstrap, AUDIT_EVENTS.name, partition, options=options)
         if record is None or record.value is None:
             return None
-        value: dict[str, Any] = json.loads(record.value)
+        value = json.loads(record.value)
+        if not isinstance(value, dict) or not {"seq", "hash"} <= set(value):
+            # A topic written before the chain existed (an upgrade): the chain starts here, from genesis.
+            log.warning("audit_chain_starts_after_unchained_events", partition=partition, offset=record.offset)
+            return None
         return value
 
     return read
