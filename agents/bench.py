@@ -19,6 +19,7 @@ from agents.dead_letters import SourcePosition
 from agents.demo_data import DemoGenerator, DemoMessage
 from agents.kafka_io import TopicFollower, produce_all
 from agents.settings import Settings
+from agents.supervise import worker_process
 from schemas.records import DeidentifiedRecord
 from topics.specs import RECORDS_INDEXED
 
@@ -166,7 +167,8 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
     follower.poll(1.0)  # drain older acks before the clock starts
     # Where the CPU goes end to end: on a small machine the stages, the broker and the clients share it.
-    processes = {f"{p['role']}-{p['pid']}": int(p["pid"]) for p in state["processes"]}
+    # Workers run under keep-alive supervisors: measure the worker processes themselves.
+    processes = {f"{p['role']}-{p['pid']}": worker_process(int(p["pid"])) for p in state["processes"]}
     processes[f"bench-client-{os.getpid()}"] = os.getpid()
     cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     run = ingest_end_to_end(settings, bootstrap, follower, stream.messages, tenant)
@@ -176,7 +178,11 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     seen = run.acknowledged
     end_to_end = len(seen) / elapsed
     slowest = min(stage_rates, key=lambda k: stage_rates[k])
-    rss = {f"{p['role']}-{p['pid']}": peak_rss_mb(int(p["pid"])) for p in state["processes"] if p["role"] != "broker"}
+    rss = {
+        f"{p['role']}-{p['pid']}": peak_rss_mb(worker_process(int(p["pid"])))
+        for p in state["processes"]
+        if p["role"] != "broker"
+    }
     result: dict[str, Any] = {
         "records": records,
         "records_completed": len(seen),

@@ -29,6 +29,7 @@ from agents.broker import resolve_bootstrap_servers
 from agents.errors import SluiceError
 from agents.kafka_io import TopicFollower, produce_all, producer
 from agents.settings import Settings
+from agents.supervise import worker_process
 from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, MODELS_REGISTRY
 
 MAX_TOKENS = 48
@@ -442,7 +443,7 @@ def run_inference_bench(
     inference_pids = [int(p["pid"]) for p in state["processes"] if p["role"] == "inference"]
     if not inference_pids:
         raise SluiceError(f"no inference worker is running for {versions.name}; see {settings.run_dir}")
-    worker_pid = inference_pids[0]
+    worker_pid = worker_process(inference_pids[0])  # the worker, not its keep-alive supervisor
     bootstrap = resolve_bootstrap_servers(settings)
     run_id = f"ib{time.strftime('%H%M%S')}{uuid.uuid4().hex[:4]}"
     tenant = f"bench-{run_id}"  # a fresh tenant: retrieval finds nothing, the prompt is the bare chat turn

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -61,3 +62,17 @@ def supervise(command: Sequence[str]) -> int:
             time.sleep(0.2)
         if stopping:
             return status
+
+
+def worker_child(pid: int) -> int | None:
+    """The worker a keep-alive supervisor runs (its child); None between a death and the restart."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def worker_process(pid: int) -> int:
+    """The process CPU and memory figures must be read from: the worker under a supervisor, else `pid` itself."""
+    return worker_child(pid) or pid

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from agents.kafka_io import produce_all, read_topic
+from agents.supervise import worker_child
+
+__all__ = ["event", "produce", "raw_values", "values", "worker_child"]
 
 
 def event(event_id: str, tenant: str, payload: Any) -> bytes:
@@ -44,12 +46,3 @@ def values(bootstrap: str, topic: str, *, tenant: str | None = None) -> list[dic
 
 def raw_values(bootstrap: str, topic: str) -> list[str]:
     return [(r.value or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic, idle_timeout_s=1.0)]
-
-
-def worker_child(supervisor_pid: int) -> int | None:
-    """The worker process a `--keep-alive` supervisor runs (None between a death and the restart)."""
-    try:
-        children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
