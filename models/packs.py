@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 import yaml
+
+# The same version grammar for every pack kind, so operators learn it once.
+VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?")
+VERSION_RULE = "MAJOR.MINOR.PATCH[-pre] as a quoted string"
 
 
 class PackErrorType(Protocol):
@@ -44,3 +49,19 @@ def check_pack_mapping(
     if not isinstance(raw_rules, list | tuple):
         raise error(f"rules must be a list, got {type(raw_rules).__name__}", pack=label)
     return label, data, raw_rules
+
+
+def check_pack_header(
+    version: object, description: object, priority: object, rules: object, fail: Callable[[str], Exception]
+) -> None:
+    """The header fields every pack kind shares: a semantic version, a text description, an integer priority,
+    a tuple of rules; every problem becomes `fail(reason)`."""
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+        raise fail(f"version must be {VERSION_RULE}, got {version!r}")
+    if not isinstance(description, str):
+        raise fail(f"description must be a string, got {type(description).__name__}")
+    # bool is an int; `priority: yes` is a mistake, not priority 1.
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise fail(f"priority must be an integer, got {priority!r}")
+    if not isinstance(rules, tuple):
+        raise fail(f"rules must be a tuple, got {type(rules).__name__}")

@@ -11,12 +11,11 @@ import yaml
 
 from models.cleaning.errors import RulePackError
 from models.cleaning.rules import AbbreviationRule, BuiltinRule, RegexRule, Rule, UnitRule, rule_from_mapping
-from models.packs import check_pack_mapping, load_yaml
+from models.packs import check_pack_header, check_pack_mapping, load_yaml
 
 # Names and versions are joined into the engine version ("base@1.0.0+medical@1.0.0"), so neither may
 # contain '@' or '+'.
 _NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
-_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?")
 _PACK_FIELDS = frozenset({"name", "version", "description", "priority", "protected_terms", "rules"})
 DEFAULT_PRIORITY = 100
 
@@ -45,15 +44,7 @@ class RulePack:
         def fail(reason: str) -> RulePackError:
             return RulePackError(reason, pack=label)
 
-        if not isinstance(self.version, str) or not _VERSION_RE.fullmatch(self.version):
-            raise fail(f"version must be MAJOR.MINOR.PATCH[-pre] as a quoted string, got {self.version!r}")
-        if not isinstance(self.description, str):
-            raise fail(f"description must be a string, got {type(self.description).__name__}")
-        # bool is an int; `priority: yes` is a mistake, not priority 1.
-        if not isinstance(self.priority, int) or isinstance(self.priority, bool):
-            raise fail(f"priority must be an integer, got {self.priority!r}")
-        if not isinstance(self.rules, tuple):
-            raise fail(f"rules must be a tuple, got {type(self.rules).__name__}")
+        check_pack_header(self.version, self.description, self.priority, self.rules, fail)
         seen: set[str] = set()
         for index, rule in enumerate(self.rules):
             if not isinstance(rule, RegexRule | AbbreviationRule | UnitRule | BuiltinRule):

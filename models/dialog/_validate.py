@@ -6,15 +6,13 @@ import difflib
 import re
 from collections.abc import Callable, Iterable
 
-from models.packs import load_yaml
+from models.packs import VERSION_RE, VERSION_RULE, load_yaml
 
 __all__ = ["NAME_RE", "NAME_RULE", "VERSION_RE", "VERSION_RULE", "check_str_list", "close_match", "load_yaml"]
 # Names and versions are joined into engine versions ("default@1.0.0+clinic@2.0.0"), so neither may
-# contain '@' or '+'. The same grammar as cleaning rule packs, so operators learn it once.
+# contain '@' or '+'. Versions follow models/packs.VERSION_RE, shared with cleaning rule packs.
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
-VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?")
 NAME_RULE = "lower-case letters, digits, '_' or '-', starting with a letter (at most 64)"
-VERSION_RULE = "MAJOR.MINOR.PATCH[-pre] as a quoted string"
 
 
 def close_match(word: object, choices: Iterable[str]) -> str:

@@ -14,14 +14,12 @@ from models.cleaning.rules import MAX_PATTERN_CHARS, REGEX_FLAGS
 from models.dialog._validate import (
     NAME_RE,
     NAME_RULE,
-    VERSION_RE,
-    VERSION_RULE,
     check_str_list,
     close_match,
     load_yaml,
 )
 from models.dialog.errors import PolicyError
-from models.packs import check_pack_mapping
+from models.packs import check_pack_header, check_pack_mapping
 
 Action = Literal["answer", "reject", "review", "allow"]
 ACTIONS: tuple[Action, ...] = ("answer", "reject", "review", "allow")
@@ -216,15 +214,7 @@ class PolicyPack:
         def fail(reason: str) -> PolicyError:
             return PolicyError(reason, pack=self.name)
 
-        if not isinstance(self.version, str) or not VERSION_RE.fullmatch(self.version):
-            raise fail(f"version must be {VERSION_RULE}, got {self.version!r}")
-        if not isinstance(self.description, str):
-            raise fail(f"description must be a string, got {type(self.description).__name__}")
-        # bool is an int; `priority: yes` is a mistake, not priority 1.
-        if not isinstance(self.priority, int) or isinstance(self.priority, bool):
-            raise fail(f"priority must be an integer, got {self.priority!r}")
-        if not isinstance(self.rules, tuple):
-            raise fail(f"rules must be a tuple, got {type(self.rules).__name__}")
+        check_pack_header(self.version, self.description, self.priority, self.rules, fail)
         seen: set[str] = set()
         for index, rule in enumerate(self.rules):
             if not isinstance(rule, PolicyRule):
