@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import faust
 
-from agents import transactions
+from agents import committed_reads, transactions
 from agents.settings import Settings
 
 
@@ -40,7 +40,10 @@ def create_app(
         web_tables_enabled=False,
         web_metrics_enabled=False,
         logging_config=None,
+        # Table recovery that ends at a changelog's trailing transaction marker in either guarantee.
+        TableManager=committed_reads.MarkerAwareTableManager,
     )
+    committed_reads.install(app)
     if settings.processing_guarantee == "exactly_once":
         transactions.install(app)
     return app
