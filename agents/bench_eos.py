@@ -14,8 +14,7 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,7 +41,6 @@ from topics.specs import RECORDS_INDEXED
 Guarantee = Literal["at_least_once", "exactly_once"]
 MODES: tuple[Guarantee, Guarantee] = ("at_least_once", "exactly_once")
 SHORT: dict[Guarantee, str] = {"at_least_once": "ALO", "exactly_once": "EOS"}
-GUARANTEE_VARIABLE = "SLUICE_PROCESSING_GUARANTEE"
 WARMUP_RECORDS = 12
 # A healthy worker answers the warm-up in seconds and the load within a minute; longer means a lost request.
 WARMUP_TIMEOUT_S = 90.0
@@ -235,27 +233,9 @@ def format_table(result: Mapping[str, Any]) -> str:
 
 
 # --- measuring ---------------------------------------------------------------------------------------------------
-@contextmanager
-def _guarantee_for_spawned_workers(mode: Guarantee) -> Iterator[None]:
-    """runtime.up starts workers with this process's environment: set the guarantee there, only while it does."""
-    before = os.environ.get(GUARANTEE_VARIABLE)
-    os.environ[GUARANTEE_VARIABLE] = mode
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[GUARANTEE_VARIABLE]
-        else:
-            os.environ[GUARANTEE_VARIABLE] = before
-
-
 def restart_workers(settings: Settings, bootstrap: str, mode: Guarantee) -> dict[str, Any]:
-    """Stop the workers and start them again under `mode`; the broker keeps running."""
-    # With the cluster named, runtime.down stops the workers only and runtime.up starts no broker.
-    workers_only = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
-    with _guarantee_for_spawned_workers(mode):
-        runtime.down(workers_only, log=lambda line: print(f"  {line}", flush=True))
-        return runtime.up(workers_only, log=lambda line: print(f"  {line}", flush=True))
+    """Restart the workers under `mode`, their log lines indented under the round's heading."""
+    return runtime.restart_workers(settings, bootstrap, mode, log=lambda line: print(f"  {line}", flush=True))
 
 
 def tree_cpu_seconds(pid: int) -> float:

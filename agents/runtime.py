@@ -10,14 +10,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agents.broker import LocalBroker, free_port, pid_alive, resolve_bootstrap_servers
 from agents.errors import ConfigurationError, SluiceError
 from agents.settings import Settings
 
 WORKER_READY_TIMEOUT_S = 180.0
+GUARANTEE_VARIABLE = "SLUICE_PROCESSING_GUARANTEE"
 
 
 def serves_inference(settings: Settings) -> bool:
@@ -193,6 +196,35 @@ def down(settings: Settings, *, log: Any = print) -> None:
     _write_state(settings, state)
     if not settings.kafka_bootstrap_servers and LocalBroker(settings).down():
         log("broker      stopped")
+
+
+@contextmanager
+def _guarantee_for_spawned_workers(guarantee: str) -> Iterator[None]:
+    """_spawn starts workers with this process's environment: set the guarantee there, only while it does."""
+    before = os.environ.get(GUARANTEE_VARIABLE)
+    os.environ[GUARANTEE_VARIABLE] = guarantee
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[GUARANTEE_VARIABLE]
+        else:
+            os.environ[GUARANTEE_VARIABLE] = before
+
+
+def restart_workers(
+    settings: Settings,
+    bootstrap: str,
+    guarantee: Literal["at_least_once", "exactly_once"],
+    *,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Stop the workers and start them again under `guarantee`, waiting until healthy; the broker keeps running."""
+    # With the cluster named, down() stops the workers only and up() starts no broker.
+    workers_only = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+    with _guarantee_for_spawned_workers(guarantee):
+        down(workers_only, log=log)
+        return up(workers_only, log=log)
 
 
 def status(settings: Settings) -> dict[str, Any]:
