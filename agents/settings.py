@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     inference_concurrency: int = Field(
         default=4, ge=1, le=64, description="Agent actors taking request micro-batches concurrently."
     )
+    answered_request_retention_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long a request id is remembered as answered; a repeat after that is answered again.",
+    )
+    session_retention_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="How long a session's history is kept after its last turn."
+    )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     pseudonymise_prompts: list[str] = Field(

@@ -235,6 +235,8 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         settings.max_message_bytes,
         settings.topic_partitions,
         concurrency=settings.inference_concurrency,
+        answered_retention_s=settings.answered_request_retention_s,
+        session_retention_s=settings.session_retention_s,
         topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
     ).register(app)
     registry_dead_letters = dead_letter_sink(

@@ -16,6 +16,7 @@ import structlog
 from agents import metrics
 from agents.audit import AuditEmitter
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
+from agents.inference.expiry import ExpiringTable
 from agents.inference.service import Handled, InferenceService
 from agents.ingest.flow import BatchRunner, exit_for_restart, micro_batches, position_of
 from agents.transactions import attribute_to, in_flight
@@ -42,6 +43,8 @@ class InferenceFlow:
     max_message_bytes: int
     partitions: int
     concurrency: int = 1
+    answered_retention_s: float = 7 * 24 * 3600.0
+    session_retention_s: float = 7 * 24 * 3600.0
     # Whether a reply_to topic exists: a send to a missing topic waits for metadata forever (and under
     # exactly-once would hold up the commit), so such a request is answered on inference.responses.v1 instead.
     topic_exists: Callable[[str], bool] = lambda _name: True
@@ -50,7 +53,13 @@ class InferenceFlow:
         # Turns of one session must not run at the same time (its history would race); with several actors
         # taking micro-batches concurrently, a lock per session serialises them.
         self._session_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
-        self._answered: Any = None  # the answered_requests table, once registered
+        self._answered: ExpiringTable | None = None  # the answered_requests table, once registered
+
+    @property
+    def answered(self) -> ExpiringTable:
+        if self._answered is None:
+            raise RuntimeError("InferenceFlow.register(app) declares the answered_requests table first")
+        return self._answered
 
     @property
     def audit(self) -> AuditEmitter:
@@ -59,10 +68,19 @@ class InferenceFlow:
     def register(self, app: faust.App) -> Any:
         requests = app.topic(INFERENCE_REQUESTS.name, key_serializer="raw", value_serializer="raw")
         # Keyed by session_id like the requests, so a session's history lives on the partition of its requests.
-        sessions = app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str)
+        sessions = ExpiringTable(
+            app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str), self.session_retention_s
+        )
         # Keyed like the requests' partition (the session), so a retry sent with the same key finds its entry.
-        answered = app.Table(ANSWERED_TABLE, default=None, partitions=self.partitions, key_type=str)
-        self._answered = answered
+        answered = self._answered = ExpiringTable(
+            app.Table(ANSWERED_TABLE, default=None, partitions=self.partitions, key_type=str),
+            self.answered_retention_s,
+        )
+
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # faust's signal signature is too narrow
+        async def relearn_expiry(sender: Any, **_: Any) -> None:
+            answered.rebalanced()
+            sessions.rebalanced()
 
         # Several actors share the stream so that a new micro-batch is taken while the previous one is still
         # being answered: the batcher stays fed. Faust commits an offset only once every event before it is
@@ -80,7 +98,7 @@ class InferenceFlow:
 
         return answer_requests
 
-    async def _answer_in_order(self, events: Sequence[faust.EventT[bytes]], sessions: Any) -> None:
+    async def _answer_in_order(self, events: Sequence[faust.EventT[bytes]], sessions: ExpiringTable) -> None:
         session = session_key(events[0])
         lock, users = self._session_locks.setdefault(session, (asyncio.Lock(), [0]))
         users[0] += 1
@@ -93,11 +111,11 @@ class InferenceFlow:
             if users[0] == 0:  # nobody holds or awaits it: forget it, so the dict does not grow forever
                 del self._session_locks[session]
 
-    async def _answer_one(self, event: faust.EventT[bytes], sessions: Any) -> None:
+    async def _answer_one(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
         await self._answer(event, sessions)
         in_flight.finish(event)  # only once every output of this request was made (not on cancellation)
 
-    async def _answer(self, event: faust.EventT[bytes], sessions: Any) -> None:
+    async def _answer(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
         # Table writes go to the changelog partition of "the current event"; inside this task that must be
         # this request's event, not whichever event the stream saw last.
         attribute_to(event)
@@ -119,13 +137,13 @@ class InferenceFlow:
                 await self._publish(response, None, {"error": "invalid request"}, position.topic, position)
                 return
             request = decoded
-            previous = self._answered.get(request.request_id)
+            previous = self.answered.get(request.request_id)
             if previous is not None:
                 await self._suppress_duplicate(request, previous, position)
                 return
             handled = await self._handle(request, event, sessions)
             if handled.history is not None:
-                sessions[request.session] = handled.history.to_dict()
+                sessions.set(request.session, handled.history.to_dict(), position.partition)
             if handled.review is not None:
                 await self.send(
                     REVIEW_PENDING.name, request.request_id.encode(), handled.review.model_dump_json().encode()
@@ -154,7 +172,7 @@ class InferenceFlow:
             details={"answered_at": previous.get("answered_at"), "first_offset": previous.get("offset")},
         )
 
-    async def _handle(self, request: InferenceRequest, event: faust.EventT[bytes], sessions: Any) -> Handled:
+    async def _handle(self, request: InferenceRequest, event: faust.EventT[bytes], sessions: ExpiringTable) -> Handled:
         try:
             stored = sessions.get(request.session)
             history = SessionHistory.from_dict(stored) if stored else SessionHistory()
@@ -184,11 +202,12 @@ class InferenceFlow:
         body = response.model_dump_json().encode()
         await self.send(topic, response.request_id.encode(), body)
         # Written in the same transaction as the response (exactly-once), so it exists iff the response does.
-        self._answered[response.request_id] = {
+        answered = {
             "answered_at": response.responded_at.isoformat(),
             "offset": position.offset,
             "status": response.status,
         }
+        self.answered.set(response.request_id, answered, position.partition)
         metrics.RESPONSES.labels(response.status, response.variant or "-").inc()
         versions = {k: str(audit[k]) for k in ("model", "template", "policy_version") if audit.get(k)}
         await self.audit.emit(

@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
+from agents.kafka_io import read_topic
 from agents.settings import Settings
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import event, produce, values
@@ -290,3 +291,37 @@ def test_a_request_id_sent_twice_is_answered_once_and_the_repeat_is_audited(
     )
     assert [e["subject_id"] for e in suppressed] == [request_id]
     assert len(responses(bootstrap, prefix, 1)[request_id]) == 1, "the retry was answered again"
+
+
+def test_a_request_id_is_forgotten_after_its_retention_and_the_table_entry_deleted(
+    sluice_up: dict[str, Any], settings: Settings, bootstrap: str, tenant: str
+) -> None:
+    retention_s = settings.answered_request_retention_s
+    assert retention_s <= 30, "the integration session sets a short retention (conftest)"
+
+    def request(name: str) -> dict[str, Any]:
+        # One session key: every request lands in the partition of the first one.
+        return {"request_id": f"{tenant}-exp-{name}", "tenant": tenant, "session_id": f"{tenant}-s", "prompt": "hi"}
+
+    first = request("first")
+    first_id = first["request_id"]
+    ask(bootstrap, [first])
+    assert len(responses(bootstrap, first_id, 1)[first_id]) == 1
+    time.sleep(retention_s + 1)
+    changelog = f"{settings.app_id}-inference-answered_requests-changelog"
+    later = (request(f"later-{n}") for n in range(1_000))
+
+    def forgotten() -> bool:
+        # Each request forgets at most 8 expired entries of its partition, oldest first, and earlier tests
+        # left some there: later requests drain them until the first one goes too.
+        following = next(later)
+        ask(bootstrap, [following])
+        assert len(responses(bootstrap, following["request_id"], 1)[following["request_id"]]) == 1
+        # Deleted from the table, not just ignored: a tombstone on the changelog lets compaction drop the entry
+        # (committed in the same transaction as the response just read).
+        records = read_topic(bootstrap, changelog)
+        return any(r.value is None and first_id in (r.key or b"").decode() for r in records)
+
+    wait_for(forgotten, timeout_s=180, interval_s=0)
+    ask(bootstrap, [first])
+    wait_for(lambda: len(responses(bootstrap, first_id, 1, timeout_s=10).get(first_id, [])) == 2, timeout_s=60)
