@@ -33,9 +33,17 @@ def redact_exceptions(_logger: Any, _method: str, event_dict: dict[str, Any]) ->
         exc_info = sys.exc_info()
     elif isinstance(exc_info, BaseException):
         exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-    exc_type, _exc, tb = exc_info
+    exc_type, exc, tb = exc_info
     if exc_type is None:
         return event_dict
+    event = event_dict.get("event")
+    if isinstance(event, str) and exc is not None:
+        # A library may quote the exception in the message too (faust: "Agent error: %r"). A message of a few
+        # characters (KeyError(0)) is left: replacing it would garble every "0" and it cannot hold PII.
+        for quoted in (repr(exc), str(exc)):
+            if len(quoted) >= 4:
+                event = event.replace(quoted, "[exception message dropped]")
+        event_dict["event"] = event
     frames = traceback.extract_tb(tb)[-5:]
     event_dict["exception"] = {
         "type": exc_type.__name__,

@@ -54,3 +54,19 @@ def test_exceptions_are_logged_by_type_and_place_never_by_message() -> None:
     for line in lines:
         assert line["exception"]["type"] == "ValueError"
         assert any("test_logs.py" in where for where in line["exception"]["where"])
+
+
+def test_a_library_log_line_that_quotes_its_exception_loses_the_quote() -> None:
+    # Faust logs a crashed agent as `log.exception("Agent error: %r", exc)`: the message repeats the exception.
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    for exc in (ValueError("could not parse '张伟 13812345678'"), KeyError("13812345678"), OSError("x\n13812345678")):
+        try:
+            raise exc
+        except Exception as caught:
+            logging.getLogger("faust").exception("Agent error: %r (%s)", caught, caught)
+    out = stream.getvalue()
+    assert "13812345678" not in out and "张伟" not in out
+    lines = [json.loads(line) for line in out.splitlines()]
+    dropped = "[exception message dropped]"
+    assert [line["event"] for line in lines] == [f"Agent error: {dropped} ({dropped})"] * 3
