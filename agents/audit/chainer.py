@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,13 @@ from topics.specs import AUDIT_EVENTS, AUDIT_PENDING
 log = structlog.get_logger(__name__)
 
 STAGE = "audit"
+# Asks the chainer that owns a partition of audit.pending.v1 for a checkpoint, if one is due. Without it the
+# events after a partition's last checkpoint stay unauthenticated for as long as the partition is idle (a
+# truncated tail is then undetectable). The chainer sends ticks to itself from a timer; it does not write the
+# checkpoint from the timer, because such a write belongs to no input's transaction and could land between the
+# events of a transaction still open. Sealed for a tick, the checkpoint commits like any sealed draft.
+CHECKPOINT_TICK = b'{"sluice": "checkpoint-tick"}'
+TICK_CHECK_EVERY_S = 5.0
 ReadHead = Callable[[int], dict[str, Any] | None]
 
 
@@ -48,6 +56,7 @@ class AuditChainer:
     checkpoint_interval_s: float
     max_message_bytes: int = 256_000
     heads: dict[int, ChainHead] = field(default_factory=dict)
+    ticked_at: dict[int, float] = field(default_factory=dict)
 
     def register(self, app: faust.App) -> Any:
         drafts = app.topic(AUDIT_PENDING.name, key_serializer="raw", value_serializer="raw")
@@ -63,6 +72,12 @@ class AuditChainer:
                     exit_for_restart(STAGE, exc)
                 in_flight.finish(event)
 
+        @app.timer(interval=min(TICK_CHECK_EVERY_S, self.checkpoint_interval_s))  # type: ignore[untyped-decorator]
+        async def tick_idle_chains() -> None:
+            owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == AUDIT_PENDING.name]
+            for partition in self.ticks_due(owned, time.monotonic()):
+                await drafts.send(value=CHECKPOINT_TICK, partition=partition)
+
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal signature is too narrow
         async def forget_heads(sender: Any, revoked: set[Any], **_: Any) -> None:
             # Another chainer may extend these chains now: re-read the head if the partition comes back.
@@ -75,11 +90,16 @@ class AuditChainer:
     async def seal_one(self, event: faust.EventT[bytes], chain: faust.TopicT) -> None:
         attribute_to(event)
         position = position_of(event)
+        partition = position.partition
+        if position.value == CHECKPOINT_TICK:
+            head = await self._head(partition)
+            for checkpoint in self.checkpoint_if_due(partition, head, time.monotonic(), events=0):
+                await chain.send(key=position.key, value=canonical_json(checkpoint), partition=partition)
+            return
         draft = parse_draft(position, self.max_message_bytes)
         if isinstance(draft, StageFailure):
             await self.runner.dead_letter(draft)
             return
-        partition = position.partition
         head = await self._head(partition)
         for sealed in self.seal_draft(partition, head, draft):
             await chain.send(key=position.key, value=canonical_json(sealed), partition=partition)
@@ -87,17 +107,37 @@ class AuditChainer:
 
     def seal_draft(self, partition: int, head: ChainHead, draft: dict[str, Any]) -> list[dict[str, Any]]:
         """The draft sealed, followed by a checkpoint when one is due."""
-        sealed = [seal(draft, head)]
-        now = time.monotonic()
-        due_by_count = head.since_checkpoint >= self.checkpoint_every
-        due_by_time = now - head.checkpointed_at >= self.checkpoint_interval_s
-        if due_by_count or due_by_time:
-            checkpoint = checkpoint_draft(partition, head, self.signing_key_id, self.signing_key)
-            checkpoint["event_id"] = f"checkpoint-{partition}-{head.next_seq}"
-            sealed.append(seal(checkpoint, head))
-            head.checkpointed_seq = head.next_seq - 1
-            head.checkpointed_at = now
-        return sealed
+        sealed = seal(draft, head)
+        return [sealed, *self.checkpoint_if_due(partition, head, time.monotonic(), events=self.checkpoint_every)]
+
+    def checkpoint_if_due(self, partition: int, head: ChainHead, now: float, *, events: int) -> list[dict[str, Any]]:
+        """A sealed checkpoint when `events` events (0: any) or the interval have passed since the last; else []."""
+        if head.since_checkpoint == 0:
+            return []
+        due_by_count = events > 0 and head.since_checkpoint >= events
+        if not due_by_count and now - head.checkpointed_at < self.checkpoint_interval_s:
+            return []
+        checkpoint = checkpoint_draft(partition, head, self.signing_key_id, self.signing_key)
+        checkpoint["event_id"] = f"checkpoint-{partition}-{head.next_seq}"
+        sealed = seal(checkpoint, head)
+        head.checkpointed_seq = head.next_seq - 1
+        head.checkpointed_at = now
+        return [sealed]
+
+    def ticks_due(self, owned: Iterable[int], now: float) -> list[int]:
+        """Owned partitions to tick: events after the last checkpoint for an interval, or a head not read yet."""
+        due = []
+        for partition in owned:
+            head = self.heads.get(partition)
+            if head is not None and (
+                head.since_checkpoint == 0 or now - head.checkpointed_at < self.checkpoint_interval_s
+            ):
+                continue
+            if now - self.ticked_at.get(partition, -math.inf) < self.checkpoint_interval_s:
+                continue  # one tick per interval: the last one may still be on its way
+            self.ticked_at[partition] = now
+            due.append(partition)
+        return due
 
     async def _head(self, partition: int) -> ChainHead:
         head = self.heads.get(partition)

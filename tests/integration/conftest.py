@@ -68,6 +68,7 @@ def settings(tiny_embedder_dir: Path, tiny_generator: str) -> Iterator[Settings]
         "SLUICE_MAX_WAIT_MS": "50",
         # Checkpoints every few events, so that every test run signs and verifies several.
         "SLUICE_AUDIT_CHECKPOINT_EVERY": "5",
+        "SLUICE_AUDIT_CHECKPOINT_INTERVAL_S": "5",
         # Request ids are forgotten after seconds, not a week, so that a test can watch one expire.
         "SLUICE_ANSWERED_REQUEST_RETENTION_S": "15",
     }

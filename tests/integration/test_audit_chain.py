@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
@@ -10,6 +11,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[at
 from agents.audit.compliance import verify_topic
 from agents.kafka_io import produce_all
 from agents.settings import Settings
+from schemas.records import AuditEvent
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import values
 
@@ -44,3 +46,28 @@ def test_drafts_that_are_not_audit_events_are_dead_lettered_and_the_chain_stays_
     assert sealed == [], "a draft carrying its own chain fields was sealed"
     report = verify_topic(settings, "audit.events.v1")
     assert report.intact, report.to_json()
+
+
+def test_an_idle_chain_ends_in_a_checkpoint_within_the_interval(
+    sluice_up: dict[str, Any], settings: Settings, bootstrap: str, tenant: str
+) -> None:
+    interval_s = settings.audit_checkpoint_interval_s
+    assert interval_s <= 10, "the integration session sets a short checkpoint interval (conftest)"
+    draft = AuditEvent(
+        event_id=f"{tenant}-idle",
+        event_type="record.indexed",
+        stage="index",
+        subject_id=f"{tenant}-r",
+        tenant=tenant,
+        emitted_at=datetime.now(UTC),
+    )
+    produce_all(bootstrap, [("audit.pending.v1", tenant.encode(), draft.model_dump_json().encode())])
+    wait_for(lambda: [e for e in values(bootstrap, "audit.events.v1", tenant=tenant)], timeout_s=60)
+
+    def every_tail_authenticated() -> bool:
+        # Nothing else is audited now: only the chainer's own ticks can add the checkpoints that cover the tail.
+        report = verify_topic(settings, "audit.events.v1")
+        assert report.intact, report.to_json()
+        return all(p.unauthenticated_tail == 0 for p in report.partitions)
+
+    wait_for(every_tail_authenticated, timeout_s=4 * interval_s + 30, interval_s=2)

@@ -93,3 +93,28 @@ def test_drafts_that_cannot_be_sealed_are_failures_too() -> None:
     assert isinstance(parse_draft(position(surrogate)), StageFailure)
     failure = parse_draft(position(oversized), max_bytes=200)
     assert isinstance(failure, StageFailure) and failure.error_type == "OversizedPayloadError"
+
+
+def test_an_idle_chain_gets_its_checkpoint_from_a_tick_once_the_interval_has_passed() -> None:
+    sealer = chainer(every=100, interval_s=60.0)
+    head = ChainHead(checkpointed_at=float("inf"))  # sealing on the real clock must not checkpoint here
+    events = [e for n in range(2) for e in sealer.seal_draft(0, head, json.loads(draft(n)))]
+    assert [e["event_type"] for e in events] == ["record.indexed"] * 2
+    head.checkpointed_at = 1_000.0
+    assert sealer.checkpoint_if_due(0, head, 1_030.0, events=0) == [], "not due yet"
+    (checkpoint,) = sealer.checkpoint_if_due(0, head, 1_061.0, events=0)
+    assert checkpoint["event_type"] == "audit.checkpoint" and checkpoint["prev_hash"] == events[-1]["hash"]
+    assert checkpoint_problem(checkpoint["details"], 0, {"k1": KEY}) is None
+    assert sealer.checkpoint_if_due(0, head, 2_000.0, events=0) == [], "nothing after the checkpoint to cover"
+
+
+def test_ticks_go_to_owned_chains_with_unauthenticated_events_once_per_interval() -> None:
+    sealer = chainer(every=100, interval_s=60.0)
+    idle_with_tail = ChainHead(next_seq=7, checkpointed_seq=4, checkpointed_at=1_000.0)
+    fully_checkpointed = ChainHead(next_seq=5, checkpointed_seq=4, checkpointed_at=0.0)
+    sealer.heads = {0: idle_with_tail, 1: fully_checkpointed}
+    owned = [0, 1, 2]  # 2: assigned, head not read yet (after a restart its tail may be unauthenticated)
+    assert sealer.ticks_due(owned, 1_030.0) == [2]
+    assert sealer.ticks_due(owned, 1_061.0) == [0]
+    assert sealer.ticks_due(owned, 1_062.0) == [], "one tick per interval"
+    assert sealer.ticks_due(owned, 1_122.0) == [0, 2], "a tick lost on its way is sent again"
