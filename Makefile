@@ -55,6 +55,7 @@ demo: setup $(GENERATOR)
 bench: setup $(GENERATOR)
 	$(BIN)/sluice bench ingest
 	$(BIN)/sluice bench inference
+	$(BIN)/sluice bench batching
 	$(BIN)/sluice bench eos
 
 lint: $(INSTALLED)

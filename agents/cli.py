@@ -724,6 +724,18 @@ def bench_inference(requests: int, naive_prompts: int) -> None:
     run_inference_bench(_settings(), requests=requests, naive_prompts=naive_prompts)
 
 
+@bench.command("batching")
+@click.option("--prompts", default=16, show_default=True, type=click.IntRange(1, 128), help="Prompts per case.")
+@click.option(
+    "--repeats", default=2, show_default=True, type=click.IntRange(1), help="Runs of each per case, order alternating."
+)
+def bench_batching(prompts: int, repeats: int) -> None:
+    """The raw engine batched vs one prompt at a time, without and with retrieved records in the prompt."""
+    from agents.bench_batching import run_batching_bench
+
+    run_batching_bench(_settings(), prompts=prompts, repeats=repeats)
+
+
 @bench.command("eos")
 @click.option("--records", default=600, show_default=True, type=click.IntRange(1), help="Ingest records per round.")
 @click.option("--requests", default=32, show_default=True, type=click.IntRange(1, 128), help="Requests per round.")

@@ -88,25 +88,11 @@ class PendingQueue(Generic[P, R]):
         return expired
 
     def candidate(self, version: str) -> Candidate[P, R]:
-        """Greedy fill in priority order, stopping at the first item that does not fit.
-
-        Stopping (rather than skipping to smaller items) keeps the order promise and cannot starve big items.
-        An item larger than max_batch_tokens on its own still forms a batch of one: refusing it would starve it
-        forever, and the model, not the batcher, is the judge of whether it can run.
-        """
+        """The leading entries in priority order that fit one batch (BatchLimits.leading_fit)."""
         entries = self._by_version[version]
-        chosen: list[Pending[P, R]] = []
-        tokens = 0
-        full = False
-        for entry in entries:
-            if len(chosen) == self._limits.max_batch_size:
-                full = True
-                break
-            if chosen and tokens + entry.item.cost_tokens > self._limits.max_batch_tokens:
-                full = True
-                break
-            chosen.append(entry)
-            tokens += entry.item.cost_tokens
+        chosen = entries[: self._limits.leading_fit(entry.item.cost_tokens for entry in entries)]
+        tokens = sum(entry.item.cost_tokens for entry in chosen)
+        full = len(chosen) < len(entries)  # the next one did not fit
         # Also full when nothing more could join, even if nothing else is queued yet (or: an oversized single).
         if len(chosen) == self._limits.max_batch_size or tokens >= self._limits.max_batch_tokens:
             full = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -29,6 +30,21 @@ class BatchLimits:
             raise ConfigurationError(f"max_wait_ms must not be negative, got {self.max_wait_ms}")
         if self.max_queue < 1:
             raise ConfigurationError(f"max_queue must be at least 1, got {self.max_queue}")
+
+    def leading_fit(self, costs: Iterable[int]) -> int:
+        """How many of the leading items (by cost in tokens) one batch takes: greedy, stopping at the first misfit.
+
+        Stopping (rather than skipping to smaller items) keeps the order promise and cannot starve big items.
+        An item larger than max_batch_tokens on its own still forms a batch of one: refusing it would starve it
+        forever, and the model, not the batcher, is the judge of whether it can run.
+        """
+        taken = tokens = 0
+        for cost in costs:
+            if taken == self.max_batch_size or (taken and tokens + cost > self.max_batch_tokens):
+                break
+            taken += 1
+            tokens += cost
+        return taken
 
 
 @dataclass(frozen=True)

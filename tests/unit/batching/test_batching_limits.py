@@ -78,3 +78,17 @@ async def test_batch_that_reaches_max_batch_size_runs_without_waiting_for_more_c
 def test_invalid_limits_fail_at_construction_naming_the_setting(field: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=field):
         BatchLimits(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("costs", "taken"),
+    [
+        ([4, 4, 4, 4], 2),  # 4 + 4 fit in 10, a third would not
+        ([30, 1, 1], 1),  # oversized alone still forms a batch of one
+        ([1, 30, 1], 1),  # stops at the first misfit rather than skipping to the small one behind it
+        ([1] * 20, 3),  # size limit
+        ([], 0),
+    ],
+)
+def test_leading_fit_is_the_greedy_rule_batches_close_by(costs: list[int], taken: int) -> None:
+    assert BatchLimits(max_batch_size=3, max_batch_tokens=10).leading_fit(costs) == taken

@@ -1,0 +1,44 @@
+"""The batching bench's pure parts: batches split as the batcher closes them, record texts, the table."""
+
+from __future__ import annotations
+
+from agents.bench_batching import batches, format_table, record_texts
+from models.batching import BatchLimits
+
+
+def test_prompts_are_split_into_the_batches_the_batcher_would_close() -> None:
+    limits = BatchLimits(max_batch_size=4, max_batch_tokens=3000)
+    assert [len(b) for b in batches([125] * 10, limits)] == [4, 4, 2]
+    assert [len(b) for b in batches([1300] * 5, limits)] == [2, 2, 1]
+    split = batches([1300, 100, 5000, 100], limits)
+    assert [list(b) for b in split] == [[0, 1], [2], [3]]
+
+
+def test_record_texts_have_the_asked_length_and_differ() -> None:
+    texts = record_texts(4, 480)
+    assert [len(t) for t in texts] == [480] * 4 and len(set(texts)) == 4
+    assert record_texts(0, 480) == []
+
+
+def test_the_table_shows_each_case_with_its_batches_and_ratios() -> None:
+    case = {
+        "retrieved_records": 4,
+        "prompt_tokens_mean": 1249,
+        "batch_sizes": [6, 6, 4],
+        "batched": {"seconds": 90.0},
+        "one_at_a_time": {"seconds": 74.4},
+        "requests_per_s_ratio": 0.827,
+        "tokens_per_s_ratio": 0.8,
+    }
+    results = {
+        "prompts": 16,
+        "max_tokens": 48,
+        "max_batch_size": 16,
+        "max_batch_tokens": 8192,
+        "intra_threads": 2,
+        "repeats": 1,
+        "cases": [case],
+    }
+    table = format_table(results).splitlines()
+    assert "up to 16 requests and 8192 tokens" in table[0]
+    assert table[2].split() == ["4", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
