@@ -36,6 +36,14 @@ def _rate(name: str, items: Sequence[T], batch: int, fn: Callable[[Sequence[T]],
     return len(items) / (time.perf_counter() - started)
 
 
+def write_result(settings: Settings, name: str, result: dict[str, Any]) -> Path:
+    """var/bench/<name>.json, where every bench leaves its figures."""
+    out = settings.var_dir / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return out
+
+
 def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -201,8 +209,6 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
         "ner_enabled": settings.ner_enabled,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = settings.var_dir / "bench" / "ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(settings, "ingest", result)
     print(json.dumps(result, indent=2))
     return result

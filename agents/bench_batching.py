@@ -10,7 +10,6 @@ answer depends on the prompt length.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -19,9 +18,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.bench_inference import MAX_TOKENS, ensure_models, rate, workload
+from agents.bench import write_result
+from agents.bench_inference import MAX_TOKENS, ensure_models, rate, render_prompts, workload
 from agents.settings import Settings
 from models.batching.types import BatchLimits
+from models.dialog.templates import RetrievedRecord
 
 TENANT = "bench"
 
@@ -38,18 +39,6 @@ def record_texts(count: int, chars: int) -> list[str]:
             index += 1
         texts.append(text[:chars])
     return texts
-
-
-def render_with_records(generator: Any, prompts: Sequence[str], records: Sequence[str]) -> list[str]:
-    """First chat turns as the service renders them, with `records` as the retrieved context."""
-    from models.dialog import load_templates
-    from models.dialog.templates import RetrievedRecord
-
-    retrieved = [RetrievedRecord(record_id=f"rec_{i:04d}", text=text, score=0.5) for i, text in enumerate(records)]
-    system = load_templates()["chat-default"].render(TENANT, retrieved)
-    return [
-        generator.render_chat([{"role": "system", "content": system}, {"role": "user", "content": p}]) for p in prompts
-    ]
 
 
 def batches(costs: Sequence[int], limits: BatchLimits) -> list[range]:
@@ -124,12 +113,14 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
 
     limits = BatchLimits(max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens)
     questions = workload(prompts)
-    run(render_with_records(generator, questions[:2], []))  # the first call allocates
+    run(render_prompts(generator, TENANT, questions[:2]))  # the first call allocates
     cases: list[dict[str, Any]] = []
     record_counts = sorted({0, settings.retrieval_k})
     load = os.getloadavg()[0]
     for count in tqdm(record_counts, unit="case", desc="batched vs one at a time"):
-        rendered = render_with_records(generator, questions, record_texts(count, settings.chunk_max_chars))
+        records = record_texts(count, settings.chunk_max_chars)
+        retrieved = [RetrievedRecord(record_id=f"rec_{i:04d}", text=text, score=0.5) for i, text in enumerate(records)]
+        rendered = render_prompts(generator, TENANT, questions, retrieved)
         prompt_tokens = [generator.count_tokens(p) for p in rendered]
         split = batches([t + MAX_TOKENS for t in prompt_tokens], limits)
         cases.append(
@@ -152,9 +143,7 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
         "cases": cases,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    out = settings.var_dir / "bench" / "batching.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write_result(settings, "batching", results)
     print(format_table(results))
     print(f"written to {out}")
     return results

@@ -9,7 +9,6 @@ read_committed reader) and the inference bench's saturating load.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents import runtime
-from agents.bench import cpu_seconds, ingest_end_to_end
+from agents.bench import cpu_seconds, ingest_end_to_end, write_result
 from agents.bench_inference import (
     MAX_TOKENS,
     WARMUP_REQUESTS,
@@ -422,9 +421,7 @@ def run_eos_bench(settings: Settings, *, records: int = 600, requests: int = 32,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )
-    out = settings.var_dir / "bench" / "eos.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    out = write_result(settings, "eos", result)
     print(format_table(result), flush=True)
     print(f"written to {out}", flush=True)
     return result

@@ -24,12 +24,13 @@ from typing import Any
 from tqdm import tqdm
 
 from agents import runtime
-from agents.bench import cpu_seconds, peak_rss_mb
+from agents.bench import cpu_seconds, peak_rss_mb, write_result
 from agents.broker import resolve_bootstrap_servers
 from agents.errors import SluiceError
 from agents.kafka_io import TopicFollower, produce_all, producer
 from agents.settings import Settings
 from agents.supervise import worker_process
+from models.dialog.templates import RetrievedRecord
 from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, MODELS_REGISTRY
 
 MAX_TOKENS = 48
@@ -155,11 +156,13 @@ def model_bytes(settings: Settings, versions: Versions) -> dict[str, int]:
     }
 
 
-def render_prompts(generator: Any, tenant: str, prompts: Sequence[str]) -> list[str]:
-    """The prompts as the service renders a first chat turn without retrieved records."""
+def render_prompts(
+    generator: Any, tenant: str, prompts: Sequence[str], retrieved: Sequence[RetrievedRecord] = ()
+) -> list[str]:
+    """The prompts as the service renders a first chat turn, with `retrieved` as its context (none by default)."""
     from models.dialog import load_templates
 
-    system = load_templates()["chat-default"].render(tenant, [])
+    system = load_templates()["chat-default"].render(tenant, retrieved)
     return [
         generator.render_chat([{"role": "system", "content": system}, {"role": "user", "content": p}]) for p in prompts
     ]
@@ -550,8 +553,6 @@ def run_inference_bench(
         "bench_seconds": round(time.monotonic() - bench_started, 1),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = settings.var_dir / "bench" / "inference.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    write_result(settings, "inference", result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return result
