@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from agents.errors import ConfigurationError, PoisonRecordError, StoreUnavailableError
+from schemas.errors import ConfigurationError, PoisonRecordError, StoreUnavailableError
+from schemas.records import TENANT_RULE, is_valid_tenant
 
 MAX_SEARCH_K = 100
 MAX_LIST_LIMIT = 1000
 # Field sizes; Milvus counts VARCHAR max_length in UTF-8 bytes, so rows are checked in bytes too.
-MAX_TENANT_CHARS = 128
+# Column width of existing collections; the tenant rule itself (schemas.records) allows fewer characters.
+TENANT_COLUMN_CHARS = 128
 MAX_ID_BYTES = 512
 MAX_TEXT_BYTES = 65_535
 MAX_META_BYTES = 512
@@ -33,7 +35,6 @@ _STALE_DELETE_GROUP = 64
 LITE_FLUSH_ROWS = 1024
 _ITERATOR_BATCH = 1000
 _REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
-_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]*")
 _COLLECTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 _LINEAGE_FIELDS = ("source", "topic", "partition", "offset", "event_id", "occurred_at")
 _LINEAGE_VERSIONS = ("rule_pack_version", "model_version")
@@ -149,11 +150,8 @@ def validate_tenant(tenant: str) -> str:
     """
     if not isinstance(tenant, str):
         raise InvalidStoreValueError(f"tenant must be a string, got {type(tenant).__name__}")
-    if len(tenant) > MAX_TENANT_CHARS or not _TENANT_RE.fullmatch(tenant):
-        raise InvalidStoreValueError(
-            f"invalid tenant {tenant[:40]!r}: use 1-{MAX_TENANT_CHARS} characters from "
-            "A-Z a-z 0-9 _ . : @ -, starting with a letter or digit"
-        )
+    if not is_valid_tenant(tenant):
+        raise InvalidStoreValueError(f"invalid tenant {tenant[:40]!r}: use {TENANT_RULE}")
     return tenant
 
 
@@ -267,7 +265,7 @@ class MilvusStore:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_BYTES)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-        schema.add_field("tenant", DataType.VARCHAR, max_length=MAX_TENANT_CHARS)
+        schema.add_field("tenant", DataType.VARCHAR, max_length=TENANT_COLUMN_CHARS)
         schema.add_field("record_id", DataType.VARCHAR, max_length=MAX_ID_BYTES)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)

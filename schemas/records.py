@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# The one tenant rule. A tenant scopes every search and filter, so it is a plain identifier: a value that would
+# need escaping is a bug or an attack, never a real tenant. The pattern is for pydantic and the JSON Schemas;
+# Python code checks with `is_valid_tenant`, a fullmatch (re's `$` would let a trailing newline through).
+MAX_TENANT_CHARS = 64
+TENANT_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_TENANT_CHARS - 1}}}$"
+TENANT_RULE = f"1-{MAX_TENANT_CHARS} characters from A-Z a-z 0-9 _ . -, starting with a letter or digit"
+_TENANT_RE = re.compile(TENANT_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def is_valid_tenant(value: object) -> bool:
+    return isinstance(value, str) and _TENANT_RE.fullmatch(value) is not None
 
 
 class _Contract(BaseModel):

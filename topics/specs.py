@@ -5,18 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import BaseModel
+
+from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, ReviewItem
+from schemas.records import (
+    AuditEvent,
+    ChainedAuditEvent,
+    CrmEvent,
+    DeadLetter,
+    DeidentifiedRecord,
+    ErpEvent,
+    IndexedAck,
+    LogEvent,
+    RulePackMessage,
+)
+
 Cleanup = Literal["delete", "compact"]
 DAY_MS = 24 * 60 * 60 * 1000
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic's contract. `partitions=None` means the data-topic default from settings."""
+    """One topic's contract. `payload` is the model of its values (the decoders, the JSON Schema export and the
+    docs all derive from it; None only for Faust table changelogs, whose values are Sluice's own table entries);
+    `source` names the upstream system of a source topic. `partitions=None` means the default from settings."""
 
     name: str
     description: str
     key: str
-    value_schema: str
+    payload: type[BaseModel] | None
+    source: str | None = None
     partitions: int | None = None
     cleanup_policy: Cleanup = "delete"
     retention_ms: int = 7 * DAY_MS
@@ -33,41 +51,44 @@ ERP_EVENTS = TopicSpec(
     "erp.events.v1",
     "ERP orders and invoices from upstream systems",
     "event_id",
-    "erp_event",
+    ErpEvent,
+    source="erp",
     holds_raw_pii=True,
 )
 CRM_EVENTS = TopicSpec(
     "crm.events.v1",
     "CRM contacts and follow-up notes from upstream systems",
     "event_id",
-    "crm_event",
+    CrmEvent,
+    source="crm",
     holds_raw_pii=True,
 )
 LOG_EVENTS = TopicSpec(
     "logs.events.v1",
     "application log lines from upstream systems",
     "event_id",
-    "log_event",
+    LogEvent,
+    source="logs",
     holds_raw_pii=True,
 )
 RECORDS_DEIDENTIFIED = TopicSpec(
     "records.deidentified.v1",
     "normalised, cleaned and de-identified records (never raw PII)",
     "record_id",
-    "deidentified_record",
+    DeidentifiedRecord,
 )
 RECORDS_INDEXED = TopicSpec(
     "records.indexed.v1",
     "acknowledgement per record indexed in (or deleted from) the vector store",
     "record_id",
-    "indexed_ack",
+    IndexedAck,
 )
 INGEST_DLQ = TopicSpec(
     # Original bytes travel AES-GCM encrypted, so the topic holds no raw PII in clear.
     "ingest.dlq.v1",
     "ingest inputs that could not be processed, with the reason",
     "key hash",
-    "dead_letter",
+    DeadLetter,
     retention_ms=30 * DAY_MS,
 )
 AUDIT_PENDING = TopicSpec(
@@ -75,7 +96,7 @@ AUDIT_PENDING = TopicSpec(
     "audit.pending.v1",
     "audit events before sealing into the hash chain (internal: read only by the audit chainer)",
     "tenant",
-    "audit_event",
+    AuditEvent,
 )
 AUDIT_EVENTS = TopicSpec(
     # Compliance evidence: kept forever (time and size), never compacted. Partition p holds the chain sealed from
@@ -83,7 +104,7 @@ AUDIT_EVENTS = TopicSpec(
     "audit.events.v1",
     "one hash-chained event per processed record or request: hashes, counts and types, never text",
     "tenant",
-    "chained_audit_event",
+    ChainedAuditEvent,
     retention_ms=-1,
     extra_config={"retention.bytes": "-1"},
 )
@@ -91,7 +112,7 @@ RULES = TopicSpec(
     "rules.v1",
     "cleaning rule packs; the latest value per pack name wins",
     "pack name",
-    "rule_pack",
+    RulePackMessage,
     partitions=1,
     cleanup_policy="compact",
     retention_ms=-1,
@@ -101,17 +122,17 @@ INFERENCE_REQUESTS = TopicSpec(
     "inference.requests.v1",
     "chat and completion requests from clients",
     "session_id",
-    "inference_request",
+    InferenceRequest,
     holds_raw_pii=True,
 )
 INFERENCE_RESPONSES = TopicSpec(
-    "inference.responses.v1", "exactly one response per request", "request_id", "inference_response"
+    "inference.responses.v1", "exactly one response per request", "request_id", InferenceResponse
 )
 REVIEW_PENDING = TopicSpec(
     "review.pending.v1",
     "requests a policy rule routed to human review (prompt hash only)",
     "request_id",
-    "review_item",
+    ReviewItem,
     retention_ms=30 * DAY_MS,
 )
 INFERENCE_DLQ = TopicSpec(
@@ -119,14 +140,14 @@ INFERENCE_DLQ = TopicSpec(
     "inference.dlq.v1",
     "requests too malformed to answer (no request_id), with the reason",
     "key hash",
-    "dead_letter",
+    DeadLetter,
     retention_ms=30 * DAY_MS,
 )
 MODELS_REGISTRY = TopicSpec(
     "models.registry.v1",
     "model versions, the promoted one and A/B weights; latest value per model wins",
     "model name",
-    "registry_message",
+    RegistryMessage,
     partitions=1,
     cleanup_policy="compact",
     retention_ms=-1,
@@ -147,7 +168,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     INFERENCE_DLQ,
     MODELS_REGISTRY,
 )
-SOURCE_BY_TOPIC: dict[str, str] = {ERP_EVENTS.name: "erp", CRM_EVENTS.name: "crm", LOG_EVENTS.name: "logs"}
+SOURCE_BY_TOPIC: dict[str, TopicSpec] = {topic.name: topic for topic in SOURCE_TOPICS}
 
 
 def spec(name: str) -> TopicSpec:
@@ -157,13 +178,21 @@ def spec(name: str) -> TopicSpec:
     raise KeyError(f"no topic named {name!r} is declared in topics/specs.py")
 
 
+def source_topic(name: str) -> TopicSpec:
+    """The spec of an upstream source topic, for the ingest decoder; any other name is a clear error."""
+    try:
+        return SOURCE_BY_TOPIC[name]
+    except KeyError:
+        raise ValueError(f"topic {name} is not an ingest source topic") from None
+
+
 def table_changelog(group_id: str, table: str) -> TopicSpec:
     """The changelog of a Faust table: named by Faust's rule, compacted, co-partitioned with its input."""
     return TopicSpec(
         f"{group_id}-{table}-changelog",
         f"changelog of the {table} table of consumer group {group_id} (de-identified session history)",
         "table key",
-        "table_value",
+        None,
         cleanup_policy="compact",
         retention_ms=-1,
     )

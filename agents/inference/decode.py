@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.dead_letters import SourcePosition, StageFailure
-from agents.errors import PoisonRecordError, SchemaViolationError
-from agents.ingest.decode import parse_json_bytes, validate
-from agents.ingest.stages import unexpected_failure
+from agents.core.dead_letters import SourcePosition, StageFailure
+from agents.core.decode import parse_json_bytes, validate
+from agents.core.stage import unexpected_failure
+from schemas.errors import PoisonRecordError, SchemaViolationError
 from schemas.inference import InferenceRequest
-from schemas.records import TENANT_PATTERN
-
-_TENANT = re.compile(TENANT_PATTERN)
+from schemas.records import is_valid_tenant
 
 
 @dataclass(frozen=True)
@@ -45,9 +43,9 @@ def _utf8(value: str) -> bool:
     return True
 
 
-def _str_field(data: dict[str, object], name: str, *, pattern: re.Pattern[str] | None = None) -> str | None:
+def _str_field(data: dict[str, object], name: str, *, valid: Callable[[str], bool] | None = None) -> str | None:
     value = data.get(name)
-    if isinstance(value, str) and 0 < len(value) <= 128 and (pattern is None or pattern.match(value)) and _utf8(value):
+    if isinstance(value, str) and 0 < len(value) <= 128 and (valid is None or valid(value)) and _utf8(value):
         return value
     return None
 
@@ -66,7 +64,7 @@ def decode_request(position: SourcePosition, *, max_bytes: int) -> Decoded:
             return Unanswerable(unexpected_failure(position, "decode", exc))
         return InvalidRequest(
             request_id=request_id,
-            tenant=_str_field(data, "tenant", pattern=_TENANT),
+            tenant=_str_field(data, "tenant", valid=is_valid_tenant),
             session_id=_str_field(data, "session_id"),
             reason=str(exc),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,13 +13,14 @@ from typing import Any
 import faust
 import structlog
 
-from agents import metrics
-from agents.audit import AuditEmitter
+from agents.core import metrics
+from agents.core.app import SendFn
+from agents.core.audit import AuditEmitter
+from agents.core.runner import BatchRunner, exit_for_restart, micro_batches, position_of
+from agents.core.transactions import attribute_to, in_flight
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
 from agents.inference.service import Handled, InferenceService
-from agents.ingest.flow import BatchRunner, exit_for_restart, micro_batches, position_of
-from agents.transactions import attribute_to, in_flight
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
 from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
@@ -30,7 +31,6 @@ SESSIONS_TABLE = "sessions"
 # request_id → what was answered: a request seen again (a client retry, a replayed topic) gets no second response.
 ANSWERED_TABLE = "answered_requests"
 INFERENCE_TABLES = (SESSIONS_TABLE, ANSWERED_TABLE)
-SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
 
 
 @dataclass

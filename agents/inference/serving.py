@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import threading
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from agents import metrics
-from agents.inference.service import GenerationJob, InferenceService, ModelRouter, ServingModel
-from agents.settings import Settings
+from agents.core import metrics
+from agents.core.deid import build_deidentifier
+from agents.core.settings import Settings
+from agents.inference.service import GenerationJob, InferenceService, ModelRouter, Retriever, ServingModel
 from models.batching import BatchLimits, BatchStats, DynamicBatcher
-from models.dialog import PolicyEngine, RetrievedRecord
+from models.dialog import PolicyEngine
 from models.generation.generator import Generation
 from schemas.inference import RegistryMessage
 
@@ -32,29 +31,6 @@ class DeidScrubber:
         with self._lock:
             result = self._engine.deidentify_batch([text])[0]
         return result.text, [entity.type for entity in result.entities]
-
-
-class HttpRetriever:
-    """Tenant-scoped retrieval through the index worker's API (Milvus Lite belongs to that one process)."""
-
-    def __init__(self, api_url: str, timeout_s: float = 5.0) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.timeout_s = timeout_s
-
-    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
-        if k <= 0:
-            return []
-        body = json.dumps({"query": query, "tenant": tenant, "k": k}).encode()
-        request = urllib.request.Request(
-            f"{self.api_url}/search", data=body, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # loopback API
-                hits = json.loads(response.read())["hits"]
-        except Exception as exc:  # retrieval is best effort: answer without context rather than fail
-            log.warning("retrieval_failed", tenant=tenant, error_type=type(exc).__name__)
-            return []
-        return [RetrievedRecord(h["record_id"], h["text"], float(h["score"])) for h in hits]
 
 
 def record_batch(stats: BatchStats) -> None:
@@ -133,22 +109,19 @@ def build_service(
     router: ModelRouter,
     batcher: DynamicBatcher[GenerationJob, Generation],
     policy: Callable[[], PolicyEngine],
-    retrieval_url: str | None,
+    retriever: Retriever | None,
 ) -> InferenceService:
     """The request pipeline (scrub, policy, retrieval, template, batcher) as the worker and a re-execution run it."""
-    from models.deid import PresidioDeidentifier
     from models.dialog import load_templates
 
-    engine = PresidioDeidentifier(
-        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
-    )
+    engine = build_deidentifier(settings)
     return InferenceService(
         policy=policy,
         templates=load_templates(),
         router=router,
         batcher=batcher,
         scrubber=DeidScrubber(engine),
-        retriever=HttpRetriever(retrieval_url) if retrieval_url else None,
+        retriever=retriever,
         retrieval_k=settings.retrieval_k,
         pseudonymise_for=frozenset(settings.pseudonymise_prompts),
     )

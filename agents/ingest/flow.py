@@ -1,186 +1,21 @@
-"""The ingest agents: Faust wiring around the pure stages, with one batch runner for both of them."""
+"""The ingest agents: Faust wiring around the two pure stages (de-identify, index), through the batch runner."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
-from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol, TypeVar, cast
+from datetime import UTC, datetime
+from typing import Any
 
 import faust
-import structlog
 
-from agents import metrics
-from agents.audit import AuditEmitter
-from agents.dead_letters import DeadLetterWriter, SourcePosition, StageFailure
-from agents.errors import RetriableError
-from agents.ingest.stages import (
-    DeidentifiedOutput,
-    DeidentifyStage,
-    IndexedOutput,
-    IndexStage,
-    StageOutcome,
-    unexpected_failure,
-)
-from agents.transactions import attribute_to, in_flight
+from agents.core import metrics
+from agents.core.app import SendFn
+from agents.core.runner import BatchRunner, micro_batches
+from agents.ingest.deidentify import DeidentifiedOutput, DeidentifyStage
+from agents.ingest.index import IndexedOutput, IndexStage
+from schemas.records import IndexedAck
 from topics.specs import RECORDS_DEIDENTIFIED, RECORDS_INDEXED, SOURCE_TOPICS
-
-log = structlog.get_logger(__name__)
-R = TypeVar("R", bound="Positioned")
-
-RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
-EXIT_RETRIABLE = 75  # EX_TEMPFAIL: the supervisor (sluice up, Kubernetes) restarts the worker
-
-
-class Positioned(Protocol):
-    @property
-    def position(self) -> SourcePosition: ...
-
-
-class Stage(Protocol[R]):
-    name: str
-
-    def run(self, batch: Sequence[SourcePosition]) -> StageOutcome[R]: ...
-
-
-def micro_batches(stream: faust.StreamT[bytes]) -> faust.Stream[bytes]:
-    """Faust's StreamT protocol lacks take_events, which every concrete Stream has."""
-    return cast(faust.Stream[bytes], stream)
-
-
-def batch_span(positions: Sequence[SourcePosition]) -> dict[str, Any]:
-    """topic → partition → [first, last] offsets of a batch: enough to find every message it held."""
-    span: dict[str, dict[int, list[int]]] = {}
-    for p in positions:
-        offsets = span.setdefault(p.topic, {}).setdefault(p.partition, [p.offset, p.offset])
-        offsets[0], offsets[1] = min(offsets[0], p.offset), max(offsets[1], p.offset)
-    return {"batch": len(positions), "offsets": {t: {str(k): v for k, v in parts.items()} for t, parts in span.items()}}
-
-
-def _where(position: SourcePosition) -> tuple[str, int, int]:
-    return position.topic, position.partition, position.offset
-
-
-def position_of(event: faust.EventT[bytes]) -> SourcePosition:
-    message = event.message
-    return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
-
-
-def exit_for_restart(stage: str, exc: BaseException) -> NoReturn:
-    """Leave without acknowledging the batch: Kafka redelivers it to the restarted worker, nothing is lost."""
-    log.critical(
-        "worker_exiting_for_restart",
-        stage=stage,
-        error_type=type(exc).__name__,
-        reason="infrastructure unavailable after retries; batch left unacknowledged",
-    )
-    os._exit(EXIT_RETRIABLE)
-
-
-@dataclass
-class BatchRunner:
-    """Runs a stage on a micro-batch in its own thread, dead-letters failures, and never lets an error out.
-
-    Infrastructure errors (RetriableError) are retried with back-off; if they persist the worker exits without
-    acknowledging the batch, so Kafka redelivers it to the restarted worker and nothing is lost.
-    """
-
-    dead_letters: DeadLetterWriter
-    audit: AuditEmitter
-
-    async def run(
-        self,
-        stage: Stage[R],
-        executor: ThreadPoolExecutor,
-        events: Sequence[faust.EventT[bytes]],
-        on_result: Callable[[R], Awaitable[None]],
-    ) -> None:
-        in_flight.begin(events)
-        positions = [position_of(event) for event in events]
-        by_position = {_where(p): event for p, event in zip(positions, events, strict=True)}
-        # One canonical log line per batch, with where it came from (structlog contextvars).
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(stage=stage.name, **batch_span(positions))
-        started = time.perf_counter()
-        outcome = await self._run_stage(stage, executor, positions)
-        try:
-            # Each output belongs to its own input: under exactly-once it commits with that input's offset.
-            for result in outcome.results:
-                attribute_to(by_position[_where(result.position)])
-                await on_result(result)
-            for failure in outcome.failures:
-                attribute_to(by_position[_where(failure.position)])
-                await self.dead_letter(failure)
-        except Exception as exc:  # producing failed: the broker is in trouble, not the record
-            self._exit_for_restart(stage.name, exc)
-        for event in events:  # every input has its outcome: its offset may commit
-            in_flight.finish(event)
-        elapsed = time.perf_counter() - started
-        metrics.BATCH_SECONDS.labels(stage.name).observe(elapsed)
-        metrics.BATCH_SIZE.labels(stage.name).observe(len(events))
-        metrics.RECORDS.labels(stage.name).inc(len(outcome.results))
-        log.info(
-            "batch_processed",
-            records=len(outcome.results),
-            dead_lettered=len(outcome.failures),
-            duration_ms=round(elapsed * 1000, 1),
-        )
-
-    async def _run_stage(
-        self, stage: Stage[R], executor: ThreadPoolExecutor, positions: list[SourcePosition]
-    ) -> StageOutcome[R]:
-        loop = asyncio.get_running_loop()
-        for attempt, delay in enumerate((*RETRY_DELAYS_S, None), start=1):
-            try:
-                return await loop.run_in_executor(executor, stage.run, positions)
-            except RetriableError as exc:
-                if delay is None:
-                    self._exit_for_restart(stage.name, exc)
-                log.warning(
-                    "stage_retry",
-                    stage=stage.name,
-                    attempt=attempt,
-                    error_type=type(exc).__name__,
-                    delay_s=delay,
-                )
-                await asyncio.sleep(delay)
-            except Exception as exc:  # a bug outside the per-record guards: dead-letter the whole batch
-                log.exception("stage_failed", stage=stage.name, batch=len(positions))
-                return StageOutcome(failures=[unexpected_failure(p, stage.name, exc) for p in positions])
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _exit_for_restart(self, stage: str, exc: BaseException) -> NoReturn:
-        exit_for_restart(stage, exc)
-
-    async def dead_letter(self, failure: StageFailure) -> None:
-        letter = await self.dead_letters.write(failure)
-        position = failure.position
-        log.warning(
-            "dead_lettered",
-            topic=position.topic,
-            partition=position.partition,
-            offset=position.offset,
-            stage=failure.stage,
-            error_type=failure.error_type,
-        )
-        metrics.DEAD_LETTERS.labels(failure.stage, failure.error_type).inc()
-        await self.audit.emit(
-            "record.dead_lettered",
-            stage=failure.stage,
-            subject_id=f"{position.topic}:{position.partition}:{position.offset}",
-            tenant=None,
-            source_topic=position.topic,
-            partition=position.partition,
-            offset=position.offset,
-            details={
-                "error_type": failure.error_type,
-                "dead_letter_topic": self.dead_letters.topic,
-                "original_sha256": letter.original_sha256,
-            },
-        )
 
 
 @dataclass
@@ -190,7 +25,7 @@ class IngestFlow:
     deidentify: DeidentifyStage | None
     index: IndexStage | None
     runner: BatchRunner
-    send: Callable[[str, bytes | None, bytes], Awaitable[None]]
+    send: SendFn
     batch_size: int
     batch_within_s: float
 
@@ -221,10 +56,6 @@ class IngestFlow:
         )
 
     async def publish_indexed(self, out: IndexedOutput) -> None:
-        from datetime import UTC, datetime
-
-        from schemas.records import IndexedAck
-
         assert self.index is not None
         record = out.record
         ack = IndexedAck(

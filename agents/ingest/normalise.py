@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from agents.dead_letters import SourcePosition
+from agents.core.dead_letters import SourcePosition
 from schemas.records import CrmEvent, ErpEvent, Lineage, LogEvent, SourceEvent
 
 
@@ -48,7 +48,7 @@ def _pii(*fields: tuple[str, str, str | None]) -> tuple[DeclaredPii, ...]:
 
 def normalise(source: str, event: SourceEvent, position: SourcePosition) -> UnifiedRecord:
     lineage = Lineage(
-        source=source,  # type: ignore[arg-type]  # source comes from SOURCE_BY_TOPIC, a closed set
+        source=source,  # type: ignore[arg-type]  # the topic spec's source: a closed set
         topic=position.topic,
         partition=position.partition,
         offset=position.offset,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from agents.errors import ConfigurationError, SluiceError
+from schemas.errors import ConfigurationError, SluiceError
 
 P = TypeVar("P")
 R = TypeVar("R")

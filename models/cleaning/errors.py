@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.errors import PoisonRecordError
+from schemas.errors import PoisonRecordError
 
 
 class RulePackError(PoisonRecordError, ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.errors import ConfigurationError, PoisonRecordError
+from schemas.errors import ConfigurationError, PoisonRecordError
 
 
 class PolicyError(PoisonRecordError, ValueError):

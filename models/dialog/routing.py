@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from agents.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 
 
 class InvalidWeightsError(ConfigurationError, ValueError):

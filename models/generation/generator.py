@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from agents.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 
 MODEL_FILE = "model.bin"
 MANIFEST_NAME = "manifest.json"

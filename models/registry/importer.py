@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agents.errors import ConfigurationError
 from models.embedding.encoder import MANIFEST_NAME
 from models.generation.generator import CT2Generator
 from models.registry.manifest import Manifest, write_manifest
@@ -29,6 +28,7 @@ from models.registry.sources import (
     tiny_llama_descriptor,
 )
 from models.registry.state import Registry, RegistryError
+from schemas.errors import ConfigurationError
 
 QUANTIZATIONS = ("int8", "float32", "int8_float32")
 SOURCES_DIR = "_sources"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from agents.errors import SluiceError
+from schemas.errors import SluiceError
 
 REGISTRY_FILE = "registry.json"
 STATE_FORMAT = 1

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from agents.broker import LocalBroker
-from agents.settings import REPO_ROOT, Settings, load_settings
+from agents.core.settings import REPO_ROOT, Settings, load_settings
+from agents.processes.broker import LocalBroker
 
 # SLUICE_TEST_VAR lets two test sessions run side by side (each starts its own broker there).
 TEST_VAR = Path(os.environ.get("SLUICE_TEST_VAR") or REPO_ROOT / "var" / "test").resolve()
@@ -95,7 +95,7 @@ def bootstrap(settings: Settings) -> Iterator[str]:
     try:
         yield state.bootstrap_servers
     finally:
-        from agents import runtime
+        from agents.processes import runtime
 
         runtime.down(settings, log=lambda *_: None)
         broker.down()
@@ -104,7 +104,7 @@ def bootstrap(settings: Settings) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sluice_up(settings: Settings, bootstrap: str) -> dict[str, Any]:
     """`sluice up` against the test broker: topics applied, one worker running, healthy."""
-    from agents import runtime
+    from agents.processes import runtime
 
     return runtime.up(settings, log=lambda *_: None)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents.kafka_io import produce_all, read_topic
-from agents.supervise import worker_child
+from agents.core.kafka_io import produce_all, read_topic
+from agents.processes.supervise import worker_child
 
 __all__ = ["event", "produce", "raw_values", "values", "worker_child"]
 

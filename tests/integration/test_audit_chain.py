@@ -8,9 +8,9 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
-from agents.audit.compliance import verify_topic
-from agents.kafka_io import produce_all
-from agents.settings import Settings
+from agents.core.kafka_io import produce_all
+from agents.core.settings import Settings
+from agents.tools.audit.commands import verify_topic
 from schemas.records import AuditEvent
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import values

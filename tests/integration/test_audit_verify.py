@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import Message, Producer
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-from agents.audit.chain import ChainHead, seal
+from agents.audit_chain.chain import ChainHead, seal
 from tests.unit.audit.chains import chain, draft
 from topics.admin import admin_client
 

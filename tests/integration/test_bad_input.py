@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, Phase, given, seed
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from agents import runtime
-from agents.control import CompactedTopicWatcher, dead_letter_sink
-from agents.dead_letters import DeadLetterBuilder
-from agents.kafka_io import end_offsets, read_topic
-from agents.settings import Settings
+from agents.core.control import CompactedTopicWatcher
+from agents.core.dead_letters import DeadLetterBuilder, dead_letter_sink
+from agents.core.kafka_io import end_offsets, read_topic
+from agents.core.settings import Settings
+from agents.processes import runtime
 from schemas.inference import InferenceRequest, RegistryMessage
 from schemas.records import AuditEvent, CrmEvent, DeidentifiedRecord, ErpEvent, LogEvent, RulePackMessage
 from tests.integration.conftest import api, wait_for

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from agents.settings import Settings
+from agents.core.settings import Settings
 from topics.specs import ALL_TOPICS
 
 

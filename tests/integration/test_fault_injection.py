@@ -17,10 +17,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from agents import runtime
-from agents.broker import LocalBroker, pid_alive
-from agents.kafka_io import produce_all
-from agents.settings import Settings
+from agents.core.kafka_io import produce_all
+from agents.core.settings import Settings
+from agents.processes import runtime
+from agents.processes.broker import LocalBroker, pid_alive
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, values, worker_child
 
@@ -122,7 +122,7 @@ def assert_exactly_once(sluice_up: dict[str, Any], bootstrap: str, tenant: str, 
 
 def audit_intact(settings: Settings) -> None:
     """`sluice audit verify` over the whole stream: every partition's chain and checkpoints hold."""
-    from agents.audit.compliance import verify_topic
+    from agents.tools.audit.commands import verify_topic
 
     report = verify_topic(settings, "audit.events.v1")
     assert report.intact, json.dumps(report.to_json(), indent=1)[:4000]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.broker import free_port
-from agents.settings import Settings
+from agents.core.settings import Settings
+from agents.processes.broker import free_port
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, produce, raw_values, values
 from tests.integration.test_cli import sluice

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents import runtime
-from agents.settings import Settings
+from agents.core.settings import Settings
+from agents.processes import runtime
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import values
 from tests.integration.test_inference_flow import ask, responses

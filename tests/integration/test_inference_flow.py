@@ -10,8 +10,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from agents.kafka_io import read_topic
-from agents.settings import Settings
+from agents.core.kafka_io import read_topic
+from agents.core.settings import Settings
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import event, produce, values
 

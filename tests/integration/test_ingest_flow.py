@@ -9,10 +9,10 @@ import signal
 import time
 from typing import Any
 
-from agents import runtime
-from agents.broker import pid_alive
-from agents.kafka_io import end_offsets
-from agents.settings import Settings
+from agents.core.kafka_io import end_offsets
+from agents.core.settings import Settings
+from agents.processes import runtime
+from agents.processes.broker import pid_alive
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, produce, raw_values, values, worker_child
 
@@ -145,7 +145,7 @@ def test_broken_events_are_dead_lettered_with_reasons_and_the_worker_carries_on(
 
 
 def load_settings_from_env() -> Settings:
-    from agents.settings import load_settings
+    from agents.core.settings import load_settings
 
     return load_settings()
 

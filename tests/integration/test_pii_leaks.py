@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agents.demo import stored_texts
-from agents.demo_data import DemoGenerator
-from agents.kafka_io import end_offsets, produce_all, read_topic
-from agents.leaks import scan_for_leaks, worker_logs, written_topics
-from agents.settings import Settings
+from agents.core.kafka_io import end_offsets, produce_all, read_topic
+from agents.core.settings import Settings
+from agents.demo.data import DemoGenerator
+from agents.demo.run import stored_texts
+from agents.tools.leaks import scan_for_leaks, worker_logs, written_topics
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import values
 from tests.integration.test_cli import sluice

@@ -6,9 +6,9 @@ import itertools
 import json
 from datetime import UTC, datetime
 
-from agents.audit.chain import GENESIS, ChainHead, checkpoint_problem, event_hash
-from agents.audit.chainer import AuditChainer, parse_draft
-from agents.dead_letters import SourcePosition, StageFailure
+from agents.audit_chain.chain import GENESIS, ChainHead, checkpoint_problem, event_hash
+from agents.audit_chain.chainer import AuditChainer, parse_draft
+from agents.core.dead_letters import SourcePosition, StageFailure
 from schemas.records import AuditEvent
 
 KEY = b"k" * 32

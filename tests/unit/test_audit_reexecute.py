@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agents.audit.reexecute import _compare, answered_requests, parse_model_ref, summary
-from agents.audit.replay import SelectedEvent
-from agents.errors import SluiceError
+from agents.tools.audit.reexecute import _compare, answered_requests, parse_model_ref, summary
+from agents.tools.audit.replay import SelectedEvent
+from schemas.errors import SluiceError
 from schemas.inference import InferenceResponse
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.bench_batching import batches, format_table, record_texts
+from agents.bench.batching import batches, format_table, record_texts
 from models.batching import BatchLimits
 
 

@@ -7,16 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.bench_eos import (
-    RoundResult,
-    format_table,
-    interleaved,
-    median,
-    middle_rate,
-    p50_p95,
-    ratio,
-    summarise,
-)
+from agents.bench.eos import RoundResult, format_table, interleaved, median, middle_rate, p50_p95, ratio, summarise
 
 RECORDS, REQUESTS = 100, 8
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from faust.types import TP
 
-from agents.app import create_app
-from agents.committed_reads import MarkerAwareRecovery, passed_by_markers
-from agents.settings import Settings
+from agents.core.app import create_app
+from agents.core.committed_reads import MarkerAwareRecovery, passed_by_markers
+from agents.core.settings import Settings
 
 CHANGELOG = TP("app-inference-sessions-changelog", 0)
 

@@ -8,9 +8,9 @@ import logging
 
 import structlog
 
-from agents.dead_letters import SourcePosition
-from agents.ingest.flow import batch_span
-from agents.logs import configure_logging
+from agents.core.dead_letters import SourcePosition
+from agents.core.logs import configure_logging
+from agents.core.runner import batch_span
 
 
 def test_log_lines_are_json_with_bound_context_and_no_content() -> None:

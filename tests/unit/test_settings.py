@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.errors import ConfigurationError
-from agents.settings import load_settings
+from agents.core.settings import load_settings
+from schemas.errors import ConfigurationError
 
 
 def test_kafka_bootstrap_servers_is_read_without_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

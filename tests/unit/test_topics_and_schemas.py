@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from schemas.export import SCHEMA_DIR, TOPIC_MODELS, render
+from topics.export import SCHEMA_DIR, TOPIC_MODELS, render
 from topics.specs import ALL_TOPICS, RULES, spec
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 from faust.types import TP
 
-from agents.transactions import Outbox, _Held
+from agents.core.transactions import Outbox, _Held
 
 TP0 = TP("erp.events.v1", 0)
 TP1 = TP("erp.events.v1", 1)
@@ -76,7 +76,7 @@ class _Event:
 
 
 def test_in_flight_names_the_first_input_taken_and_not_finished() -> None:
-    from agents.transactions import InFlight
+    from agents.core.transactions import InFlight
 
     tracker = InFlight()
     events = [_Event(TP0, n) for n in (4, 5, 6)]

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agents.audit import AuditEmitter
-from agents.web import MAX_SUBJECT_CHARS, ApiServices, forget_subject
+from agents.api.server import MAX_SUBJECT_CHARS, ApiServices, forget_subject
+from agents.core.audit import AuditEmitter
 from models.store import ChunkRow
 from tests.unit.ingest.fakes import FakeEmbedder, FakeStore
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.settings import REPO_ROOT
+from agents.core.settings import REPO_ROOT
 from models.registry import Registry, import_model
 
 # Cached across sessions like the tiny embedder: a second run re-converts nothing.

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.errors import ConfigurationError
 from models.generation import CT2Generator, TextGenerator
 from models.registry import Manifest, Registry, RegistryError, import_model, open_generator
+from schemas.errors import ConfigurationError
 
 QUESTIONS = ("What is the capital of France?", "Name a fruit.", "Explain latency in one sentence.", "Hi")
 

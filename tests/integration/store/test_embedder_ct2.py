@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.errors import ConfigurationError
 from models.chunking import chunk_text
 from models.embedding.convert import QUALITY_SENTENCES, prepare_embedder
 from models.embedding.encoder import CT2Encoder, Embedder, file_sha256
 from models.store import ChunkRow, MilvusStore, chunk_key
+from schemas.errors import ConfigurationError
 
 pytestmark = pytest.mark.integration
 

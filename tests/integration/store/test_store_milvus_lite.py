@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import models.store as store_module
-from agents.errors import ConfigurationError, StoreUnavailableError
 from models.store import MAX_SEARCH_K, InvalidStoreValueError, MilvusStore, VectorStore
+from schemas.errors import ConfigurationError, StoreUnavailableError
 from tests.integration.store.store_rows import DIM, row, unit
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.audit.chain import ChainHead, checkpoint_draft, event_hash, seal
+from agents.audit_chain.chain import ChainHead, checkpoint_draft, event_hash, seal
 
 KEYS = {"k1": b"test-key-one", "k2": b"test-key-two"}
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

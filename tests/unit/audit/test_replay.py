@@ -8,8 +8,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from agents.audit.chain import event_hash
-from agents.audit.replay import (
+from agents.audit_chain.chain import event_hash
+from agents.tools.audit.replay import (
     CSV_COLUMNS,
     ReplayFilter,
     SelectedEvent,
@@ -18,7 +18,7 @@ from agents.audit.replay import (
     write_html,
     write_jsonl,
 )
-from agents.audit.verify import ChainVerifier, verify_records
+from agents.tools.audit.verify import ChainVerifier, verify_records
 from tests.unit.audit.chains import KEYS, T0, chain, draft, records
 
 

@@ -6,8 +6,8 @@ import copy
 import json
 from typing import Any
 
-from agents.audit.chain import ChainHead, checkpoint_draft, event_hash, seal
-from agents.audit.verify import ChainReport, Problem, parse_instant, render_text, verify_records
+from agents.audit_chain.chain import ChainHead, checkpoint_draft, event_hash, seal
+from agents.tools.audit.verify import ChainReport, Problem, parse_instant, render_text, verify_records
 from tests.unit.audit.chains import KEYS, T0, chain, draft, records, rehash, simple_chain
 
 

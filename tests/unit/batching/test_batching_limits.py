@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from agents.errors import ConfigurationError
 from models.batching import BatchLimits, Completed, DynamicBatcher
+from schemas.errors import ConfigurationError
 
 from ._helpers import FakeClock, RecordingModel, item, settle, wait_until
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.errors import PoisonRecordError
 from models.cleaning import RulePack, RulePackError, load_bundled_packs
+from schemas.errors import PoisonRecordError
 
 
 def pack_data(*rules: dict[str, Any], **fields: Any) -> dict[str, Any]:

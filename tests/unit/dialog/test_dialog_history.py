@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.errors import PoisonRecordError
 from models.dialog import (
     BudgetedPrompt,
     InvalidHistoryError,
@@ -19,6 +18,7 @@ from models.dialog import (
     fit_to_budget,
     omitted_note,
 )
+from schemas.errors import PoisonRecordError
 
 
 def words(text: str) -> int:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agents.errors import PoisonRecordError
 from models.dialog import Decision, PolicyEngine, PolicyError, PolicyPack, load_default_policy
+from schemas.errors import PoisonRecordError
 
 
 def pack(*rules: dict[str, Any], name: str = "clinic", version: str = "2.1.0", **fields: Any) -> PolicyPack:

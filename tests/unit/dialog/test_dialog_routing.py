@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents.errors import ConfigurationError
 from models.dialog import InvalidWeightsError, choose_variant, session_point, variant_label
+from schemas.errors import ConfigurationError
 
 SESSIONS = [f"session-{n}" for n in range(10_000)]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from agents.errors import ConfigurationError
 from models.dialog import PromptTemplate, PromptTemplateError, RetrievedRecord, cited_record_ids, load_templates
+from schemas.errors import ConfigurationError
 
 RECORDS = [
     RetrievedRecord("crm-0042", "Refunds are processed within 7 days.", 0.91),

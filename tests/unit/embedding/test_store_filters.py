@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.errors import PoisonRecordError
 from models.store import InvalidStoreValueError, chunk_key, quote_string, split_subjects, tenant_filter
+from schemas.errors import PoisonRecordError
 
 HOSTILE_TENANTS = [
     'a" or tenant != "',

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.ab_report import compare_variants, percentile
+from agents.tools.ab_report import compare_variants, percentile
 
 
 def answered(model: str | None, variant: str | None, status: str, total: float, completion: int, tenant: str = "a"):  # type: ignore[no-untyped-def]

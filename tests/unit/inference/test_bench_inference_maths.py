@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from agents.bench_inference import latency_summary, percentile, rate, workload
+from agents.bench.inference import latency_summary, percentile, rate, workload
 from models.dialog import PolicyEngine, load_default_policy
 
 

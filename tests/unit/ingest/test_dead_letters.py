@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from agents.dead_letters import MAX_ORIGINAL_BYTES, DeadLetterBuilder, SourcePosition, StageFailure
+from agents.core.dead_letters import MAX_ORIGINAL_BYTES, DeadLetterBuilder, SourcePosition, StageFailure
 
 KEY = bytes(range(32))
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from agents.dead_letters import SourcePosition
+from agents.core.dead_letters import SourcePosition
 from agents.ingest.decode import decode_event
 from agents.ingest.normalise import normalise, record_id_for
+from topics.specs import source_topic
 
 
 def unified(source: str, topic: str, payload: object, event_id: str = "e-7", offset: int = 3):  # type: ignore[no-untyped-def]
@@ -15,7 +16,7 @@ def unified(source: str, topic: str, payload: object, event_id: str = "e-7", off
         ensure_ascii=False,
     ).encode()
     position = SourcePosition(topic, 2, offset, event_id.encode(), value)
-    return normalise(source, decode_event(source, position, max_bytes=100_000), position)
+    return normalise(source, decode_event(source_topic(topic), position, max_bytes=100_000), position)
 
 
 def test_record_id_is_deterministic_and_scoped_by_source_and_tenant() -> None:

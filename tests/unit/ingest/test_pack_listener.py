@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from agents.dead_letters import StageFailure
-from agents.ingest.rules import pack_listener
-from agents.ingest.stages import EngineRef
+from agents.core.dead_letters import StageFailure
+from agents.core.packs import EngineRef, pack_listener
 from models.cleaning import RuleEngine, load_bundled_packs
 from models.dialog import PolicyEngine, load_default_policy
 

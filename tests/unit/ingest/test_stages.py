@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.dead_letters import SourcePosition
-from agents.ingest.stages import DeidentifyStage, IndexStage, RuleEngineRef
-from agents.worker import source_of_topic
+from agents.core.dead_letters import SourcePosition
+from agents.ingest.deidentify import DeidentifyStage, RuleEngineRef
+from agents.ingest.index import IndexStage
 from models.cleaning import RuleEngine, load_bundled_packs
 from models.deid.fields import DeclaredFieldAnonymizer
 from schemas.records import DeidentifiedRecord
@@ -38,7 +38,6 @@ def deid_stage() -> DeidentifyStage:
         deidentifier=FakeDeidentifier(),
         fields=DeclaredFieldAnonymizer(pseudonym_key=b"k" * 32, operators={}),
         max_message_bytes=10_000,
-        source_of_topic=source_of_topic,
     )
 
 
@@ -209,7 +208,7 @@ def test_any_input_ends_as_exactly_one_result_or_failure(deid_stage: DeidentifyS
 def test_a_record_that_outgrows_the_output_limit_is_a_dead_letter_not_a_broken_send(
     deid_stage: DeidentifyStage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agents.ingest.stages as stages
+    import agents.ingest.deidentify as stages
 
     monkeypatch.setattr(stages, "MAX_OUTPUT_BYTES", 2_000)
     outcome = deid_stage.run([crm_message(0, "short"), crm_message(1, "word " * 600)])

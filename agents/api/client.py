@@ -1,0 +1,107 @@
+"""The one client of the worker's HTTP API: the CLI, `sluice up`, the demo, the benches and the inference
+worker's retrieval all go through it, so a change to the API is made here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import structlog
+
+from agents.api.wire import RecordsPage, SearchHit
+from models.dialog import RetrievedRecord
+from schemas.errors import SluiceError
+
+log = structlog.get_logger(__name__)
+
+
+class IndexApiError(SluiceError):
+    """The API answered with an error status; `status` is the HTTP code and the message is the API's reason."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IndexApiUnreachableError(IndexApiError):
+    """Nothing answered at the API's address (no worker running, or it is still starting)."""
+
+
+class IndexApi:
+    """Calls to one worker's API (`sluice status` names its URL)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _call(self, method: str, path: str, *, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        try:
+            response = httpx.request(
+                method, f"{self.url}{path}", json=body, params=params or None, timeout=self.timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise IndexApiUnreachableError(
+                f"no worker API at {self.url} ({type(exc).__name__}): run `sluice up` first"
+            ) from None
+        try:
+            reply = response.json()
+        except ValueError:
+            reply = None
+        if response.status_code >= 400:
+            reason = reply.get("error") if isinstance(reply, dict) else None
+            raise IndexApiError(
+                f"{path} failed ({response.status_code}): {reason or response.text[:200]}", status=response.status_code
+            )
+        return reply
+
+    def health(self) -> dict[str, Any] | None:
+        """The worker's health report (also while it is starting, with `healthy: false`); None if unreachable."""
+        try:
+            response = httpx.get(f"{self.url}/health", timeout=self.timeout_s)
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return dict(body) if isinstance(body, dict) else None
+
+    def search(self, tenant: str, query: str, k: int) -> list[SearchHit]:
+        reply = self._call("POST", "/search", body={"query": query, "tenant": tenant, "k": k})
+        return [SearchHit.from_json(hit) for hit in reply["hits"]]
+
+    def records(self, tenant: str, *, limit: int = 500, offset: int = 0) -> RecordsPage:
+        return RecordsPage.from_json(self._call("GET", "/records", tenant=tenant, limit=limit, offset=offset))
+
+    def all_records(self, tenant: str) -> list[dict[str, Any]]:
+        """Every stored chunk of a tenant, page by page, as the API returns them."""
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.records(tenant, offset=len(out))
+            out.extend(record.to_json() for record in page.records)
+            if not page.records or len(out) >= page.total:
+                return out
+
+    def forget(self, tenant: str, subject: str) -> dict[str, Any]:
+        reply: dict[str, Any] = self._call("POST", "/forget", body={"tenant": tenant, "subject": subject})
+        return reply
+
+    def metrics(self) -> str:
+        response = httpx.get(f"{self.url}/metrics", timeout=self.timeout_s)
+        response.raise_for_status()
+        return response.text
+
+
+class IndexApiRetriever:
+    """Tenant-scoped retrieval for the inference flow through the index worker's API (Milvus Lite belongs to
+    that one process). Best effort: a failed search answers without context rather than failing the request."""
+
+    def __init__(self, api: IndexApi) -> None:
+        self.api = api
+
+    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
+        if k <= 0:
+            return []
+        try:
+            hits = self.api.search(tenant, query, k)
+        except Exception as exc:
+            log.warning("retrieval_failed", tenant=tenant, error_type=type(exc).__name__)
+            return []
+        return [RetrievedRecord(hit.record_id, hit.text, hit.score) for hit in hits]

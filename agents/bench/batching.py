@@ -1,0 +1,171 @@
+"""`sluice bench batching`: does batching pay on this machine, for short prompts and for retrieval-sized ones?
+
+The raw engine (CTranslate2 int8, the worker's intra threads) generates for the same prompts twice, alternating:
+in the batches the dynamic batcher would form (`max_batch_size`, `max_batch_tokens`) and one prompt at a time.
+It does so for prompts without retrieved records (the inference bench's chat prompts) and with `retrieval_k`
+records of `chunk_max_chars` characters (a chat turn with retrieval). The ratio batched ÷ one-at-a-time of
+requests per second says whether the batches are worth forming; on a GPU they are by far, on a small CPU the
+answer depends on the prompt length.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from agents.bench.inference import MAX_TOKENS, ensure_models, rate, render_prompts, workload
+from agents.bench.ingest import write_result
+from agents.core.settings import Settings
+from models.batching.types import BatchLimits
+from models.dialog.templates import RetrievedRecord
+
+TENANT = "bench"
+
+
+def record_texts(count: int, chars: int) -> list[str]:
+    """`count` retrieved-record texts of `chars` characters, cut from the workload's sentences (no personal data)."""
+    sentences = workload(128)
+    texts = []
+    for n in range(count):
+        text = ""
+        index = n * 7
+        while len(text) < chars:
+            text += sentences[index % len(sentences)] + " "
+            index += 1
+        texts.append(text[:chars])
+    return texts
+
+
+def batches(costs: Sequence[int], limits: BatchLimits) -> list[range]:
+    """Consecutive batches as the dynamic batcher would close them when all items are queued at once."""
+    out: list[range] = []
+    start = 0
+    while start < len(costs):
+        end = start + limits.leading_fit(costs[start:])
+        out.append(range(start, end))
+        start = end
+    return out
+
+
+def timed(run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Sequence[range]) -> tuple[float, int]:
+    """Seconds and completion tokens for all prompts, batch by batch."""
+    started = time.perf_counter()
+    tokens = sum(run([prompts[i] for i in batch]) for batch in split)
+    return time.perf_counter() - started, tokens
+
+
+def compare(
+    run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Sequence[range], repeats: int
+) -> dict[str, Any]:
+    """Batched and one at a time, alternating `repeats` times; medians, and batched ÷ one-at-a-time."""
+    alone = [range(i, i + 1) for i in range(len(prompts))]
+    batched: list[tuple[float, int]] = []
+    single: list[tuple[float, int]] = []
+    for repeat in range(repeats):
+        # Whichever goes first runs measurably slower here (about 10 % with identical batches of one), so the
+        # order alternates: an even number of repeats cancels it.
+        if repeat % 2 == 0:
+            batched.append(timed(run, prompts, split))
+            single.append(timed(run, prompts, alone))
+        else:
+            single.append(timed(run, prompts, alone))
+            batched.append(timed(run, prompts, split))
+    batched_s = statistics.median(s for s, _ in batched)
+    single_s = statistics.median(s for s, _ in single)
+    batched_tokens = round(statistics.median(t for _, t in batched))
+    single_tokens = round(statistics.median(t for _, t in single))
+    return {
+        "batch_sizes": [len(batch) for batch in split],
+        "batched": {
+            "seconds": round(batched_s, 2),
+            "tokens": batched_tokens,
+            "tokens_per_s": rate(batched_tokens, batched_s),
+        },
+        "one_at_a_time": {
+            "seconds": round(single_s, 2),
+            "tokens": single_tokens,
+            "tokens_per_s": rate(single_tokens, single_s),
+        },
+        # Same prompts either way, so requests per second is the ratio of the times. Greedy int8 outputs shift
+        # a little with batch composition, so token counts (and tokens/s) can differ between the two.
+        "requests_per_s_ratio": round(single_s / batched_s, 3),
+        "tokens_per_s_ratio": round(rate(batched_tokens, batched_s) / max(rate(single_tokens, single_s), 1e-9), 3),
+    }
+
+
+def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dict[str, Any]:
+    """Writes var/bench/batching.json, prints a table and returns the results."""
+    from models.registry import open_generator
+
+    versions = ensure_models(settings)
+    generator = open_generator(
+        settings.resolved_registry_dir, versions.name, versions.int8, intra_threads=settings.generate_threads
+    )
+
+    def run(batch: Sequence[str]) -> int:
+        out = generator.generate_batch(batch, max_tokens=[MAX_TOKENS] * len(batch), temperature=[0.0] * len(batch))
+        return sum(g.completion_tokens for g in out)
+
+    limits = BatchLimits(max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens)
+    questions = workload(prompts)
+    run(render_prompts(generator, TENANT, questions[:2]))  # the first call allocates
+    cases: list[dict[str, Any]] = []
+    record_counts = sorted({0, settings.retrieval_k})
+    load = os.getloadavg()[0]
+    for count in tqdm(record_counts, unit="case", desc="batched vs one at a time"):
+        records = record_texts(count, settings.chunk_max_chars)
+        retrieved = [RetrievedRecord(record_id=f"rec_{i:04d}", text=text, score=0.5) for i, text in enumerate(records)]
+        rendered = render_prompts(generator, TENANT, questions, retrieved)
+        prompt_tokens = [generator.count_tokens(p) for p in rendered]
+        split = batches([t + MAX_TOKENS for t in prompt_tokens], limits)
+        cases.append(
+            {
+                "retrieved_records": count,
+                "prompt_tokens_mean": round(statistics.mean(prompt_tokens)),
+                **compare(run, rendered, split, repeats),
+            }
+        )
+    results = {
+        "model": f"{versions.name}@{versions.int8}",
+        "prompts": prompts,
+        "max_tokens": MAX_TOKENS,
+        "max_batch_size": settings.max_batch_size,
+        "max_batch_tokens": settings.max_batch_tokens,
+        "intra_threads": settings.generate_threads,
+        "repeats": repeats,
+        "cpu_cores": os.cpu_count(),
+        "load_average_1m_before": round(load, 2),
+        "cases": cases,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    out = write_result(settings, "batching", results)
+    print(format_table(results))
+    print(f"written to {out}")
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    columns = ("records", "prompt tok", "batches", "batched s", "1-by-1 s", "req/s ratio", "tok/s ratio")
+    rows = [
+        (
+            case["retrieved_records"],
+            case["prompt_tokens_mean"],
+            "+".join(str(size) for size in case["batch_sizes"]),
+            case["batched"]["seconds"],
+            case["one_at_a_time"]["seconds"],
+            case["requests_per_s_ratio"],
+            case["tokens_per_s_ratio"],
+        )
+        for case in results["cases"]
+    ]
+    header = (
+        f"{results['prompts']} prompts, {results['max_tokens']} new tokens, batches of up to "
+        f"{results['max_batch_size']} requests and {results['max_batch_tokens']} tokens, "
+        f"{results['intra_threads']} threads, median of {results['repeats']}"
+    )
+    return "\n".join([header, *("  ".join(f"{value!s:>11}" for value in row) for row in [columns, *rows])])

@@ -1,0 +1,254 @@
+"""The one settings object: read from the environment (prefix SLUICE_) once at start and passed down."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+OperatorName = Literal["pseudonym", "replace", "mask", "redact"]
+
+DEFAULT_OPERATORS: dict[str, OperatorName] = {
+    # Identifiers map to keyed pseudonyms so records about one subject stay linkable without the value.
+    "CN_RESIDENT_ID": "pseudonym",
+    "CN_MOBILE": "pseudonym",
+    "CN_USCC": "pseudonym",
+    "EMAIL_ADDRESS": "pseudonym",
+    "IP_ADDRESS": "pseudonym",
+    "PERSON": "pseudonym",
+    # Card numbers keep their last four digits, the form people are used to seeing on receipts.
+    "BANK_CARD": "mask",
+    "LOCATION": "replace",
+    "ORGANIZATION": "replace",
+}
+
+
+class Settings(BaseSettings):
+    """Effective configuration of a Sluice process. Every field can be set as SLUICE_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", frozen=True, extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLUICE_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port list of an existing Kafka cluster; unset = start the local broker.",
+    )
+    kafka_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Raw librdkafka options (JSON object) passed to Sluice's own Kafka clients.",
+    )
+    kafka_password: SecretStr | None = Field(default=None, description="SASL password, if the cluster needs one.")
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions for data topics Sluice creates.")
+    topic_replication: int = Field(default=1, ge=1, description="Replication factor for topics Sluice creates.")
+    app_id: str = Field(default="sluice", description="Faust app id = consumer group of the workers.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="exactly_once",
+        description="exactly_once: outputs, audit drafts and offsets commit in one Kafka transaction per input "
+        "partition (agents/transactions.py); at_least_once: a crash may repeat outputs.",
+    )
+
+    # --- Local state ---------------------------------------------------------------------------
+    var_dir: Path = Field(default=REPO_ROOT / "var", description="Where the broker, index, models and runs live.")
+    kafka_dist_dir: Path = Field(
+        default=REPO_ROOT / "var" / "kafka-dist",
+        description="Where the Kafka jars resolved from Maven are cached (shared by all var dirs).",
+    )
+    broker_port: int = Field(default=0, ge=0, description="Port of the local broker; 0 = pick a free one.")
+    api_port: int = Field(default=0, ge=0, description="Port of the worker HTTP API; 0 = pick a free one.")
+
+    # --- Vector store ---------------------------------------------------------------------------
+    milvus_uri: str | None = Field(
+        default=None, description="Milvus server URI; unset = Milvus Lite under var/milvus/."
+    )
+    milvus_token: SecretStr | None = Field(default=None, description="Milvus token (user:password), if any.")
+    milvus_collection: str = Field(default="sluice_records", description="Collection holding record chunks.")
+
+    # --- Processing -------------------------------------------------------------------------------
+    max_message_bytes: int = Field(default=256_000, ge=1024, description="Larger messages are dead-lettered.")
+    batch_size: int = Field(default=64, ge=1, description="Events taken per micro-batch by ingest agents.")
+    batch_within_s: float = Field(default=0.25, gt=0, description="Longest wait to fill a micro-batch.")
+    chunk_max_chars: int = Field(default=480, ge=32, description="Longest chunk of text embedded as one vector.")
+    chunk_overlap_chars: int = Field(default=48, ge=0, description="Characters shared by neighbouring chunks.")
+    embedder_dir: Path | None = Field(
+        default=None, description="CTranslate2 encoder directory; unset = var/models/embedder."
+    )
+    deidentify_workers: int = Field(
+        default=1, ge=0, le=64, description="De-identification worker processes `sluice up` runs (GIL-bound)."
+    )
+    embed_threads: int = Field(
+        default=2,
+        ge=1,
+        description="CTranslate2 intra-op threads of the index worker; embedding is the slowest stage.",
+    )
+    ner_enabled: bool = Field(default=True, description="Run the NER stage after the pattern recognizers.")
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for keyed-hash pseudonyms; unset = a key generated once under var/secrets/.",
+    )
+    dead_letter_key: SecretStr | None = Field(
+        default=None,
+        description="64 hex chars (AES-256) sealing original bytes in dead letters; unset = generated in var/secrets/.",
+    )
+    deid_operators: dict[str, OperatorName] = Field(
+        default_factory=lambda: dict(DEFAULT_OPERATORS),
+        description="Operator per entity type (pseudonym, replace, mask, redact); others use pseudonym.",
+    )
+    # --- Inference ------------------------------------------------------------------------------------------------
+    registry_dir: Path | None = Field(default=None, description="Model registry root; unset = var/models/registry.")
+    generator_model: str = Field(default="smollm2", description="Registry name of the model that answers requests.")
+    generate_threads: int = Field(default=2, ge=1, description="CTranslate2 intra-op threads of the inference worker.")
+    max_batch_size: int = Field(default=16, ge=1, description="Requests per generate_batch call.")
+    max_batch_tokens: int = Field(default=8192, ge=1, description="Prompt + new tokens summed over a batch.")
+    max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")
+    max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
+    inference_take: int = Field(default=64, ge=1, description="Requests taken from Kafka per micro-batch.")
+    inference_within_s: float = Field(
+        default=0.02,
+        gt=0,
+        description="Longest wait to fill a request micro-batch (the dynamic batcher does the real waiting).",
+    )
+    inference_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Agent actors taking request micro-batches concurrently."
+    )
+    answered_request_retention_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long a request id is remembered as answered; a repeat after that is answered again.",
+    )
+    session_retention_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="How long a session's history is kept after its last turn."
+    )
+    retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
+    retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
+    pseudonymise_prompts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    audit_hmac_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Checkpoint HMAC keys by key id (JSON object {"2026-11": "secret"}); keep retired ids to verify '
+        "old checkpoints. Unset = one key generated under var/secrets/ for local use.",
+    )
+    audit_hmac_key_id: str = Field(
+        default="local-1", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Key id that signs new checkpoints."
+    )
+    audit_checkpoint_every: int = Field(
+        default=100, ge=1, description="Events per audit partition between two HMAC checkpoints."
+    )
+    audit_checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, description="Longest time between checkpoints of a partition that receives events."
+    )
+
+    @field_validator("kafka_options", "audit_hmac_keys", mode="before")
+    @classmethod
+    def _parse_json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def milvus_lite_path(self) -> Path:
+        return self.var_dir / "milvus" / "sluice.db"
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.milvus_lite_path)
+
+    @property
+    def resolved_embedder_dir(self) -> Path:
+        return self.embedder_dir or self.var_dir / "models" / "embedder"
+
+    @property
+    def resolved_registry_dir(self) -> Path:
+        return self.registry_dir or self.var_dir / "models" / "registry"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    def pseudonym_secret(self) -> bytes:
+        """The pseudonym key; generated once (0600) under var/secrets/ for local use when not configured."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        return self._local_secret("pseudonym.key").encode()
+
+    def dead_letter_secret(self) -> bytes:
+        """The AES-256 key for dead-letter payloads (32 bytes)."""
+        value = self.dead_letter_key.get_secret_value() if self.dead_letter_key else self._local_secret("dlq.key")
+        try:
+            key = bytes.fromhex(value)
+        except ValueError as exc:
+            raise ConfigurationError("SLUICE_DEAD_LETTER_KEY must be 64 hexadecimal characters") from exc
+        if len(key) != 32:
+            raise ConfigurationError("SLUICE_DEAD_LETTER_KEY must be 64 hexadecimal characters (32 bytes)")
+        return key
+
+    def audit_keys(self) -> dict[str, bytes]:
+        """Every checkpoint key by id: the configured ones, or the local one when none is configured."""
+        if self.audit_hmac_keys:
+            return {key_id: secret.get_secret_value().encode() for key_id, secret in self.audit_hmac_keys.items()}
+        return {self.audit_hmac_key_id: self._local_secret(f"audit-hmac-{self.audit_hmac_key_id}.key").encode()}
+
+    def audit_signing_key(self) -> tuple[str, bytes]:
+        """(key id, key) that signs new checkpoints."""
+        keys = self.audit_keys()
+        if self.audit_hmac_key_id not in keys:
+            raise ConfigurationError(
+                f"SLUICE_AUDIT_HMAC_KEY_ID={self.audit_hmac_key_id!r} is not among SLUICE_AUDIT_HMAC_KEYS "
+                f"({', '.join(sorted(keys))}): add it there or pick one of those ids"
+            )
+        return self.audit_hmac_key_id, keys[self.audit_hmac_key_id]
+
+    def _local_secret(self, name: str) -> str:
+        # Local development only: production sets the secret explicitly so that every worker shares it.
+        path = self.var_dir / "secrets" / name
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.touch(mode=0o600)
+            tmp.write_text(secrets.token_hex(32))
+            tmp.rename(path)
+        return path.read_text().strip()
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain JSON-able values with every secret hidden, for `sluice config`."""
+        shown: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                shown[name] = "**********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["resolved_milvus_uri"] = self.resolved_milvus_uri
+        shown["resolved_embedder_dir"] = str(self.resolved_embedder_dir)
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment; a bad value fails here with the setting's name."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SLUICE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, built on first use."""
+    return load_settings()

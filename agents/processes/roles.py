@@ -1,0 +1,285 @@
+"""A Sluice worker process: load models once, wire the agents and the API, run Faust until stopped.
+
+Roles split the ingest flow across processes. De-identification is pure-Python-heavy (jiagu, Presidio)
+and holds the GIL; embedding runs in CTranslate2 and needs the GIL only between batches. In one process
+the two starve each other, so `sluice up` runs them as separate processes: `deidentify` workers (scale out
+in their own consumer group) and one `index` worker that owns the vector store and serves the HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import faust
+import structlog
+
+from agents.core.app import SendFn, create_app, topic_sender
+from agents.core.audit import AuditEmitter
+from agents.core.control import CompactedTopicWatcher
+from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageFailure, dead_letter_sink
+from agents.core.deid import build_deidentifier, build_field_anonymizer
+from agents.core.logs import configure_logging
+from agents.core.packs import EngineRef, pack_listener
+from agents.core.runner import BatchRunner
+from agents.core.settings import Settings
+from agents.ingest.deidentify import DeidentifyStage, RuleEngineRef
+from agents.ingest.flow import IngestFlow
+from agents.ingest.index import IndexStage
+from agents.processes.broker import resolve_bootstrap_servers
+from topics.specs import INGEST_DLQ, RULES
+
+log = structlog.get_logger(__name__)
+
+Role = Literal["all", "deidentify", "index", "inference", "audit"]
+ROLES: tuple[Role, ...] = ("all", "deidentify", "index", "inference", "audit")
+
+
+@dataclass
+class ReadyFlag:
+    """Healthy once control state is applied and the Faust app has started."""
+
+    waiting_for: set[str] = field(default_factory=lambda: {"app"})
+
+    def done(self, what: str) -> None:
+        self.waiting_for.discard(what)
+
+    def __call__(self) -> bool:
+        return not self.waiting_for
+
+
+def consumer_group(settings: Settings, role: Role) -> str:
+    """One consumer group per role, so that adding deidentify workers never takes partitions from the index."""
+    return settings.app_id if role == "all" else f"{settings.app_id}-{role}"
+
+
+def watch_packs(
+    settings: Settings,
+    bootstrap: str,
+    make_listener: Callable[[Callable[[StageFailure], None]], Callable[[bytes | None, bytes | None, int], None]],
+    *,
+    dead_letter_topic: str,
+    builder: DeadLetterBuilder,
+) -> CompactedTopicWatcher:
+    """Follow rules.v1 from the beginning (every worker sees every pack); read it to its end before the first
+    record or request, so a restarted worker never runs on stale packs. A rejected pack becomes a dead letter."""
+    on_failure = dead_letter_sink(bootstrap, dead_letter_topic, builder, settings.kafka_options)
+    watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_options)
+    watcher.start()
+    if not watcher.wait_caught_up(60):
+        log.warning("packs_not_caught_up", topic=RULES.name)
+    return watcher
+
+
+def build_deidentify_stage(settings: Settings, rules: RuleEngineRef) -> DeidentifyStage:
+    """The de-identification stage as a worker runs it (the ingest bench measures this same stage)."""
+    return DeidentifyStage(
+        rules=rules,
+        deidentifier=build_deidentifier(settings),
+        fields=build_field_anonymizer(settings),
+        max_message_bytes=settings.max_message_bytes,
+    )
+
+
+def build_index_stage(settings: Settings) -> IndexStage:
+    """The index stage as a worker runs it: the CTranslate2 encoder and the vector store from settings."""
+    from models.embedding.encoder import CT2Encoder
+    from models.store import MilvusStore
+
+    embedder = CT2Encoder(settings.resolved_embedder_dir, intra_threads=settings.embed_threads)
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    store = MilvusStore(
+        settings.resolved_milvus_uri, collection=settings.milvus_collection, dim=embedder.dim, token=token
+    )
+    return IndexStage(
+        embedder=embedder,
+        store=store,
+        chunk_max_chars=settings.chunk_max_chars,
+        chunk_overlap_chars=settings.chunk_overlap_chars,
+        max_message_bytes=settings.max_message_bytes,
+    )
+
+
+def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None = None) -> faust.App:
+    """Everything a worker of `role` needs, built once."""
+    from models.cleaning import RuleEngine, load_bundled_packs
+
+    bootstrap = resolve_bootstrap_servers(settings)
+    if role == "inference":
+        return build_inference_worker(settings, bootstrap)
+    if role == "audit":
+        app = create_app(settings, bootstrap, group_id=consumer_group(settings, role))
+        register_chainer(app, settings, bootstrap, _ingest_runner(settings, topic_sender(app)))
+        return app
+    ready = ReadyFlag()
+    rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
+    deidentify = build_deidentify_stage(settings, rules) if role in ("all", "deidentify") else None
+    index = build_index_stage(settings) if role in ("all", "index") else None
+    serves_api = index is not None and web_port is not None
+    app = create_app(
+        settings, bootstrap, group_id=consumer_group(settings, role), web_port=web_port if serves_api else None
+    )
+    send = topic_sender(app)
+    builder = DeadLetterBuilder(settings.dead_letter_secret())
+    runner = _ingest_runner(settings, send)
+    flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
+    flow.register(app)
+    if role == "all":
+        register_chainer(app, settings, bootstrap, runner)
+    if serves_api and index is not None:
+        from agents.api.server import ApiServices, register_api
+
+        register_api(app, ApiServices(index.store, index.embedder, role, ready, audit=runner.audit))
+
+    if deidentify is not None:
+        ready.waiting_for.add("rules")
+        # Rule packs: read rules.v1 to its end before the first record, then follow it.
+        watch_packs(
+            settings,
+            bootstrap,
+            lambda on_failure: pack_listener("cleaning", rules, on_failure, settings.max_message_bytes),
+            dead_letter_topic=INGEST_DLQ.name,
+            builder=builder,
+        )
+        ready.done("rules")
+
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+    async def mark_started() -> None:
+        ready.done("app")
+        log.info(
+            "worker_ready",
+            role=role,
+            group=consumer_group(settings, role),
+            bootstrap_servers=bootstrap,
+            web_port=web_port if serves_api else None,
+            rule_pack_version=rules.engine.version if deidentify else None,
+            deid_version=deidentify.deidentifier.version if deidentify else None,
+            embedder_version=index.embedder.version if index else None,
+        )
+
+    return app
+
+
+def _ingest_runner(settings: Settings, send: SendFn) -> BatchRunner:
+    builder = DeadLetterBuilder(settings.dead_letter_secret())
+    return BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(send))
+
+
+def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner: BatchRunner) -> None:
+    """The audit chainer: seals audit.pending.v1 into the hash chains of audit.events.v1."""
+    from agents.audit_chain.chainer import AuditChainer, read_chain_head
+
+    key_id, key = settings.audit_signing_key()
+    AuditChainer(
+        runner,
+        read_chain_head(bootstrap, settings.kafka_options),
+        key_id,
+        key,
+        settings.audit_checkpoint_every,
+        settings.audit_checkpoint_interval_s,
+        settings.max_message_bytes,
+    ).register(app)
+
+
+def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
+    """Answers requests: registry models behind the dynamic batcher, sessions in a table, hot model switches."""
+    from agents.api.client import IndexApi, IndexApiRetriever
+    from agents.core.kafka_io import TopicCatalog
+    from agents.inference.flow import InferenceFlow
+    from agents.inference.serving import ServedModels, build_batcher, build_service
+    from models.dialog import PolicyEngine, load_default_policy
+    from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
+
+    loop_box: list[asyncio.AbstractEventLoop] = []
+
+    def audit_switch(details: dict[str, Any]) -> None:
+        # Called on the registry watcher's thread: hand the audit event to the app's event loop.
+        if loop_box:
+            event = runner.audit.emit(
+                "model.switched",
+                stage="inference",
+                subject_id=details["model"],
+                tenant=None,
+                versions={"serving": ",".join(sorted(details["to"]))},
+                details=details,
+            )
+            asyncio.run_coroutine_threadsafe(event, loop_box[0])
+
+    served = ServedModels(settings, on_switch=audit_switch)
+    batcher = build_batcher(settings, served.router)
+    policy: EngineRef[PolicyEngine] = EngineRef(PolicyEngine([load_default_policy()]))
+    retriever = IndexApiRetriever(IndexApi(settings.retrieval_url, timeout_s=5.0)) if settings.retrieval_url else None
+    service = build_service(settings, served.router, batcher, lambda: policy.engine, retriever)
+    app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
+    send = topic_sender(app)
+    runner = BatchRunner(
+        DeadLetterWriter(DeadLetterBuilder(settings.dead_letter_secret()), INFERENCE_DLQ.name, send),
+        AuditEmitter(send),
+    )
+    InferenceFlow(
+        service,
+        runner,
+        send,
+        settings.inference_take,
+        settings.inference_within_s,
+        settings.max_message_bytes,
+        settings.topic_partitions,
+        concurrency=settings.inference_concurrency,
+        answered_retention_s=settings.answered_request_retention_s,
+        session_retention_s=settings.session_retention_s,
+        topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
+    ).register(app)
+    registry_dead_letters = dead_letter_sink(
+        bootstrap, INFERENCE_DLQ.name, DeadLetterBuilder(settings.dead_letter_secret()), settings.kafka_options
+    )
+    watcher = CompactedTopicWatcher(
+        bootstrap,
+        MODELS_REGISTRY.name,
+        served.on_registry_message,
+        settings.kafka_options,
+        on_failure=registry_dead_letters,
+    )
+    watcher.start()
+    if not watcher.wait_caught_up(120):
+        log.warning("registry_not_caught_up", topic=MODELS_REGISTRY.name)
+    # Policy packs arrive on rules.v1 beside the cleaning packs; a bad one is dead-lettered, the old stays.
+    watch_packs(
+        settings,
+        bootstrap,
+        lambda on_failure: pack_listener("policy", policy, on_failure, settings.max_message_bytes),
+        dead_letter_topic=INFERENCE_DLQ.name,
+        builder=DeadLetterBuilder(settings.dead_letter_secret()),
+    )
+
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+    async def start_batcher() -> None:
+        loop_box.append(asyncio.get_running_loop())
+        await batcher.start()
+        log.info(
+            "worker_ready",
+            role="inference",
+            group=consumer_group(settings, "inference"),
+            models=sorted(served.router.versions()),
+        )
+
+    return app
+
+
+class SluiceWorker(faust.Worker):
+    """Faust's worker with Sluice's JSON logging instead of its coloured console format."""
+
+    log_level: str = "INFO"
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        configure_logging(self.log_level)
+
+
+def run_worker(settings: Settings, *, role: Role = "all", web_port: int | None = None) -> None:
+    configure_logging(settings.log_level)
+    app = build_worker(settings, role=role, web_port=web_port)
+    worker = SluiceWorker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker.log_level = settings.log_level
+    worker.execute_from_commandline()
