@@ -26,7 +26,8 @@ from pydantic import ValidationError
 from agents.audit_chain.chain import ChainHead, canonical_json, checkpoint_draft, seal
 from agents.core import metrics
 from agents.core.dead_letters import SourcePosition, StageFailure
-from agents.core.runner import BatchRunner, exit_for_restart, position_of
+from agents.core.restart import UNAVAILABLE, exit_for_restart
+from agents.core.runner import BatchRunner, position_of
 from agents.core.transactions import attribute_to, in_flight
 from schemas.records import AuditEvent
 from topics.specs import AUDIT_EVENTS, AUDIT_PENDING
@@ -69,7 +70,7 @@ class AuditChainer:
                 try:
                     await self.seal_one(event, chain)
                 except Exception as exc:  # producing or reading the chain failed: the broker is in trouble
-                    exit_for_restart(STAGE, exc)
+                    exit_for_restart(STAGE, UNAVAILABLE, error=exc)
                 in_flight.finish(event)
 
         @app.timer(interval=min(TICK_CHECK_EVERY_S, self.checkpoint_interval_s))  # type: ignore[untyped-decorator]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import faust
 import structlog
@@ -16,6 +15,7 @@ import structlog
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
 from agents.core.dead_letters import DeadLetterWriter, SourcePosition, StageFailure
+from agents.core.restart import UNAVAILABLE, exit_for_restart
 from agents.core.stage import R, Stage, StageOutcome, unexpected_failure
 from agents.core.transactions import attribute_to, in_flight
 from schemas.errors import RetriableError
@@ -23,7 +23,6 @@ from schemas.errors import RetriableError
 log = structlog.get_logger(__name__)
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
-EXIT_RETRIABLE = 75  # EX_TEMPFAIL: the supervisor (sluice up, Kubernetes) restarts the worker
 
 
 def micro_batches(stream: faust.StreamT[bytes]) -> faust.Stream[bytes]:
@@ -47,17 +46,6 @@ def _where(position: SourcePosition) -> tuple[str, int, int]:
 def position_of(event: faust.EventT[bytes]) -> SourcePosition:
     message = event.message
     return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
-
-
-def exit_for_restart(stage: str, exc: BaseException) -> NoReturn:
-    """Leave without acknowledging the batch: Kafka redelivers it to the restarted worker, nothing is lost."""
-    log.critical(
-        "worker_exiting_for_restart",
-        stage=stage,
-        error_type=type(exc).__name__,
-        reason="infrastructure unavailable after retries; batch left unacknowledged",
-    )
-    os._exit(EXIT_RETRIABLE)
 
 
 @dataclass
@@ -95,7 +83,7 @@ class BatchRunner:
                 attribute_to(by_position[_where(failure.position)])
                 await self.dead_letter(failure)
         except Exception as exc:  # producing failed: the broker is in trouble, not the record
-            self._exit_for_restart(stage.name, exc)
+            exit_for_restart(stage.name, UNAVAILABLE, error=exc)
         for event in events:  # every input has its outcome: its offset may commit
             in_flight.finish(event)
         elapsed = time.perf_counter() - started
@@ -118,7 +106,7 @@ class BatchRunner:
                 return await loop.run_in_executor(executor, stage.run, positions)
             except RetriableError as exc:
                 if delay is None:
-                    self._exit_for_restart(stage.name, exc)
+                    exit_for_restart(stage.name, UNAVAILABLE, error=exc)
                 log.warning(
                     "stage_retry",
                     stage=stage.name,
@@ -131,9 +119,6 @@ class BatchRunner:
                 log.exception("stage_failed", stage=stage.name, batch=len(positions))
                 return StageOutcome(failures=[unexpected_failure(p, stage.name, exc) for p in positions])
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _exit_for_restart(self, stage: str, exc: BaseException) -> NoReturn:
-        exit_for_restart(stage, exc)
 
     async def dead_letter(self, failure: StageFailure) -> None:
         letter = await self.dead_letters.write(failure)

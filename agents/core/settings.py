@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -247,8 +246,3 @@ def load_settings(**overrides: Any) -> Settings:
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from exc
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Process-wide settings, built on first use."""
-    return load_settings()

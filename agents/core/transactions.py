@@ -30,14 +30,13 @@ caused by an input and go through the idempotent producer outside any transactio
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 import faust
 import structlog
@@ -45,6 +44,8 @@ from faust.streams import _current_event, current_event
 from faust.transport.consumer import TransactionManager
 from faust.types import TP, EventT, FutureMessage, HeadersArg, RecordMetadata
 from mode import Service
+
+from agents.core.restart import exit_for_restart
 
 log = structlog.get_logger(__name__)
 
@@ -222,7 +223,7 @@ class OutboxTransactionManager(TransactionManager):
             return await self._commit_safe(start_new_transaction)
         except Exception as exc:  # any failure: the transaction's fate is unknown
             # A graceful stop would commit again, without the outputs this attempt already took from the outbox.
-            _stop_now(f"commit failed ({type(exc).__name__})")
+            exit_for_restart("commit", "commit failed", error=exc)
 
     def _safe_offsets(self) -> dict[TP, int]:
         safe: dict[TP, int] = {}
@@ -234,7 +235,9 @@ class OutboxTransactionManager(TransactionManager):
             if first_open is not None and first_open < target:
                 held_s = in_flight.open_for_s(tp, first_open)
                 if held_s > STUCK_AFTER_S:  # acknowledged, yet never finished: it will not be, restart
-                    _stop_now(f"offset {first_open} of {tp.topic}[{tp.partition}] unfinished for {held_s:.0f} s")
+                    exit_for_restart(
+                        "commit", f"offset {first_open} of {tp.topic}[{tp.partition}] unfinished for {held_s:.0f} s"
+                    )
         return safe
 
     async def _commit_safe(self, start_new_transaction: bool) -> bool:
@@ -266,7 +269,7 @@ class OutboxTransactionManager(TransactionManager):
                 try:
                     await self._commit_safe(start_new_transaction=True)
                 except Exception as exc:  # the same reasoning as in commit
-                    _stop_now(f"commit failed ({type(exc).__name__})")
+                    exit_for_restart("commit", "commit failed", error=exc)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Faust has committed what was complete before calling this; the rest is processed again by the new owner.
@@ -278,12 +281,6 @@ class OutboxTransactionManager(TransactionManager):
         if dropped:
             log.info("outbox_discarded_on_revoke", outputs=dropped, partitions=len(revoked))
         await super().on_partitions_revoked(revoked)
-
-
-def _stop_now(reason: str) -> NoReturn:
-    """Leave at once, committing nothing more: the open transaction is aborted when the successor starts."""
-    log.critical("worker_exiting_for_restart", stage="commit", reason=reason)
-    os._exit(75)  # EX_TEMPFAIL, as agents/ingest/flow.exit_for_restart: the keep-alive supervisor restarts it
 
 
 def _settle(result: asyncio.Future[RecordMetadata], sent: asyncio.Future[RecordMetadata]) -> None:

@@ -16,7 +16,8 @@ import structlog
 from agents.core import metrics
 from agents.core.app import SendFn
 from agents.core.audit import AuditEmitter
-from agents.core.runner import BatchRunner, exit_for_restart, micro_batches, position_of
+from agents.core.restart import UNAVAILABLE, exit_for_restart
+from agents.core.runner import BatchRunner, micro_batches, position_of
 from agents.core.transactions import attribute_to, in_flight
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
@@ -155,7 +156,7 @@ class InferenceFlow:
                 reply_to = None
             await self._publish(response, request, handled.audit, reply_to, position)
         except Exception as exc:  # producing failed: the broker is in trouble, not the request
-            exit_for_restart("inference", exc)
+            exit_for_restart("inference", UNAVAILABLE, error=exc)
 
     async def _suppress_duplicate(self, request: InferenceRequest, previous: dict[str, Any], position: Any) -> None:
         """The request id was answered before: no second response, but the audit stream says it was seen."""
