@@ -533,7 +533,7 @@ class _Instant(click.ParamType):
     name = "ISO8601"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from agents.tools.audit.verify import parse_instant
+        from agents.tools.audit.entries import parse_instant
 
         try:
             return parse_instant(str(value))
@@ -576,7 +576,7 @@ def audit() -> None:
 def audit_verify(since: Any, until: Any, as_json: bool, topic: str | None) -> None:
     """Verify each partition's hash chain and checkpoints. Exit 0: intact, 1: problems found, 2: could not read."""
     from agents.tools.audit.commands import verify_topic
-    from agents.tools.audit.verify import render_text
+    from agents.tools.audit.report import render_text
     from topics.specs import AUDIT_EVENTS
 
     settings = _settings()

@@ -245,4 +245,3 @@ def load_settings(**overrides: Any) -> Settings:
             f"SLUICE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from exc
-

@@ -21,8 +21,9 @@ from agents.tools.audit.replay import (
     write_html,
     write_jsonl,
 )
+from agents.tools.audit.report import ChainReport
 from agents.tools.audit.source import read_audit_topic
-from agents.tools.audit.verify import ChainReport, ChainVerifier
+from agents.tools.audit.verify import ChainVerifier
 
 Progress = Callable[[int], None]
 

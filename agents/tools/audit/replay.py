@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from agents.tools.audit.verify import TAIL_NOTE, ChainReport, ChainVerifier, event_time, parse_event
+from agents.tools.audit.entries import event_time, parse_event
+from agents.tools.audit.report import TAIL_NOTE, ChainReport
+from agents.tools.audit.verify import ChainVerifier
 
 ReplayFormat = Literal["jsonl", "csv", "html"]
 FORMATS: tuple[ReplayFormat, ...] = ("jsonl", "csv", "html")

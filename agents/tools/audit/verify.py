@@ -33,190 +33,14 @@ and moved events.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, TypeGuard
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from agents.audit_chain.chain import CHECKPOINT_EVENT, GENESIS, checkpoint_problem, event_hash
-
-ProblemKind = Literal["unparseable", "modified", "deleted", "inserted", "reordered", "broken_link", "bad_checkpoint"]
-PROBLEM_KINDS: tuple[ProblemKind, ...] = (
-    "unparseable",
-    "modified",
-    "deleted",
-    "inserted",
-    "reordered",
-    "broken_link",
-    "bad_checkpoint",
-)
-
-TAIL_NOTE = (
-    "hashes cannot reveal events removed from the end of a partition; events after the last valid checkpoint "
-    "are not authenticated (anyone who can write the topic could have appended them)"
-)
-ANCHOR_NOTE = (
-    "verification starts mid-stream: the first event of each window is its anchor, its prev_hash is not checked"
-)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding: where (partition, offset), what kind, a sentence, and every offset involved."""
-
-    partition: int
-    offset: int
-    kind: ProblemKind
-    detail: str
-    offsets: tuple[int, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "partition": self.partition,
-            "offset": self.offset,
-            "kind": self.kind,
-            "detail": self.detail,
-            "offsets": list(self.offsets or (self.offset,)),
-        }
-
-
-@dataclass
-class PartitionReport:
-    """The verdict on one partition's chain (within the window, when one was given)."""
-
-    partition: int
-    anchor: Literal["genesis", "window"]
-    events: int = 0
-    first_offset: int | None = None
-    last_offset: int | None = None
-    first_seq: int | None = None
-    last_seq: int | None = None
-    checkpoints_verified: int = 0
-    unauthenticated_tail: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def intact(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "partition": self.partition,
-            "intact": self.intact,
-            "anchor": self.anchor,
-            "events": self.events,
-            "first_offset": self.first_offset,
-            "last_offset": self.last_offset,
-            "first_seq": self.first_seq,
-            "last_seq": self.last_seq,
-            "checkpoints_verified": self.checkpoints_verified,
-            "unauthenticated_tail": self.unauthenticated_tail,
-            "problems": [p.to_json() for p in self.problems],
-        }
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    """The verdict on every partition read; intact only when no partition has a problem."""
-
-    partitions: tuple[PartitionReport, ...]
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @property
-    def intact(self) -> bool:
-        return all(p.intact for p in self.partitions)
-
-    @property
-    def problems(self) -> list[Problem]:
-        return [problem for p in self.partitions for problem in p.problems]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "intact": self.intact,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "partitions": [p.to_json() for p in self.partitions],
-            "notes": [TAIL_NOTE, *([ANCHOR_NOTE] if self.since else [])],
-        }
-
-
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 instant (`2026-11-20`, `2026-11-20T09:30:00+08:00`, `…Z`); without an offset it is UTC."""
-    value = datetime.fromisoformat(text.strip())
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def event_time(event: Mapping[str, Any]) -> datetime | None:
-    """An event's `emitted_at`, or None when it is missing or not an ISO 8601 instant."""
-    value = event.get("emitted_at")
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        return None
-
-
-def parse_event(value: bytes | None) -> dict[str, Any] | str:
-    """The event a record holds, or why it is not a chain event (the reason never quotes the bytes)."""
-    if value is None:
-        return "empty message (tombstone)"
-    try:
-        event = json.loads(value)
-    except UnicodeDecodeError:
-        return "not UTF-8"
-    except ValueError:
-        return "not JSON"
-    if not isinstance(event, dict):
-        return f"JSON {type(event).__name__}, not an object"
-    seq = event.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        return "no integer seq ≥ 0"
-    if not isinstance(event.get("prev_hash"), str) or not isinstance(event.get("hash"), str):
-        return "no string prev_hash/hash"
-    return event
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One record of a partition as the chain sees it; `event` is None when unparseable (`reason` says why)."""
-
-    offset: int
-    ordinal: int
-    event: dict[str, Any] | None
-    reason: str = ""
-    hash_ok: bool = False
-
-    @property
-    def seq(self) -> int:
-        assert self.event is not None
-        return int(self.event["seq"])
-
-    @property
-    def prev(self) -> str:
-        assert self.event is not None
-        return str(self.event["prev_hash"])
-
-    @property
-    def hash(self) -> str:
-        assert self.event is not None
-        return str(self.event["hash"])
-
-    @property
-    def is_checkpoint(self) -> bool:
-        return self.event is not None and self.event.get("event_type") == CHECKPOINT_EVENT
-
-
-def _entry(offset: int, ordinal: int, parsed: dict[str, Any] | str) -> _Entry:
-    if isinstance(parsed, str):
-        return _Entry(offset, ordinal, None, parsed)
-    try:
-        hash_ok = event_hash(parsed) == parsed["hash"]
-    except ValueError:  # NaN or Infinity: the sealer's canonical JSON cannot encode them, so nothing sealed this
-        return _Entry(offset, ordinal, None, "holds NaN/Infinity, which canonical JSON cannot encode")
-    return _Entry(offset, ordinal, parsed, hash_ok=hash_ok)
+from agents.audit_chain.chain import GENESIS, checkpoint_problem
+from agents.tools.audit.entries import Entry, entry_of, event_time, parse_event, usable
+from agents.tools.audit.report import PROBLEM_KINDS, ChainReport, PartitionReport, Problem, ProblemKind
 
 
 @dataclass
@@ -246,14 +70,14 @@ class _PartitionChain:
         self.where: dict[int, int] = {}
         self.claimed: dict[int, str] = {}  # prev_hash a successor claims for a seq whose own hash is unknown/replaced
         self.gaps: list[_Gap] = []
-        self.aside: dict[int, _Entry] = {}  # events that came before the events they follow
+        self.aside: dict[int, Entry] = {}  # events that came before the events they follow
         self.last_checkpoint_ordinal = -1
-        self.pending: _Entry | None = None
+        self.pending: Entry | None = None
 
     # -- input ----------------------------------------------------------------------------------------------------
     def push(self, offset: int, parsed: dict[str, Any] | str) -> None:
         report = self.report
-        entry = _entry(offset, report.events, parsed)
+        entry = entry_of(offset, report.events, parsed)
         report.events += 1
         if report.first_offset is None:
             report.first_offset = offset
@@ -287,7 +111,7 @@ class _PartitionChain:
         return report
 
     # -- classification -------------------------------------------------------------------------------------------
-    def _process(self, entry: _Entry, peek: _Entry | None) -> None:
+    def _process(self, entry: Entry, peek: Entry | None) -> None:
         if entry.event is None:
             self._problem(entry.offset, "unparseable", f"not a chain event: {entry.reason}", (entry.offset,))
             self.unreadable += 1
@@ -296,7 +120,7 @@ class _PartitionChain:
             self._modified(entry)
             return
         if self.next_seq is None:  # the anchor of a window: its prev_hash cannot be checked
-            if _usable(peek) and peek.seq < entry.seq and entry.seq not in self.aside:
+            if usable(peek) and peek.seq < entry.seq and entry.seq not in self.aside:
                 self.aside[entry.seq] = entry  # stored out of order: anchor on the lower seq that follows
                 return
             self.unreadable = 0
@@ -316,7 +140,7 @@ class _PartitionChain:
             self.unreadable = 0
         self._place(entry, peek)
 
-    def _modified(self, entry: _Entry) -> None:
+    def _modified(self, entry: Entry) -> None:
         self._problem(
             entry.offset,
             "modified",
@@ -329,7 +153,7 @@ class _PartitionChain:
             return
         self.unreadable += 1
 
-    def _place(self, entry: _Entry, peek: _Entry | None) -> None:
+    def _place(self, entry: Entry, peek: Entry | None) -> None:
         assert self.next_seq is not None
         seq, expected = entry.seq, self.next_seq
         if seq > expected:
@@ -342,12 +166,12 @@ class _PartitionChain:
         else:
             self._behind(entry, peek)
 
-    def _at_expected(self, entry: _Entry, peek: _Entry | None) -> None:
+    def _at_expected(self, entry: Entry, peek: Entry | None) -> None:
         seq, last = entry.seq, self.last_hash
         if last is None or entry.prev == last:
             self._advance(entry)
             return
-        if _usable(peek) and peek.seq == seq and peek.prev == last:
+        if usable(peek) and peek.seq == seq and peek.prev == last:
             self._problem(
                 entry.offset,
                 "inserted",
@@ -368,10 +192,10 @@ class _PartitionChain:
         self.claimed[seq - 1] = entry.prev
         self._advance(entry)
 
-    def _ahead(self, entry: _Entry, peek: _Entry | None, expected: int) -> None:
+    def _ahead(self, entry: Entry, peek: Entry | None, expected: int) -> None:
         seq = entry.seq
         last = self.last_hash
-        if _usable(peek) and peek.seq == expected and (last is None or peek.prev == last) and seq not in self.aside:
+        if usable(peek) and peek.seq == expected and (last is None or peek.prev == last) and seq not in self.aside:
             # The next event continues the chain from here: this one came early (moved) or does not belong.
             self.aside[seq] = entry
             return
@@ -379,7 +203,7 @@ class _PartitionChain:
         self.claimed[seq - 1] = entry.prev
         self._advance(entry)
 
-    def _behind(self, entry: _Entry, peek: _Entry | None) -> None:
+    def _behind(self, entry: Entry, peek: Entry | None) -> None:
         seq = entry.seq
         first = self.where.get(seq)
         if first is not None:
@@ -388,7 +212,7 @@ class _PartitionChain:
                 self._problem(entry.offset, "inserted", detail, (first, entry.offset))
                 return
             assert self.next_seq is not None
-            continues_here = _usable(peek) and peek.prev == entry.hash and peek.seq == seq + 1
+            continues_here = usable(peek) and peek.prev == entry.hash and peek.seq == seq + 1
             if seq == self.next_seq - 1 and continues_here and self._links_back(entry):
                 # The chain goes on from this event: the earlier one with its seq was the addition.
                 self._problem(
@@ -444,7 +268,7 @@ class _PartitionChain:
             )
             self._advance(early)
 
-    def _fill_gap(self, entry: _Entry) -> bool:
+    def _fill_gap(self, entry: Entry) -> bool:
         """A late event whose seq is in a gap and which links on both sides: reordered, not deleted."""
         seq = entry.seq
         for index, gap in enumerate(self.gaps):
@@ -466,11 +290,11 @@ class _PartitionChain:
             return True
         return False
 
-    def _links_back(self, entry: _Entry) -> bool:
+    def _links_back(self, entry: Entry) -> bool:
         before = self.hashes.get(entry.seq - 1, GENESIS if entry.seq == 0 else None)
         return before is None or entry.prev == before or self.claimed.get(entry.seq - 1) == entry.prev
 
-    def _advance(self, entry: _Entry, *, seq: int | None = None, checkpoint: bool = True) -> None:
+    def _advance(self, entry: Entry, *, seq: int | None = None, checkpoint: bool = True) -> None:
         seq = entry.seq if seq is None else seq
         self.hashes[seq], self.where[seq] = entry.hash, entry.offset
         self.next_seq, self.last_hash = seq + 1, entry.hash
@@ -483,7 +307,7 @@ class _PartitionChain:
         report.first_seq = seq if report.first_seq is None else min(report.first_seq, seq)
         report.last_seq = seq if report.last_seq is None else max(report.last_seq, seq)
 
-    def _check_checkpoint(self, entry: _Entry) -> None:
+    def _check_checkpoint(self, entry: Entry) -> None:
         if not entry.is_checkpoint:
             return
         assert entry.event is not None
@@ -521,10 +345,6 @@ class _PartitionChain:
 
     def _problem(self, offset: int, kind: ProblemKind, detail: str, offsets: tuple[int, ...]) -> None:
         self.report.problems.append(Problem(self.partition, offset, kind, detail, offsets))
-
-
-def _usable(entry: _Entry | None) -> TypeGuard[_Entry]:
-    return entry is not None and entry.event is not None and entry.hash_ok
 
 
 class ChainVerifier:
@@ -585,31 +405,3 @@ def verify_records(
     for partition, offset, value in records:
         verifier.feed(partition, offset, value)
     return verifier.report()
-
-
-def _span(first: int | None, last: int | None) -> str:
-    return "none" if first is None or last is None else f"{first}–{last}"
-
-
-def render_text(report: ChainReport, topic: str) -> list[str]:
-    """The human verdict: one line per partition, one per problem, and what verification cannot see."""
-    problems = report.problems
-    verdict = "INTACT" if report.intact else f"{len(problems)} PROBLEM{'S' if len(problems) != 1 else ''} FOUND"
-    window = ""
-    if report.since or report.until:
-        window = f" (emitted {report.since.isoformat() if report.since else '…'} – "
-        window += f"{report.until.isoformat() if report.until else '…'})"
-    lines = [f"{topic}{window}: {verdict}, {len(report.partitions)} partition(s) with events"]
-    for p in report.partitions:
-        state = "intact" if p.intact else f"{len(p.problems)} problem(s)"
-        lines.append(
-            f"partition {p.partition}: {state}: {p.events} events, offsets {_span(p.first_offset, p.last_offset)}, "
-            f"seq {_span(p.first_seq, p.last_seq)}, {p.checkpoints_verified} checkpoint(s) verified, "
-            f"{p.unauthenticated_tail} event(s) after the last valid checkpoint (unauthenticated)"
-        )
-        for problem in p.problems:
-            lines.append(f"  offset {problem.offset}: {problem.kind}: {problem.detail}")
-    if report.since:
-        lines.append(f"note: {ANCHOR_NOTE}")
-    lines.append(f"note: {TAIL_NOTE}")
-    return lines

@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from agents.audit_chain.chain import ChainHead, checkpoint_draft, event_hash, seal
-from agents.tools.audit.verify import ChainReport, Problem, parse_instant, render_text, verify_records
+from agents.tools.audit.entries import parse_instant
+from agents.tools.audit.report import ChainReport, Problem, render_text
+from agents.tools.audit.verify import verify_records
 from tests.unit.audit.chains import KEYS, T0, chain, draft, records, rehash, simple_chain
 
 
