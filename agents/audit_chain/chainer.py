@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from agents.audit_chain.chain import ChainHead, canonical_json, checkpoint_draft, seal
 from agents.core import metrics
-from agents.core.dead_letters import SourcePosition, StageFailure
+from agents.core.dead_letters import StageFailure
+from agents.core.messages import SourcePosition
 from agents.core.restart import UNAVAILABLE, exit_for_restart
 from agents.core.runner import BatchRunner, position_of
 from agents.core.transactions import attribute_to, in_flight

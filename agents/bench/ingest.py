@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from agents.core.dead_letters import SourcePosition
 from agents.core.kafka_io import TopicFollower, produce_all
+from agents.core.messages import SourcePosition
 from agents.core.settings import Settings
 from agents.demo.data import DemoGenerator, DemoMessage
 from agents.processes import runtime

@@ -11,8 +11,9 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from agents.core import metrics
-from agents.core.dead_letters import FailureHandler, SourcePosition
+from agents.core.dead_letters import FailureHandler
 from agents.core.kafka_io import record_of
+from agents.core.messages import SourcePosition
 from agents.core.stage import unexpected_failure
 from schemas.errors import BrokerUnavailableError
 

@@ -13,23 +13,13 @@ from confluent_kafka import Producer
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agents.core.app import SendFn
+from agents.core.messages import SourcePosition
 from schemas.records import DeadLetter
 
 # A dead letter must fit Kafka's default 1 MB message limit, and base64 makes the sealed original a third larger.
 # A larger original is described (size, SHA-256, where it is) but not carried: a letter the broker refuses would
 # stop the worker on every redelivery of the same input.
 MAX_ORIGINAL_BYTES = 700_000
-
-
-@dataclass(frozen=True)
-class SourcePosition:
-    """Where an input message came from, carried through a stage so a failure can name it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass(frozen=True)

@@ -6,25 +6,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+from agents.core.messages import SourcePosition
 
 
-def record_of(message: Message) -> Record:
+def record_of(message: Message) -> SourcePosition:
     """A delivered message as a plain value (librdkafka types topic/partition/offset as optional)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None and partition is not None and offset is not None, "not a delivered message"
-    return Record(topic, partition, offset, message.key(), message.value())
+    return SourcePosition(topic, partition, offset, message.key(), message.value())
 
 
 def producer(bootstrap: str, options: dict[str, str] | None = None) -> Producer:
@@ -91,7 +83,7 @@ def read_topic(
     idle_timeout_s: float = 2.0,
     options: dict[str, str] | None = None,
     start: dict[int, int] | None = None,
-) -> Iterator[Record]:
+) -> Iterator[SourcePosition]:
     """Every committed message of a topic from the beginning (or from `start` offsets) to its end."""
     consumer = Consumer(
         {
@@ -141,9 +133,9 @@ class TopicFollower:
                 assignment.append(TopicPartition(topic, p, OFFSET_BEGINNING))
         self.consumer.assign(assignment)
 
-    def poll(self, seconds: float) -> list[Record]:
+    def poll(self, seconds: float) -> list[SourcePosition]:
         deadline = time.monotonic() + seconds
-        out: list[Record] = []
+        out: list[SourcePosition] = []
         while time.monotonic() < deadline:
             message = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
             if message is None:
@@ -161,7 +153,7 @@ class TopicFollower:
 
 def last_record(
     bootstrap: str, topic: str, partition: int, *, options: dict[str, str] | None = None, timeout_s: float = 30.0
-) -> Record | None:
+) -> SourcePosition | None:
     """The last committed message of one partition (None when it has none), read from its tail.
 
     Transaction markers take offsets too, so the read starts a window before the end and widens it while the
@@ -184,7 +176,7 @@ def last_record(
         while True:
             start = max(low, high - window)
             consumer.assign([TopicPartition(topic, partition, start)])
-            last: Record | None = None
+            last: SourcePosition | None = None
             while time.monotonic() < deadline:
                 message = consumer.poll(0.5)
                 if message is None:

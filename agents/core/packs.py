@@ -9,8 +9,9 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 
 from agents.core import metrics
-from agents.core.dead_letters import SourcePosition, StageFailure
+from agents.core.dead_letters import StageFailure
 from agents.core.decode import parse_json_bytes, validate
+from agents.core.messages import SourcePosition
 from agents.core.stage import unexpected_failure
 from models.cleaning import RulePack
 from schemas.errors import PoisonRecordError, SchemaViolationError

@@ -14,7 +14,8 @@ import structlog
 
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
-from agents.core.dead_letters import DeadLetterWriter, SourcePosition, StageFailure
+from agents.core.dead_letters import DeadLetterWriter, StageFailure
+from agents.core.messages import SourcePosition
 from agents.core.restart import UNAVAILABLE, exit_for_restart
 from agents.core.stage import R, Stage, StageOutcome, unexpected_failure
 from agents.core.transactions import attribute_to, in_flight

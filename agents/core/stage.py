@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from agents.core.dead_letters import SourcePosition, StageFailure
+from agents.core.dead_letters import StageFailure
+from agents.core.messages import SourcePosition
 from schemas.errors import PoisonRecordError
 
 T = TypeVar("T")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.core.dead_letters import SourcePosition, StageFailure
+from agents.core.dead_letters import StageFailure
 from agents.core.decode import parse_json_bytes, validate
+from agents.core.messages import SourcePosition
 from agents.core.stage import unexpected_failure
 from schemas.errors import PoisonRecordError, SchemaViolationError
 from schemas.inference import InferenceRequest

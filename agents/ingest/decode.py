@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents.core.dead_letters import SourcePosition
 from agents.core.decode import parse_json_bytes, validate
+from agents.core.messages import SourcePosition
 from schemas.records import SourceEvent
 from topics.specs import TopicSpec
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from agents.core.packs import EngineRef
 from agents.core.stage import StageOutcome, unexpected_failure
 from agents.ingest.decode import decode_event

@@ -6,8 +6,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.core.dead_letters import SourcePosition
 from agents.core.decode import parse_json_bytes, validate
+from agents.core.messages import SourcePosition
 from agents.core.stage import StageOutcome, unexpected_failure
 from models.chunking import chunk_text
 from models.deid.pseudonym_format import generalise_pseudonyms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from schemas.records import CrmEvent, ErpEvent, Lineage, LogEvent, SourceEvent
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from agents.audit_chain.chain import GENESIS, ChainHead, checkpoint_problem, event_hash
 from agents.audit_chain.chainer import AuditChainer, parse_draft
-from agents.core.dead_letters import SourcePosition, StageFailure
+from agents.core.dead_letters import StageFailure
+from agents.core.messages import SourcePosition
 from schemas.records import AuditEvent
 
 KEY = b"k" * 32

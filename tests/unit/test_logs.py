@@ -8,8 +8,8 @@ import logging
 
 import structlog
 
-from agents.core.dead_letters import SourcePosition
 from agents.core.logs import configure_logging
+from agents.core.messages import SourcePosition
 from agents.core.runner import batch_span
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from agents.core.settings import Settings
 from agents.tools.audit.replay import SelectedEvent
 from schemas.errors import SluiceError

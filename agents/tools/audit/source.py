@@ -10,23 +10,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
+from agents.core.messages import SourcePosition
 from schemas.errors import RetriableError
 
 
 class AuditReadError(RetriableError):
     """The audit topic is missing, unreachable, or could not be read to its end."""
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    partition: int
-    offset: int
-    value: bytes | None
 
 
 def read_audit_topic(
@@ -37,7 +30,7 @@ def read_audit_topic(
     stall_timeout_s: float = 30.0,
     on_progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
-) -> Iterator[AuditRecord]:
+) -> Iterator[SourcePosition]:
     """Every committed record of `topic`, in offset order per partition, up to the end as of the call."""
     ends = _stable_ends(bootstrap, topic, options)
     consumer = Consumer(
@@ -62,7 +55,7 @@ def read_audit_topic(
                 if offset < ends[partition]:
                     count += 1
                     last_progress = time.monotonic()
-                    yield AuditRecord(partition, offset, message.value())
+                    yield SourcePosition(topic, partition, offset, message.key(), message.value())
                     if on_progress is not None and count % progress_every == 0:
                         on_progress(count)
                 if offset + 1 >= ends[partition]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from schemas.inference import InferenceRequest
 

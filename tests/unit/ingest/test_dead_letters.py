@@ -7,7 +7,8 @@ import hashlib
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from agents.core.dead_letters import MAX_ORIGINAL_BYTES, DeadLetterBuilder, SourcePosition, StageFailure
+from agents.core.dead_letters import MAX_ORIGINAL_BYTES, DeadLetterBuilder, StageFailure
+from agents.core.messages import SourcePosition
 
 KEY = bytes(range(32))
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from agents.ingest.decode import decode_event
 from schemas.errors import InvalidEncodingError, MalformedJsonError, OversizedPayloadError, SchemaViolationError
 from schemas.records import CrmEvent, ErpEvent, LogEvent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from agents.ingest.decode import decode_event
 from agents.ingest.normalise import normalise, record_id_for
 from topics.specs import source_topic

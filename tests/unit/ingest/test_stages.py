@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.core.dead_letters import SourcePosition
+from agents.core.messages import SourcePosition
 from agents.ingest.deidentify import DeidentifyStage, RuleEngineRef
 from agents.ingest.index import IndexStage
 from models.cleaning import RuleEngine, load_bundled_packs
