@@ -133,7 +133,7 @@ def test_error_names_the_failing_rule_among_good_ones() -> None:
             "protected_terms[0] must be",
         ),
         ({"name": "clinic", "version": "1.0.0", "rules": [], "protected_terms": ["a", "a"]}, "duplicates"),
-        ({"name": "clinic", "version": "1.0.0", "rules": [], "author": "me"}, "unknown field(s) ['author']"),
+        ({"name": "clinic", "version": "1.0.0", "rules": [], "author": "me"}, "unknown field 'author'"),
     ],
 )
 def test_bad_pack_fields_are_rejected_naming_the_pack(data: dict[str, Any], reason: str) -> None:

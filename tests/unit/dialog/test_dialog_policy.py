@@ -144,7 +144,7 @@ def rule(**fields: Any) -> dict[str, Any]:
         (rule(action="answer"), "c.bad", "action 'answer' needs a non-empty string 'text'"),
         (rule(action="allow"), "c.bad", "action 'allow' takes no 'reason'"),
         (rule(text="also"), "c.bad", "action 'reject' takes no 'text'"),
-        (rule(when=None), "c.bad", "missing required field 'when'"),
+        (rule(when=None), "c.bad", "missing required field(s) ['when']"),
         (rule(then="x"), "c.bad", "unknown field 'then'"),
         (rule(id="has space"), "rules[0]", "id must be"),
         ("not a mapping", "rules[0]", "must be a mapping"),
@@ -167,7 +167,10 @@ def test_bad_rule_is_a_policy_error_naming_pack_and_rule(bad_rule: Any, rule_lab
         ({"name": "clinic", "version": "1.0.0", "rules": [], "priority": True}, "priority must be an integer"),
         ({"name": "clinic", "version": "1.0.0"}, "missing required field(s) ['rules']"),
         ({"name": "clinic", "version": "1.0.0", "rules": {}}, "rules must be a list"),
-        ({"name": "clinic", "version": "1.0.0", "rules": [], "rulez": []}, "unknown field(s) ['rulez']"),
+        (
+            {"name": "clinic", "version": "1.0.0", "rules": [], "rulez": []},
+            "unknown field 'rulez' (did you mean 'rules'?)",
+        ),
         ({"name": "clinic", "version": "1.0.0", "rules": [rule(), rule()]}, "duplicate rule id"),
     ],
 )
