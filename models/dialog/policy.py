@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Literal, cast
 
 from models.dialog.errors import PolicyError
-from models.packs import Pack, RuleFields
+from models.packs import Pack, PackEngine, RuleFields
 from models.packs.checks import (
     Fail,
     bundled_text,
@@ -163,41 +163,18 @@ class PolicyPack(Pack[PolicyRule]):
         )
 
 
-class PolicyEngine:
+class PolicyEngine(PackEngine[PolicyPack]):
     """Checks a prompt against the rules of every pack, packs in (priority, name) order, rules as written.
 
-    The first matching rule decides; no match allows. Engines are immutable: with_pack / without_pack
-    return a new engine, so hot reload is a single reference swap and each decision has one `version`.
+    The first matching rule decides; no match allows. Engines are immutable (see PackEngine): each
+    decision comes from one `version`.
     """
 
-    __slots__ = ("_packs", "_rules", "_version")
+    __slots__ = ("_rules",)
 
     def __init__(self, packs: Sequence[PolicyPack]) -> None:
-        # Sorting here makes the engine (and its version) depend only on which packs are loaded, not on
-        # the order hot reloads arrived in.
-        ordered = tuple(sorted(packs, key=lambda pack: (pack.priority, pack.name)))
-        owner: dict[str, str] = {}
-        for pack in ordered:
-            if sum(other.name == pack.name for other in ordered) > 1:
-                raise PolicyError("loaded twice in one engine", pack=pack.name)
-            for rule in pack.rules:
-                if rule.id in owner:
-                    # Decisions name their rule; two rules sharing an id would make the audit ambiguous.
-                    raise PolicyError(f"rule id also used by pack {owner[rule.id]!r}", pack=pack.name, rule=rule.id)
-                owner[rule.id] = pack.name
-        self._packs = ordered
-        self._rules = tuple(rule for pack in ordered for rule in pack.rules)
-        self._version = "+".join(pack.label for pack in ordered)
-
-    @property
-    def version(self) -> str:
-        """`name@version` of every pack in checking order, joined by '+'; recorded with every decision."""
-        return self._version
-
-    @property
-    def packs(self) -> tuple[PolicyPack, ...]:
-        """The loaded packs in checking order."""
-        return self._packs
+        super().__init__(packs)
+        self._rules = tuple(rule for pack in self.packs for rule in pack.rules)
 
     def decide(self, prompt: str, *, tenant: str, entity_types: Collection[str] = ()) -> Decision:
         """The decision of the first rule whose conditions all hold, or allow.
@@ -211,19 +188,6 @@ class PolicyEngine:
             if rule.matches(normalised, folded, tenant, types):
                 return rule.decision()
         return ALLOW
-
-    def with_pack(self, pack: PolicyPack) -> PolicyEngine:
-        """A new engine with `pack` replacing the loaded pack of that name, or added; self is unchanged."""
-        return PolicyEngine([*(p for p in self._packs if p.name != pack.name), pack])
-
-    def without_pack(self, name: str) -> PolicyEngine:
-        """A new engine without the pack called `name`; self is unchanged (and returned if it had none)."""
-        if all(pack.name != name for pack in self._packs):
-            return self
-        return PolicyEngine([pack for pack in self._packs if pack.name != name])
-
-    def __repr__(self) -> str:
-        return f"PolicyEngine({self._version!r})"
 
 
 @lru_cache(maxsize=1)
