@@ -154,6 +154,19 @@ def test_bad_pack_name_is_rejected() -> None:
         RulePack.from_mapping({"name": "Base+Extra", "version": "1.0.0", "rules": []})
 
 
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"name": "clinic\n", "version": "1.0.0", "rules": []}, "name must be"),
+        ({"name": "clinic", "version": "1.0.0\n", "rules": []}, "version must be"),
+        ({"name": "clinic", "version": "1.0.0", "rules": [{"id": "c.ws\n", "kind": "strip_control"}]}, "id must be"),
+    ],
+)
+def test_a_trailing_newline_makes_a_name_version_or_rule_id_invalid(data: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RulePackError, match=reason):
+        RulePack.from_mapping(data)
+
+
 def test_duplicate_rule_ids_in_one_pack_are_rejected() -> None:
     rule = {"id": "c.same", "kind": "strip_control"}
     with pytest.raises(RulePackError) as caught:

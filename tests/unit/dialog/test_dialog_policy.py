@@ -189,6 +189,19 @@ def test_engine_rejects_clashing_packs_and_rule_ids() -> None:
     assert (caught.value.pack, caught.value.rule) == ("b", "c.legal")
 
 
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"name": "clinic\n"}, "name must be"),
+        ({"version": "1.0.0\n"}, "version must be"),
+        ({"rules": [rule(id="c.bad\n")]}, "id must be"),
+    ],
+)
+def test_a_trailing_newline_makes_a_name_version_or_rule_id_invalid(fields: dict[str, Any], reason: str) -> None:
+    with pytest.raises(PolicyError, match=reason):
+        PolicyPack.from_mapping({"name": "clinic", "version": "1.0.0", "rules": [], **fields})
+
+
 def test_bad_yaml_and_pickling() -> None:
     with pytest.raises(PolicyError, match="invalid YAML"):
         PolicyPack.from_yaml("rules: [unclosed")
