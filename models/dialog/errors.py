@@ -7,11 +7,7 @@ from schemas.errors import ConfigurationError, PoisonRecordError
 
 
 class PolicyError(PackError):
-    """A policy pack is invalid (bad YAML, unknown action, missing field, bad regex, clashing ids).
-
-    Like cleaning rule packs, policy packs may arrive at run time, so this is a poison-record error:
-    the caller dead-letters the pack and keeps the engine it had.
-    """
+    """A policy pack is invalid; a poison record, like every PackError."""
 
     what = "policy pack"
     stage = "dialog.policy"
