@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 
 from models.cleaning.pack import RulePack
+from models.packs.checks import bundled_text
 
 BUNDLED_PACK_FILES: tuple[str, ...] = ("base.yaml", "medical.yaml")
 
 
 @lru_cache(maxsize=1)
 def _bundled() -> tuple[RulePack, ...]:
-    folder = resources.files("models.cleaning.packs")
-    return tuple(
-        RulePack.from_yaml(folder.joinpath(file_name).read_text(encoding="utf-8")) for file_name in BUNDLED_PACK_FILES
-    )
+    return tuple(RulePack.from_yaml(bundled_text("models.cleaning.packs", name)) for name in BUNDLED_PACK_FILES)
 
 
 def load_bundled_packs() -> list[RulePack]:

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
+from models.packs import PackError
 from schemas.errors import ConfigurationError, PoisonRecordError
 
 
-class PolicyError(PoisonRecordError, ValueError):
-    """A policy pack is invalid (bad YAML, unknown action, missing field, bad regex, clashing ids).
+class PolicyError(PackError):
+    """A policy pack is invalid; a poison record, like every PackError."""
 
-    Like cleaning rule packs, policy packs may arrive at run time, so this is a poison-record error:
-    the caller dead-letters the pack and keeps the engine it had.
-    """
-
-    def __init__(self, reason: str, *, pack: str | None = None, rule: str | None = None) -> None:
-        self.reason = reason
-        self.pack = pack
-        self.rule = rule
-        where = [f"policy pack {pack!r}"] if pack is not None else []
-        if rule is not None:
-            where.append(f"rule {rule!r}")
-        super().__init__(": ".join([*where, reason]), stage="dialog.policy")
-
-    def in_pack(self, pack: str) -> PolicyError:
-        """The same error, now naming the pack it was found in (rules do not know their pack)."""
-        return PolicyError(self.reason, pack=pack, rule=self.rule)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only arguments do not survive the default exception pickling.
-        return (_rebuild_policy_error, (self.reason, self.pack, self.rule))
-
-
-def _rebuild_policy_error(reason: str, pack: str | None, rule: str | None) -> PolicyError:
-    return PolicyError(reason, pack=pack, rule=rule)
+    what = "policy pack"
+    stage = "dialog.policy"
 
 
 class PromptTemplateError(ConfigurationError, ValueError):

@@ -5,22 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal, cast
 
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from models.dialog._validate import NAME_RE, NAME_RULE, VERSION_RE, VERSION_RULE, close_match, load_yaml
 from models.dialog.errors import PromptTemplateError
+from models.packs.checks import (
+    bundled_text,
+    check_fields,
+    check_kind,
+    check_name,
+    check_str,
+    check_version,
+    close_match,
+    load_yaml,
+    named_mapping,
+)
 
 Task = Literal["chat", "complete"]
 TASKS: tuple[Task, ...] = ("chat", "complete")
 # What each template may refer to; anything else is a typo, reported at load.
 SYSTEM_VARIABLES = frozenset({"tenant", "context", "record_count"})
 CONTEXT_ITEM_VARIABLES = frozenset({"number", "record_id", "text", "score"})
-_FIELDS = frozenset({"name", "version", "task", "description", "system", "context_item"})
+_FIELDS = ("name", "version", "task", "description", "system", "context_item")
 BUNDLED_TEMPLATE_FILES: tuple[str, ...] = ("chat-default.yaml", "complete-default.yaml")
 
 # Templates may come from operators: the sandbox stops `{{ ''.__class__ ... }}`, StrictUndefined stops
@@ -51,18 +60,14 @@ class PromptTemplate:
     _context_item: jinja2.Template | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not NAME_RE.fullmatch(self.name):
-            raise PromptTemplateError(f"name must be {NAME_RULE}, got {self.name!r}")
+        check_name(self.name, PromptTemplateError)
 
         def fail(reason: str) -> PromptTemplateError:
             return PromptTemplateError(reason, template=self.name)
 
-        if not isinstance(self.version, str) or not VERSION_RE.fullmatch(self.version):
-            raise fail(f"version must be {VERSION_RULE}, got {self.version!r}")
-        if self.task not in TASKS:
-            raise fail(f"task must be one of {list(TASKS)}, got {self.task!r}{close_match(self.task, TASKS)}")
-        if not isinstance(self.description, str):
-            raise fail(f"description must be a string, got {type(self.description).__name__}")
+        check_version(self.version, fail)
+        check_kind("task", self.task, TASKS, fail)
+        check_str(self.description, "description", fail, allow_empty=True)
         if self.task == "chat" and self.system is None:
             raise fail("a chat template needs a system prompt")
         if self.system is None and self.context_item is not None:
@@ -122,18 +127,12 @@ class PromptTemplate:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PromptTemplate:
         """Validate a template from its mapping form; any problem is a PromptTemplateError."""
-        if not isinstance(data, Mapping):
-            raise PromptTemplateError(f"a prompt template must be a mapping, got {type(data).__name__}")
-        raw_name = data.get("name")
-        label = raw_name if isinstance(raw_name, str) and raw_name else "<unnamed>"
-        for key in data:
-            if key not in _FIELDS:
-                raise PromptTemplateError(
-                    f"unknown field {key!r}{close_match(key, _FIELDS)}; allowed: {sorted(_FIELDS)}", template=label
-                )
-        missing = [key for key in ("name", "version", "task") if key not in data]
-        if missing:
-            raise PromptTemplateError(f"missing required field(s) {missing}", template=label)
+        data, label = named_mapping(data, "prompt template", PromptTemplateError)
+
+        def fail(reason: str) -> PromptTemplateError:
+            return PromptTemplateError(reason, template=label)
+
+        check_fields(data, allowed=_FIELDS, required=("name", "version", "task"), fail=fail)
         return cls(
             name=data["name"],
             version=data["version"],
@@ -162,10 +161,8 @@ class PromptTemplate:
 @lru_cache(maxsize=1)
 def _bundled() -> tuple[PromptTemplate, ...]:
     # templates/ has no __init__.py: as a package it would shadow this module, which has the same name.
-    folder = resources.files("models.dialog").joinpath("templates")
     return tuple(
-        PromptTemplate.from_yaml(folder.joinpath(file_name).read_text(encoding="utf-8"))
-        for file_name in BUNDLED_TEMPLATE_FILES
+        PromptTemplate.from_yaml(bundled_text("models.dialog", "templates", name)) for name in BUNDLED_TEMPLATE_FILES
     )
 
 

@@ -133,7 +133,7 @@ def test_error_names_the_failing_rule_among_good_ones() -> None:
             "protected_terms[0] must be",
         ),
         ({"name": "clinic", "version": "1.0.0", "rules": [], "protected_terms": ["a", "a"]}, "duplicates"),
-        ({"name": "clinic", "version": "1.0.0", "rules": [], "author": "me"}, "unknown field(s) ['author']"),
+        ({"name": "clinic", "version": "1.0.0", "rules": [], "author": "me"}, "unknown field 'author'"),
     ],
 )
 def test_bad_pack_fields_are_rejected_naming_the_pack(data: dict[str, Any], reason: str) -> None:
@@ -152,6 +152,19 @@ def test_pack_without_a_name_is_called_unnamed_in_the_error() -> None:
 def test_bad_pack_name_is_rejected() -> None:
     with pytest.raises(RulePackError, match="name must be lower-case"):
         RulePack.from_mapping({"name": "Base+Extra", "version": "1.0.0", "rules": []})
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"name": "clinic\n", "version": "1.0.0", "rules": []}, "name must be"),
+        ({"name": "clinic", "version": "1.0.0\n", "rules": []}, "version must be"),
+        ({"name": "clinic", "version": "1.0.0", "rules": [{"id": "c.ws\n", "kind": "strip_control"}]}, "id must be"),
+    ],
+)
+def test_a_trailing_newline_makes_a_name_version_or_rule_id_invalid(data: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RulePackError, match=reason):
+        RulePack.from_mapping(data)
 
 
 def test_duplicate_rule_ids_in_one_pack_are_rejected() -> None:

@@ -144,7 +144,7 @@ def rule(**fields: Any) -> dict[str, Any]:
         (rule(action="answer"), "c.bad", "action 'answer' needs a non-empty string 'text'"),
         (rule(action="allow"), "c.bad", "action 'allow' takes no 'reason'"),
         (rule(text="also"), "c.bad", "action 'reject' takes no 'text'"),
-        (rule(when=None), "c.bad", "missing required field 'when'"),
+        (rule(when=None), "c.bad", "missing required field(s) ['when']"),
         (rule(then="x"), "c.bad", "unknown field 'then'"),
         (rule(id="has space"), "rules[0]", "id must be"),
         ("not a mapping", "rules[0]", "must be a mapping"),
@@ -167,7 +167,10 @@ def test_bad_rule_is_a_policy_error_naming_pack_and_rule(bad_rule: Any, rule_lab
         ({"name": "clinic", "version": "1.0.0", "rules": [], "priority": True}, "priority must be an integer"),
         ({"name": "clinic", "version": "1.0.0"}, "missing required field(s) ['rules']"),
         ({"name": "clinic", "version": "1.0.0", "rules": {}}, "rules must be a list"),
-        ({"name": "clinic", "version": "1.0.0", "rules": [], "rulez": []}, "unknown field(s) ['rulez']"),
+        (
+            {"name": "clinic", "version": "1.0.0", "rules": [], "rulez": []},
+            "unknown field 'rulez' (did you mean 'rules'?)",
+        ),
         ({"name": "clinic", "version": "1.0.0", "rules": [rule(), rule()]}, "duplicate rule id"),
     ],
 )
@@ -184,6 +187,19 @@ def test_engine_rejects_clashing_packs_and_rule_ids() -> None:
     with pytest.raises(PolicyError, match="rule id also used by pack 'a'") as caught:
         PolicyEngine([pack(REVIEW_LEGAL, name="a"), pack(REVIEW_LEGAL, name="b")])
     assert (caught.value.pack, caught.value.rule) == ("b", "c.legal")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"name": "clinic\n"}, "name must be"),
+        ({"version": "1.0.0\n"}, "version must be"),
+        ({"rules": [rule(id="c.bad\n")]}, "id must be"),
+    ],
+)
+def test_a_trailing_newline_makes_a_name_version_or_rule_id_invalid(fields: dict[str, Any], reason: str) -> None:
+    with pytest.raises(PolicyError, match=reason):
+        PolicyPack.from_mapping({"name": "clinic", "version": "1.0.0", "rules": [], **fields})
 
 
 def test_bad_yaml_and_pickling() -> None:

@@ -91,6 +91,12 @@ def test_bad_template_fails_at_load_naming_template_and_fault(fields: dict[str, 
     assert isinstance(caught.value, ConfigurationError)
 
 
+@pytest.mark.parametrize(("field", "value"), [("name", "clinic-chat\n"), ("version", "2.0.0\n")])
+def test_a_trailing_newline_makes_a_name_or_version_invalid(field: str, value: str) -> None:
+    with pytest.raises(PromptTemplateError, match=f"{field} must be"):
+        PromptTemplate.from_mapping(template_data(**{field: value}))
+
+
 def test_bad_name_and_bad_yaml_are_template_errors() -> None:
     with pytest.raises(PromptTemplateError, match="name must be"):
         PromptTemplate.from_mapping(template_data(name="Chat Default"))
