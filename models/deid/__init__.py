@@ -11,15 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from models.deid.cli_core import deidentify_jsonl
-    from models.deid.engine import (
-        Deidentifier,
-        DeidResult,
-        Entity,
-        PresidioDeidentifier,
-        pseudonym,
-    )
+    from models.deid.engine import Deidentifier, DeidResult, Entity, PresidioDeidentifier
     from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES
     from models.deid.operators import OPERATORS
+    from models.deid.pseudonyms import pseudonym
 
 _WHERE = {
     "deidentify_jsonl": "models.deid.cli_core",
@@ -29,7 +24,7 @@ _WHERE = {
     "DeidResult": "models.deid.engine",
     "Entity": "models.deid.engine",
     "PresidioDeidentifier": "models.deid.engine",
-    "pseudonym": "models.deid.engine",
+    "pseudonym": "models.deid.pseudonyms",
     "OPERATORS": "models.deid.operators",
 }
 

@@ -22,15 +22,7 @@ from models.deid.pseudonyms import pseudonym
 from models.deid.recognizers import ChineseNerRecognizer, EnglishCuedPersonRecognizer, pattern_recognizers
 from models.deid.recognizers.chinese_ner import jiagu_version
 
-__all__ = [
-    "ENTITY_TYPES",
-    "IDENTIFIER_TYPES",
-    "DeidResult",
-    "Deidentifier",
-    "Entity",
-    "PresidioDeidentifier",
-    "pseudonym",
-]
+__all__ = ["DeidResult", "Deidentifier", "Entity", "PresidioDeidentifier"]
 
 # Bump when a change to recognizers, resolution or operators changes the output for the same input.
 ENGINE_VERSION = "deid-3"

@@ -24,11 +24,17 @@ def mask_value(value: str) -> str:
     return "*" * (len(value) - _KEPT_CHARS) + value[-_KEPT_CHARS:]
 
 
-def _pseudonymiser(entity_type: str, key: bytes) -> Callable[[str], str]:
-    def apply(value: str) -> str:
-        return pseudonym(value, entity_type, key)
-
-    return apply
+def replacement(operator: str, entity_type: str, key: bytes) -> Callable[[str], str]:
+    """What ``operator`` turns a value of ``entity_type`` into: free text and declared fields both use this."""
+    if operator == "pseudonym":
+        return lambda value: pseudonym(value, entity_type, key)
+    if operator == "replace":
+        return lambda value: f"<{entity_type}>"
+    if operator == "mask":
+        return mask_value
+    if operator == "redact":
+        return lambda value: ""
+    raise ValueError(f"unknown de-identification operator {operator!r} for {entity_type}")
 
 
 def validate_operators(operators: Mapping[str, str], entity_types: Iterable[str]) -> None:
@@ -51,17 +57,9 @@ def operator_configs(
     operators: Mapping[str, str], entity_types: Iterable[str], key: bytes
 ) -> dict[str, OperatorConfig]:
     """One Presidio operator config per entity type; types without an entry are pseudonymised."""
-    configs: dict[str, OperatorConfig] = {}
-    for entity_type in entity_types:
-        operator = operators.get(entity_type, DEFAULT_OPERATOR)
-        if operator == "pseudonym":
-            configs[entity_type] = OperatorConfig("custom", {"lambda": _pseudonymiser(entity_type, key)})
-        elif operator == "replace":
-            configs[entity_type] = OperatorConfig("replace", {"new_value": f"<{entity_type}>"})
-        elif operator == "mask":
-            configs[entity_type] = OperatorConfig("custom", {"lambda": mask_value})
-        elif operator == "redact":
-            configs[entity_type] = OperatorConfig("redact", {})
-        else:
-            raise ValueError(f"unknown de-identification operator {operator!r} for {entity_type}")
-    return configs
+    return {
+        entity_type: OperatorConfig(
+            "custom", {"lambda": replacement(operators.get(entity_type, DEFAULT_OPERATOR), entity_type, key)}
+        )
+        for entity_type in entity_types
+    }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-ENTITY_TYPE = "BANK_CARD"
+from models.deid.recognizers._declared import DeclaredPatternRecognizer
 
 _SEPARATORS = str.maketrans("", "", " -")
 # A card is a whole token: neither a digit nor a letter may touch it, so digits inside longer runs
@@ -38,24 +38,14 @@ def is_valid_bank_card(value: str) -> bool:
     return 16 <= len(compact) <= 19 and len(set(compact)) > 1 and luhn_is_valid(compact)
 
 
-class BankCardRecognizer(PatternRecognizer):
+class BankCardRecognizer(DeclaredPatternRecognizer):
     """Finds payment card numbers, contiguous or in groups of four, and keeps the Luhn-valid ones."""
 
+    ENTITY = "BANK_CARD"
     PATTERNS = (
         Pattern("bank_card_contiguous", _CONTIGUOUS, 0.3),
         Pattern("bank_card_grouped", _GROUPED, 0.3),
         Pattern("bank_card_grouped_long", _GROUPED_LONG, 0.3),
     )
     CONTEXT = ("银行卡", "卡号", "信用卡", "借记卡", "账号", "card", "credit", "debit", "account")
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ENTITY_TYPE,
-            name=type(self).__name__,
-            supported_language=supported_language,
-            patterns=[Pattern(p.name, p.regex, p.score) for p in self.PATTERNS],
-            context=list(self.CONTEXT),
-        )
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return is_valid_bank_card(pattern_text)
+    CHECKSUM = staticmethod(is_valid_bank_card)

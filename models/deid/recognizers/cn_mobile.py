@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-ENTITY_TYPE = "CN_MOBILE"
+from models.deid.recognizers._declared import DeclaredPatternRecognizer
 
 # Country prefix in its common spellings: +86, 0086, 86 only when followed by a separator, and the
 # parenthesised (+86) / (86); each may be followed by one space or dash.
@@ -24,22 +24,17 @@ def mobile_digits(value: str) -> str:
     return digits
 
 
-class CnMobileRecognizer(PatternRecognizer):
+def is_plausible_mobile(value: str) -> bool:
+    """Whether ``value`` holds 11 national digits that are not a placeholder."""
+    digits = mobile_digits(value)
+    # A single repeated digit after the network prefix (13800000000) is a placeholder.
+    return len(digits) == 11 and len(set(digits[3:])) > 1
+
+
+class CnMobileRecognizer(DeclaredPatternRecognizer):
     """Finds mainland mobile numbers; there is no checksum, so the score stays below the validated ones."""
 
+    ENTITY = "CN_MOBILE"
     PATTERNS = (Pattern("cn_mobile", _REGEX, 0.7),)
     CONTEXT = ("手机", "手机号", "电话", "联系电话", "联系方式", "致电", "mobile", "phone", "tel", "cell")
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ENTITY_TYPE,
-            name=type(self).__name__,
-            supported_language=supported_language,
-            patterns=[Pattern(p.name, p.regex, p.score) for p in self.PATTERNS],
-            context=list(self.CONTEXT),
-        )
-
-    def invalidate_result(self, pattern_text: str) -> bool:
-        digits = mobile_digits(pattern_text)
-        # A single repeated digit after the network prefix (13800000000) is a placeholder.
-        return len(digits) != 11 or len(set(digits[3:])) == 1
+    PLAUSIBILITY = staticmethod(is_plausible_mobile)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-ENTITY_TYPE = "CN_RESIDENT_ID"
+from models.deid.recognizers._declared import DeclaredPatternRecognizer
 
 # ISO 7064 MOD 11-2: the weight of position i (1-based, left to right) is 2^(18-i) mod 11.
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
@@ -44,20 +44,10 @@ def is_valid_resident_id(value: str, *, today: dt.date | None = None) -> bool:
     return resident_id_check_char(compact[:17]) == compact[17]
 
 
-class CnResidentIdRecognizer(PatternRecognizer):
+class CnResidentIdRecognizer(DeclaredPatternRecognizer):
     """Finds resident ID numbers and keeps only those whose birth date and check character are valid."""
 
+    ENTITY = "CN_RESIDENT_ID"
     PATTERNS = (Pattern("cn_resident_id", _REGEX, 0.3),)
     CONTEXT = ("身份证", "身份证号", "证件号", "公民身份号码", "id card", "identity", "resident")
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ENTITY_TYPE,
-            name=type(self).__name__,
-            supported_language=supported_language,
-            patterns=[Pattern(p.name, p.regex, p.score) for p in self.PATTERNS],
-            context=list(self.CONTEXT),
-        )
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return is_valid_resident_id(pattern_text)
+    CHECKSUM = staticmethod(is_valid_resident_id)

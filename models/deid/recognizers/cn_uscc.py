@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-ENTITY_TYPE = "CN_USCC"
+from models.deid.recognizers._declared import DeclaredPatternRecognizer
 
 # The code alphabet leaves out I, O, S, V and Z so they cannot be confused with digits.
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -30,20 +30,10 @@ def is_valid_uscc(value: str) -> bool:
     return uscc_check_char(code[:17]) == code[17]
 
 
-class CnUsccRecognizer(PatternRecognizer):
+class CnUsccRecognizer(DeclaredPatternRecognizer):
     """Finds unified social credit codes and keeps those whose check character is correct."""
 
+    ENTITY = "CN_USCC"
     PATTERNS = (Pattern("cn_uscc", _REGEX, 0.3),)
     CONTEXT = ("统一社会信用代码", "信用代码", "社会信用代码", "税号", "纳税人识别号", "credit code", "uscc")
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ENTITY_TYPE,
-            name=type(self).__name__,
-            supported_language=supported_language,
-            patterns=[Pattern(p.name, p.regex, p.score) for p in self.PATTERNS],
-            context=list(self.CONTEXT),
-        )
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return is_valid_uscc(pattern_text)
+    CHECKSUM = staticmethod(is_valid_uscc)

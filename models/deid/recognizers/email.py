@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 
 import tldextract
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-ENTITY_TYPE = "EMAIL_ADDRESS"
+from models.deid.recognizers._declared import DeclaredPatternRecognizer
 
 # ASCII-only classes on purpose: Presidio's EmailRecognizer uses \w, which also matches Chinese, so in
 # "邮箱zhang@x.com" it would swallow "邮箱" into the address and the pseudonym would change with context.
@@ -31,20 +31,10 @@ def has_public_suffix(address: str) -> bool:
     return bool(parts.suffix) and bool(parts.domain)
 
 
-class EmailAddressRecognizer(PatternRecognizer):
+class EmailAddressRecognizer(DeclaredPatternRecognizer):
     """Finds e-mail addresses whose domain ends in a known public suffix."""
 
+    ENTITY = "EMAIL_ADDRESS"
     PATTERNS = (Pattern("email", _REGEX, 0.8),)
     CONTEXT = ("邮箱", "电子邮件", "邮件", "email", "e-mail", "mail")
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ENTITY_TYPE,
-            name=type(self).__name__,
-            supported_language=supported_language,
-            patterns=[Pattern(p.name, p.regex, p.score) for p in self.PATTERNS],
-            context=list(self.CONTEXT),
-        )
-
-    def invalidate_result(self, pattern_text: str) -> bool:
-        return not has_public_suffix(pattern_text)
+    PLAUSIBILITY = staticmethod(has_public_suffix)

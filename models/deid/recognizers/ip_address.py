@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-ENTITY_TYPE = "IP_ADDRESS"
+from models.deid.recognizers._declared import DeclaredPatternRecognizer
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 # Not part of a longer dotted number (versions like 1.2.3.4.5) or a longer digit run.
@@ -31,20 +31,10 @@ def is_valid_ip(value: str) -> bool:
     return True
 
 
-class IpAddressRecognizer(PatternRecognizer):
+class IpAddressRecognizer(DeclaredPatternRecognizer):
     """Finds IPv4 addresses (valid octets) and IPv6 addresses."""
 
+    ENTITY = "IP_ADDRESS"
     PATTERNS = (Pattern("ipv4", _IPV4, 0.6), Pattern("ipv6", _IPV6, 0.6))
     CONTEXT = ("ip", "ip地址", "地址", "address", "host", "server", "登录")
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity=ENTITY_TYPE,
-            name=type(self).__name__,
-            supported_language=supported_language,
-            patterns=[Pattern(p.name, p.regex, p.score) for p in self.PATTERNS],
-            context=list(self.CONTEXT),
-        )
-
-    def invalidate_result(self, pattern_text: str) -> bool:
-        return not is_valid_ip(pattern_text)
+    PLAUSIBILITY = staticmethod(is_valid_ip)

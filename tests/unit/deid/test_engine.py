@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from models.deid.engine import ENGINE_VERSION, Deidentifier, DeidResult, Entity, PresidioDeidentifier, pseudonym
+from models.deid.engine import ENGINE_VERSION, Deidentifier, DeidResult, Entity, PresidioDeidentifier
 from models.deid.overlaps import Detection, resolve_overlaps
+from models.deid.pseudonyms import pseudonym
 from models.deid.recognizers.bank_card import luhn_is_valid
 
 from ._helpers import luhn, resident_id, uscc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from models.deid.fields import DeclaredFieldAnonymizer
 from models.deid.pseudonyms import pseudonym
 
@@ -27,3 +29,8 @@ def test_mask_and_redact_operators_apply_to_declared_fields() -> None:
     anonymizer = DeclaredFieldAnonymizer(pseudonym_key=KEY, operators={"BANK_CARD": "mask", "LOCATION": "redact"})
     assert anonymizer.anonymize("6222020200112233445", "BANK_CARD")[0] == "*" * 15 + "3445"
     assert anonymizer.anonymize("上海市浦东新区世纪大道100号", "LOCATION") == ("", None)
+
+
+def test_an_unknown_operator_fails_when_the_anonymizer_is_built() -> None:
+    with pytest.raises(ValueError, match="'shred' for PERSON"):
+        DeclaredFieldAnonymizer(pseudonym_key=KEY, operators={"PERSON": "shred"})
