@@ -18,6 +18,7 @@ from agents.core import metrics
 from agents.core.audit import AuditEmitter
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN
 from models.embedding.encoder import Embedder
+from models.embedding.text import embed_texts
 from models.store import VectorStore
 from schemas.records import TENANT_RULE, is_valid_tenant
 
@@ -156,7 +157,8 @@ def register_api(app: faust.App, services: ApiServices) -> None:
                 k = _int(body.get("k"), "k", 5, 1, MAX_K)
             except (BadRequest, ValueError) as exc:
                 return self.json({"error": str(exc) if isinstance(exc, BadRequest) else "body is not JSON"}, status=400)
-            vector = (await in_thread(services.embedder.embed, [query]))[0].tolist()
+            # Prepared exactly as the indexed chunks were, or query and chunks sit in different spaces.
+            vector = (await in_thread(embed_texts, services.embedder, [query]))[0].tolist()
             hits = await in_thread(services.store.search, tenant, vector, k)
             metrics.SEARCHES.inc()
             return self.json({"hits": [SearchHit(h.record_id, h.score, h.text, h.lineage).to_json() for h in hits]})
