@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from models.store.types import InvalidStoreValueError
+from models.deid.pseudonym_format import PSEUDONYM_PATTERN
+from models.store.types import MAX_MENTIONS, MAX_SUBJECT_BYTES, InvalidStoreValueError
 from schemas.records import TENANT_RULE, is_valid_tenant
 
 # Records whose stale tail is removed in one delete expression; bounds the expression size.
@@ -39,6 +40,27 @@ def quote_string(value: str) -> str:
 def tenant_filter(tenant: str) -> str:
     """The expression every read and delete starts with."""
     return f"tenant == {quote_string(validate_tenant(tenant))}"
+
+
+def mentions_filter(pseudonyms: Sequence[str]) -> str:
+    """An expression true for chunks whose text holds at least one of the pseudonyms.
+
+    Only values in the fixed pseudonym format may enter, so no value can hold a quote, a backslash or a
+    LIKE `%`. LIKE's `_` still matches any one character (`<CN_MOBILE_…>` also matches `<CNXMOBILE_…>`):
+    the escape `\\_` works in Milvus Lite's arrow evaluator but matches nothing in its Python one, so it
+    is not used, and callers keep only hits whose text holds a pseudonym exactly (MilvusStore.search does).
+    """
+    if isinstance(pseudonyms, str):
+        raise InvalidStoreValueError("pseudonyms must be a sequence of pseudonyms, not a single string")
+    if not pseudonyms:
+        raise InvalidStoreValueError("a mentions filter needs at least one pseudonym")
+    if len(pseudonyms) > MAX_MENTIONS:
+        raise InvalidStoreValueError(f"{len(pseudonyms)} pseudonyms in one filter, at most {MAX_MENTIONS}")
+    for value in pseudonyms:
+        if not isinstance(value, str) or len(value) > MAX_SUBJECT_BYTES or not PSEUDONYM_PATTERN.fullmatch(value):
+            raise InvalidStoreValueError(f"{str(value)[:40]!r} is not a pseudonym such as <PERSON_3c976b0a75>")
+    clauses = " or ".join(f"text like {quote_string('%' + value + '%')}" for value in dict.fromkeys(pseudonyms))
+    return f"({clauses})"
 
 
 def chunk_key(tenant: str, record_id: str, chunk_index: int) -> str:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from models.store.filters import chunk_key, quote_string, stale_tail_filters, tenant_filter
+from models.store.filters import chunk_key, mentions_filter, quote_string, stale_tail_filters, tenant_filter
 from models.store.rows import META_FIELDS, OUTPUT_FIELDS, checked_vector, entity_of, lineage_of
 from models.store.types import (
     MAX_ID_BYTES,
@@ -219,8 +219,11 @@ class MilvusStore:
 
     # -- reads --
 
-    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
+    def search(self, tenant: str, vector: Sequence[float], k: int, *, mentioning: Sequence[str] = ()) -> list[Hit]:
         expr = tenant_filter(tenant)
+        if mentioning:
+            # Validated to the pseudonym format before any of it reaches the expression.
+            expr = f"{expr} and {mentions_filter(mentioning)}"
         query = checked_vector(vector, self.dim)
         k = min(k, MAX_SEARCH_K)
         if k < 1:
@@ -244,13 +247,16 @@ class MilvusStore:
             record_id = str(entity["record_id"])
             if record_id in seen:  # group_by already ensures this; kept so the contract holds on any backend
                 continue
+            text = str(entity["text"])
+            if mentioning and not any(pseudonym in text for pseudonym in mentioning):
+                continue  # matched only through LIKE's one-character `_` wildcard (see mentions_filter)
             seen.add(record_id)
             hits.append(
                 Hit(
                     record_id=record_id,
                     chunk_id=str(item.get("chunk_id", item.get("id"))),
                     score=float(item["distance"]),
-                    text=str(entity["text"]),
+                    text=text,
                     lineage=lineage_of(entity),
                 )
             )

@@ -18,6 +18,8 @@ MAX_TEXT_BYTES = 65_535
 MAX_META_BYTES = 512
 MAX_SUBJECTS = 1024
 MAX_SUBJECT_BYTES = 128
+# Pseudonyms one search may require a chunk to mention; bounds the filter expression.
+MAX_MENTIONS = 16
 
 
 class InvalidStoreValueError(PoisonRecordError, ValueError):
@@ -80,8 +82,12 @@ class VectorStore(Protocol):
         """Delete every chunk of one record; returns the number of chunks deleted."""
         ...
 
-    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
-        """Up to min(k, MAX_SEARCH_K) distinct records of the tenant, best first."""
+    def search(self, tenant: str, vector: Sequence[float], k: int, *, mentioning: Sequence[str] = ()) -> list[Hit]:
+        """Up to min(k, MAX_SEARCH_K) distinct records of the tenant, best first.
+
+        With `mentioning` (at most MAX_MENTIONS pseudonyms, each matching PSEUDONYM_PATTERN), only chunks
+        whose text holds at least one of those pseudonyms exactly are candidates.
+        """
         ...
 
     def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:
