@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from agents.api.server import MAX_K, ApiServices, search_records
-from tests.unit.embedding.test_search_ranking import TARGET, MemoryStore, WordEmbedder, add
+from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
+
+TARGET = "<PERSON_3c976b0a75>"
 
 
 @pytest.fixture()

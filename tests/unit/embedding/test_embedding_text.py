@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 
 from agents.ingest.index import IndexStage
 from models.embedding.text import embed_texts, prepare_for_embedding
 from schemas.records import DeidentifiedRecord, Lineage
+from tests.unit.embedding.fakes import RecordingEmbedder
 from tests.unit.ingest.fakes import FakeStore
 
 ALICE = "<PERSON_3c976b0a75>"
 BOB = "<PERSON_0123456789>"
-
-
-class RecordingEmbedder:
-    """Remembers every text it was asked to embed."""
-
-    dim = 4
-    version = "recording-1"
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.seen.extend(texts)
-        return np.tile(np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32), (len(texts), 1))
 
 
 def record(text: str) -> DeidentifiedRecord:
