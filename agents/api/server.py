@@ -18,7 +18,7 @@ from agents.core import metrics
 from agents.core.audit import AuditEmitter
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN
 from models.embedding.encoder import Embedder
-from models.store import VectorStore
+from models.store import VectorStore, search_text
 from schemas.records import TENANT_RULE, is_valid_tenant
 
 log = structlog.get_logger(__name__)
@@ -77,6 +77,26 @@ def _subject(value: Any) -> str:
 async def in_executor(services: ApiServices, fn: Callable[..., Any], *args: Any) -> Any:
     """Store and embedder calls block: run them on the API's own thread, so the event loop keeps serving."""
     return await asyncio.get_running_loop().run_in_executor(services.executor, fn, *args)
+
+
+async def search_records(services: ApiServices, body: Any) -> tuple[int, dict[str, Any]]:
+    """Tenant-scoped search by text; returns (HTTP status, JSON body).
+
+    Records holding a pseudonym the query names come first, then the nearest by meaning (models.store.search).
+    """
+    try:
+        if not isinstance(body, dict):
+            raise BadRequest('body must be a JSON object: {"query", "tenant", "k"}')
+        tenant = _tenant(body.get("tenant"))
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise BadRequest("`query` must be a non-empty string")
+        k = _int(body.get("k"), "k", 5, 1, MAX_K)
+    except BadRequest as exc:
+        return 400, {"error": str(exc)}
+    hits = await in_executor(services, search_text, services.store, services.embedder, tenant, query, k)
+    metrics.SEARCHES.inc()
+    return 200, {"hits": [SearchHit(h.record_id, h.score, h.text, h.lineage).to_json() for h in hits]}
 
 
 async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[str, Any]]:
@@ -147,19 +167,10 @@ def register_api(app: faust.App, services: ApiServices) -> None:
         async def post(self, request: Request) -> Response:
             try:
                 body = await request.json()
-                if not isinstance(body, dict):
-                    raise BadRequest('body must be a JSON object: {"query", "tenant", "k"}')
-                tenant = _tenant(body.get("tenant"))
-                query = body.get("query")
-                if not isinstance(query, str) or not query.strip():
-                    raise BadRequest("`query` must be a non-empty string")
-                k = _int(body.get("k"), "k", 5, 1, MAX_K)
-            except (BadRequest, ValueError) as exc:
-                return self.json({"error": str(exc) if isinstance(exc, BadRequest) else "body is not JSON"}, status=400)
-            vector = (await in_thread(services.embedder.embed, [query]))[0].tolist()
-            hits = await in_thread(services.store.search, tenant, vector, k)
-            metrics.SEARCHES.inc()
-            return self.json({"hits": [SearchHit(h.record_id, h.score, h.text, h.lineage).to_json() for h in hits]})
+            except ValueError:
+                return self.json({"error": "body is not JSON"}, status=400)
+            status, reply = await search_records(services, body)
+            return self.json(reply, status=status)
 
     @app.page("/records")
     class Records(View):

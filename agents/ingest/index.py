@@ -10,8 +10,8 @@ from agents.core.decode import parse_json_bytes, validate
 from agents.core.messages import SourcePosition
 from agents.core.stage import StageOutcome, unexpected_failure
 from models.chunking import chunk_text
-from models.deid.pseudonym_format import generalise_pseudonyms
 from models.embedding.encoder import Embedder
+from models.embedding.text import embed_texts
 from models.store import ChunkRow, VectorStore, chunk_key
 from schemas.errors import RetriableError
 from schemas.records import DeidentifiedRecord
@@ -86,8 +86,8 @@ class IndexStage:
 
     def embed_rows(self, records: Sequence[tuple[DeidentifiedRecord, list[str]]]) -> list[ChunkRow]:
         """Vectors for every chunk of the records, as store rows (the embedding half of the stage)."""
-        # The model reads pseudonyms as their type (<PERSON>); the stored text keeps the pseudonyms.
-        vectors = self.embedder.embed([generalise_pseudonyms(chunk) for _, chunks in records for chunk in chunks])
+        # Prepared as every query is (pseudonyms read as their type); the stored text keeps the pseudonyms.
+        vectors = embed_texts(self.embedder, [chunk for _, chunks in records for chunk in chunks])
         rows: list[ChunkRow] = []
         for record, chunks in records:
             lineage = record.lineage

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import models.store as store_module
+import models.store.milvus as milvus_module
 from models.store import MAX_SEARCH_K, InvalidStoreValueError, MilvusStore, VectorStore
 from schemas.errors import ConfigurationError, StoreUnavailableError
 from tests.integration.store.store_rows import DIM, row, unit
@@ -107,7 +107,7 @@ def test_list_records_counts_distinct_records_of_one_tenant(store: MilvusStore) 
 
 
 def test_list_records_pages_beyond_one_iterator_batch(store: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "_ITERATOR_BATCH", 7)
+    monkeypatch.setattr(milvus_module, "_ITERATOR_BATCH", 7)
     store.upsert([row("acme", f"r{i:02d}", c) for i in range(20) for c in range(2)])
     seen: list[str] = []
     for offset in range(0, 20, 6):
@@ -191,7 +191,7 @@ def test_the_last_upsert_of_a_record_decides_where_it_ends(store: MilvusStore) -
 
 
 def test_rows_stay_searchable_across_memtable_flushes(milvus_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "LITE_FLUSH_ROWS", 4)
+    monkeypatch.setattr(milvus_module, "LITE_FLUSH_ROWS", 4)
     with MilvusStore(milvus_uri, collection="chunks", dim=DIM) as first:
         for batch in range(5):
             first.upsert([row("acme", f"r{batch}", i) for i in range(3)])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from models.store import InvalidStoreValueError, chunk_key, quote_string, split_subjects, tenant_filter
+from models.store.filters import mentions_filter
+from models.store.types import MAX_MENTIONS
 from schemas.errors import PoisonRecordError
 
 HOSTILE_TENANTS = [
@@ -98,3 +100,44 @@ def test_chunk_key_is_deterministic_and_tenant_scoped() -> None:
 def test_subjects_split_on_whitespace_without_duplicates() -> None:
     assert split_subjects("") == []
     assert split_subjects(" p1  p2 p1\tp3 ") == ["p1", "p2", "p3"]
+
+
+PERSON = "<PERSON_3c976b0a75>"
+MOBILE = "<CN_MOBILE_49e582b863>"
+
+
+def test_mentions_filter_matches_the_text_for_each_pseudonym_once() -> None:
+    assert mentions_filter([PERSON, MOBILE, PERSON]) == (f'(text like "%{PERSON}%" or text like "%{MOBILE}%")')
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f'{PERSON}" or tenant != "',
+        f"{PERSON}%",
+        "%",
+        "<PERSON_%>",
+        "<PERSON_3C976B0A75>",  # the digest is lower-case hex
+        "<PERSON_3c976b0a7>",
+        "PERSON_3c976b0a75",
+        f" {PERSON}",
+        f"{PERSON}\n",
+        "<person_3c976b0a75>",
+        "<" + "A" * 200 + "_3c976b0a75>",
+        "",
+    ],
+)
+def test_only_pseudonyms_may_enter_a_mentions_filter(value: str) -> None:
+    with pytest.raises(InvalidStoreValueError):
+        mentions_filter([value])
+
+
+def test_a_mentions_filter_needs_a_bounded_list_of_pseudonyms() -> None:
+    with pytest.raises(InvalidStoreValueError):
+        mentions_filter([])
+    with pytest.raises(InvalidStoreValueError):
+        mentions_filter(PERSON)  # a bare string is not a list of pseudonyms
+    many = [f"<PERSON_{i:010x}>" for i in range(MAX_MENTIONS + 1)]
+    assert mentions_filter(many[:MAX_MENTIONS]).count(" like ") == MAX_MENTIONS
+    with pytest.raises(InvalidStoreValueError):
+        mentions_filter(many)

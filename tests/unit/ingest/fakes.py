@@ -63,7 +63,7 @@ class FakeStore:
             del self.rows[key]
         return len(doomed)
 
-    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
+    def search(self, tenant: str, vector: Sequence[float], k: int, *, mentioning: Sequence[str] = ()) -> list[Hit]:
         return []
 
     def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:

@@ -1,34 +1,33 @@
-"""The vector store: record chunks with lineage in Milvus (Lite or server), always scoped to one tenant."""
+"""MilvusStore: the VectorStore on Milvus (a server by URI, or Milvus Lite in a local directory)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from schemas.errors import ConfigurationError, PoisonRecordError, StoreUnavailableError
-from schemas.records import TENANT_RULE, is_valid_tenant
+from models.store.filters import chunk_key, mentions_filter, quote_string, stale_tail_filters, tenant_filter
+from models.store.rows import META_FIELDS, OUTPUT_FIELDS, checked_vector, entity_of, lineage_of
+from models.store.types import (
+    MAX_ID_BYTES,
+    MAX_LIST_LIMIT,
+    MAX_META_BYTES,
+    MAX_SEARCH_K,
+    MAX_SUBJECT_BYTES,
+    MAX_SUBJECTS,
+    MAX_TEXT_BYTES,
+    TENANT_COLUMN_CHARS,
+    ChunkRow,
+    Hit,
+    InvalidStoreValueError,
+    StoredRecord,
+)
+from schemas.errors import ConfigurationError, StoreUnavailableError
 
-MAX_SEARCH_K = 100
-MAX_LIST_LIMIT = 1000
-# Field sizes; Milvus counts VARCHAR max_length in UTF-8 bytes, so rows are checked in bytes too.
-# Column width of existing collections; the tenant rule itself (schemas.records) allows fewer characters.
-TENANT_COLUMN_CHARS = 128
-MAX_ID_BYTES = 512
-MAX_TEXT_BYTES = 65_535
-MAX_META_BYTES = 512
-MAX_SUBJECTS = 1024
-MAX_SUBJECT_BYTES = 128
-# Records whose stale tail is removed in one delete expression; bounds the expression size.
-_STALE_DELETE_GROUP = 64
 # Milvus Lite keeps new rows in a memtable until 128 MB, and every search re-reads the whole memtable in
 # Python (~50 us a row: 300 ms per search at 5k rows). Flushing every so many rows turns them into an
 # indexed segment; 1024 rows measured as the best trade-off between upsert and search cost.
@@ -36,158 +35,8 @@ LITE_FLUSH_ROWS = 1024
 _ITERATOR_BATCH = 1000
 _REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
 _COLLECTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-_LINEAGE_FIELDS = ("source", "topic", "partition", "offset", "event_id", "occurred_at")
-_LINEAGE_VERSIONS = ("rule_pack_version", "model_version")
-# "partition" and "offset" mean other things to Milvus and to readers of the schema; stored under
-# unambiguous names and mapped back in lineage dicts.
-_STORED_NAME = {"partition": "kafka_partition", "offset": "kafka_offset"}
-_OUTPUT_FIELDS = [
-    "record_id",
-    "chunk_index",
-    "text",
-    "source",
-    "topic",
-    "kafka_partition",
-    "kafka_offset",
-    "event_id",
-    "occurred_at",
-    "rule_pack_version",
-    "model_version",
-]
 
 log = logging.getLogger(__name__)
-
-
-class InvalidStoreValueError(PoisonRecordError, ValueError):
-    """A tenant, id or row value cannot be stored or used in a filter safely; the input is at fault."""
-
-    stage = "store"
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """One embedded chunk of a de-identified record, with the lineage of the event it came from."""
-
-    chunk_id: str  # chunk_key(tenant, record_id, chunk_index); MilvusStore rejects any other value
-    record_id: str
-    tenant: str
-    chunk_index: int
-    text: str
-    vector: Sequence[float]
-    source: str
-    topic: str
-    partition: int
-    offset: int
-    event_id: str
-    occurred_at: str
-    rule_pack_version: str
-    model_version: str
-    subjects: str  # space-separated subject pseudonyms, may be ""
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A record found by search, represented by its best-scoring chunk."""
-
-    record_id: str
-    chunk_id: str
-    score: float
-    text: str
-    lineage: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    """A record as stored: its chunks' text joined in order (overlaps not removed) and its lineage."""
-
-    record_id: str
-    text: str
-    lineage: dict[str, Any]
-
-
-@runtime_checkable
-class VectorStore(Protocol):
-    """Chunk storage and tenant-scoped similarity search; the seam between agents and Milvus."""
-
-    def upsert(self, rows: Sequence[ChunkRow]) -> None:
-        """Insert or replace rows by chunk_id. A record's chunks above the highest chunk_index given
-        for it are deleted, so re-indexing a record with fewer chunks leaves nothing stale."""
-        ...
-
-    def delete_record(self, tenant: str, record_id: str) -> int:
-        """Delete every chunk of one record; returns the number of chunks deleted."""
-        ...
-
-    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
-        """Up to min(k, MAX_SEARCH_K) distinct records of the tenant, best first."""
-        ...
-
-    def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:
-        """(number of distinct records of the tenant, one page of them, newest occurred_at first)."""
-        ...
-
-    def count_chunks(self, tenant: str | None = None) -> int:
-        """Chunks stored for a tenant, or in total."""
-        ...
-
-    def delete_subject(self, tenant: str, subject: str) -> int:
-        """Delete every chunk of the tenant that mentions the subject pseudonym; returns chunks deleted."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection (and, for Milvus Lite, the data directory)."""
-        ...
-
-
-# --- filter building: every value that reaches an expression goes through these --------------------
-
-
-def validate_tenant(tenant: str) -> str:
-    """The tenant, if it is a plain identifier; anything that could change a filter's meaning is rejected.
-
-    Tenants are stricter than other values because a tenant filter is what isolates customers: a value
-    that needs escaping is a bug or an attack, never a real tenant.
-    """
-    if not isinstance(tenant, str):
-        raise InvalidStoreValueError(f"tenant must be a string, got {type(tenant).__name__}")
-    if not is_valid_tenant(tenant):
-        raise InvalidStoreValueError(f"invalid tenant {tenant[:40]!r}: use {TENANT_RULE}")
-    return tenant
-
-
-def quote_string(value: str) -> str:
-    """value as a Milvus double-quoted string literal that can only ever compare, never extend a filter."""
-    if not isinstance(value, str):
-        raise InvalidStoreValueError(f"filter value must be a string, got {type(value).__name__}")
-    # Control characters have no business in ids, and some Milvus parsers end a literal at a newline.
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise InvalidStoreValueError(f"filter value {value[:40]!r} contains control characters")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def tenant_filter(tenant: str) -> str:
-    """The expression every read and delete starts with."""
-    return f"tenant == {quote_string(validate_tenant(tenant))}"
-
-
-def chunk_key(tenant: str, record_id: str, chunk_index: int) -> str:
-    """A deterministic chunk_id; the tenant is part of it so two tenants' records can never collide."""
-    encoded = json.dumps([tenant, record_id, chunk_index], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-
-
-def split_subjects(subjects: str) -> list[str]:
-    """The pseudonyms in a ChunkRow.subjects string, de-duplicated, in first-seen order."""
-    return list(dict.fromkeys(subjects.split()))
-
-
-def lineage_of(entity: dict[str, Any]) -> dict[str, Any]:
-    """The lineage dict of a stored entity, with the public field names."""
-    lineage = {name: entity.get(_STORED_NAME.get(name, name)) for name in _LINEAGE_FIELDS + _LINEAGE_VERSIONS}
-    return lineage
-
-
-# --- the Milvus implementation ----------------------------------------------------------------------
 
 _LITE_LOCK = threading.Lock()
 # Milvus Lite runs one in-process server per data directory, shared by every client of that path in this
@@ -269,7 +118,7 @@ class MilvusStore:
         schema.add_field("record_id", DataType.VARCHAR, max_length=MAX_ID_BYTES)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
-        for name in ("source", "topic", "event_id", "occurred_at", "rule_pack_version", "model_version"):
+        for name in META_FIELDS:
             schema.add_field(name, DataType.VARCHAR, max_length=MAX_META_BYTES)
         schema.add_field("kafka_partition", DataType.INT64)
         schema.add_field("kafka_offset", DataType.INT64)
@@ -325,7 +174,7 @@ class MilvusStore:
         """
         if not rows:
             return
-        by_id = {row.chunk_id: self._entity(row) for row in rows}
+        by_id = {row.chunk_id: entity_of(row, self.dim) for row in rows}
         last_index: dict[tuple[str, str], int] = {}
         for row in rows:
             key = (row.tenant, row.record_id)
@@ -341,7 +190,7 @@ class MilvusStore:
             found = self._client.get(self.collection, ids=list(probes), output_fields=["chunk_id"])
             shrunk_records = [probes[str(hit["chunk_id"])] for hit in found]
             shrunk = {record: last_index[record] for record in shrunk_records}
-            for expr in _stale_tail_filters(shrunk):
+            for expr in stale_tail_filters(shrunk):
                 self._client.delete(self.collection, filter=expr)
             self._written_since_flush += len(by_id)
             if self._lite_path is not None and self._written_since_flush >= LITE_FLUSH_ROWS:
@@ -370,9 +219,12 @@ class MilvusStore:
 
     # -- reads --
 
-    def search(self, tenant: str, vector: Sequence[float], k: int) -> list[Hit]:
+    def search(self, tenant: str, vector: Sequence[float], k: int, *, mentioning: Sequence[str] = ()) -> list[Hit]:
         expr = tenant_filter(tenant)
-        query = self._checked_vector(vector)
+        if mentioning:
+            # Validated to the pseudonym format before any of it reaches the expression.
+            expr = f"{expr} and {mentions_filter(mentioning)}"
+        query = checked_vector(vector, self.dim)
         k = min(k, MAX_SEARCH_K)
         if k < 1:
             return []
@@ -382,7 +234,7 @@ class MilvusStore:
                 data=[query],
                 limit=k,
                 filter=expr,
-                output_fields=_OUTPUT_FIELDS,
+                output_fields=OUTPUT_FIELDS,
                 search_params={"metric_type": "COSINE"},
                 # One hit per record, its best chunk: k distinct records even when one long record has
                 # many chunks close to the query.
@@ -395,13 +247,16 @@ class MilvusStore:
             record_id = str(entity["record_id"])
             if record_id in seen:  # group_by already ensures this; kept so the contract holds on any backend
                 continue
+            text = str(entity["text"])
+            if mentioning and not any(pseudonym in text for pseudonym in mentioning):
+                continue  # matched only through LIKE's one-character `_` wildcard (see mentions_filter)
             seen.add(record_id)
             hits.append(
                 Hit(
                     record_id=record_id,
                     chunk_id=str(item.get("chunk_id", item.get("id"))),
                     score=float(item["distance"]),
-                    text=str(entity["text"]),
+                    text=text,
                     lineage=lineage_of(entity),
                 )
             )
@@ -428,7 +283,7 @@ class MilvusStore:
             chunks: dict[str, list[dict[str, Any]]] = {rid: [] for rid in page}
             if page:
                 ids = "[" + ", ".join(quote_string(rid) for rid in page) + "]"
-                for row in self._iterate(f"{expr} and record_id in {ids}", _OUTPUT_FIELDS):
+                for row in self._iterate(f"{expr} and record_id in {ids}", OUTPUT_FIELDS):
                     chunks[str(row["record_id"])].append(row)
         records = []
         for rid in page:
@@ -475,67 +330,6 @@ class MilvusStore:
                     f"Milvus {operation} failed on collection {self.collection!r}: {exc}"
                 ) from exc
 
-    def _checked_vector(self, vector: Sequence[float]) -> list[float]:
-        values = [float(v) for v in vector]
-        if len(values) != self.dim:
-            raise InvalidStoreValueError(f"vector has {len(values)} dimensions, the collection {self.dim}")
-        if not all(math.isfinite(v) for v in values):
-            raise InvalidStoreValueError("vector contains NaN or infinity")
-        return values
-
-    def _entity(self, row: ChunkRow) -> dict[str, Any]:
-        validate_tenant(row.tenant)
-        quote_string(row.record_id)  # ids end up in filters later; refuse what could not be filtered on
-        _check_bytes("record_id", row.record_id, MAX_ID_BYTES, allow_empty=False)
-        if row.chunk_index < 0:
-            raise InvalidStoreValueError(f"chunk_index must be >= 0, got {row.chunk_index}")
-        # The key scheme is part of the contract: stale-chunk detection looks chunks up by it, and the
-        # tenant inside the key keeps two tenants' records from overwriting each other.
-        if row.chunk_id != chunk_key(row.tenant, row.record_id, row.chunk_index):
-            raise InvalidStoreValueError(
-                f"chunk_id of record {row.record_id[:40]!r} chunk {row.chunk_index} is not "
-                "chunk_key(tenant, record_id, chunk_index)"
-            )
-        _check_bytes("text", row.text, MAX_TEXT_BYTES, allow_empty=True)
-        for name in ("source", "topic", "event_id", "occurred_at", "rule_pack_version", "model_version"):
-            _check_bytes(name, getattr(row, name), MAX_META_BYTES, allow_empty=True)
-        subjects = split_subjects(row.subjects)
-        if len(subjects) > MAX_SUBJECTS:
-            raise InvalidStoreValueError(f"{len(subjects)} subjects on one chunk, at most {MAX_SUBJECTS}")
-        for subject in subjects:
-            quote_string(subject)
-            _check_bytes("subject", subject, MAX_SUBJECT_BYTES, allow_empty=False)
-        return {
-            "chunk_id": row.chunk_id,
-            "vector": self._checked_vector(row.vector),
-            "tenant": row.tenant,
-            "record_id": row.record_id,
-            "chunk_index": int(row.chunk_index),
-            "text": row.text,
-            "source": row.source,
-            "topic": row.topic,
-            "kafka_partition": int(row.partition),
-            "kafka_offset": int(row.offset),
-            "event_id": row.event_id,
-            "occurred_at": row.occurred_at,
-            "rule_pack_version": row.rule_pack_version,
-            "model_version": row.model_version,
-            "subjects": subjects,
-        }
-
-
-def _stale_tail_filters(last_index: dict[tuple[str, str], int]) -> Iterable[str]:
-    by_tenant: dict[str, list[tuple[str, int]]] = {}
-    for (tenant, record_id), index in last_index.items():
-        by_tenant.setdefault(tenant, []).append((record_id, index))
-    for tenant, records in by_tenant.items():
-        for lo in range(0, len(records), _STALE_DELETE_GROUP):
-            group = records[lo : lo + _STALE_DELETE_GROUP]
-            clauses = " or ".join(
-                f"(record_id == {quote_string(rid)} and chunk_index > {int(index)})" for rid, index in group
-            )
-            yield f"{tenant_filter(tenant)} and ({clauses})"
-
 
 def _deleted(result: Any) -> int:
     # Milvus Lite returns the deleted primary keys; a Milvus server returns {"delete_count": n}, and omits
@@ -545,16 +339,6 @@ def _deleted(result: Any) -> int:
     if isinstance(result, list):
         return len(result)
     return 0
-
-
-def _check_bytes(name: str, value: str, limit: int, *, allow_empty: bool) -> None:
-    if not isinstance(value, str):
-        raise InvalidStoreValueError(f"{name} must be a string, got {type(value).__name__}")
-    if not value and not allow_empty:
-        raise InvalidStoreValueError(f"{name} must not be empty")
-    size = len(value.encode("utf-8"))
-    if size > limit:
-        raise InvalidStoreValueError(f"{name} is {size} bytes in UTF-8, at most {limit}")
 
 
 def _release_lite(path: str) -> None:

@@ -1,0 +1,56 @@
+"""POST /search: what it accepts, and that it searches by text as models.store.search does (exact pseudonyms first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agents.api.server import MAX_K, ApiServices, search_records
+from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
+
+TARGET = "<PERSON_3c976b0a75>"
+
+
+@pytest.fixture()
+def services() -> ApiServices:
+    embedder = WordEmbedder()
+    store = MemoryStore()
+    for i in range(10):
+        add(store, embedder, "acme", f"r{i}", f"<PERSON_{i:010x}> ordered two pallets of widgets")
+    add(store, embedder, "acme", "target", f"{TARGET} ordered one box of screws")
+    add(store, embedder, "globex", "g1", f"{TARGET} ordered")
+    return ApiServices(store, embedder, "index", lambda: True)
+
+
+async def test_a_query_naming_a_pseudonym_gets_its_record_first(services: ApiServices) -> None:
+    status, reply = await search_records(services, {"tenant": "acme", "query": f"what did {TARGET} order?", "k": 3})
+    assert status == 200
+    assert reply["hits"][0]["record_id"] == "target"
+    assert len(reply["hits"]) == 3
+    assert "g1" not in {hit["record_id"] for hit in reply["hits"]}
+
+
+async def test_the_query_reaches_the_embedder_prepared(services: ApiServices) -> None:
+    await search_records(services, {"tenant": "acme", "query": f"what did {TARGET} order?"})
+    assert isinstance(services.embedder, WordEmbedder)
+    assert services.embedder.seen[-1] == "what did <PERSON> order?"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ["not", "an", "object"],
+        {"query": "x"},
+        {"tenant": 'acme" or tenant != "', "query": "x"},
+        {"tenant": "acme", "query": "   "},
+        {"tenant": "acme", "query": 7},
+        {"tenant": "acme", "query": "x", "k": 0},
+        {"tenant": "acme", "query": "x", "k": MAX_K + 1},
+        {"tenant": "acme", "query": "x", "k": "many"},
+    ],
+)
+async def test_bad_requests_are_refused_before_any_search(services: ApiServices, body: Any) -> None:
+    status, reply = await search_records(services, body)
+    assert status == 400 and reply["error"]
+    assert isinstance(services.store, MemoryStore) and services.store.calls == []
