@@ -18,8 +18,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.bench.inference import MAX_TOKENS, ensure_models, rate, render_prompts, workload
-from agents.bench.ingest import write_result
+from agents.bench.common import write_result
+from agents.bench.stats import median, rate, ratio
+from agents.bench.versions import ensure_models
+from agents.bench.workload import MAX_TOKENS, generate_tokens, render_prompts, workload
 from agents.core.settings import Settings
 from models.batching.types import BatchLimits
 from models.dialog.templates import RetrievedRecord
@@ -75,10 +77,10 @@ def compare(
         else:
             single.append(timed(run, prompts, alone))
             batched.append(timed(run, prompts, split))
-    batched_s = statistics.median(s for s, _ in batched)
-    single_s = statistics.median(s for s, _ in single)
-    batched_tokens = round(statistics.median(t for _, t in batched))
-    single_tokens = round(statistics.median(t for _, t in single))
+    batched_s = median((s for s, _ in batched), places=None) or 0.0
+    single_s = median((s for s, _ in single), places=None) or 0.0
+    batched_tokens = round(median((t for _, t in batched), places=None) or 0)
+    single_tokens = round(median((t for _, t in single), places=None) or 0)
     return {
         "batch_sizes": [len(batch) for batch in split],
         "batched": {
@@ -93,8 +95,8 @@ def compare(
         },
         # Same prompts either way, so requests per second is the ratio of the times. Greedy int8 outputs shift
         # a little with batch composition, so token counts (and tokens/s) can differ between the two.
-        "requests_per_s_ratio": round(single_s / batched_s, 3),
-        "tokens_per_s_ratio": round(rate(batched_tokens, batched_s) / max(rate(single_tokens, single_s), 1e-9), 3),
+        "requests_per_s_ratio": ratio(single_s, batched_s),
+        "tokens_per_s_ratio": ratio(rate(batched_tokens, batched_s), rate(single_tokens, single_s)),
     }
 
 
@@ -108,8 +110,7 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
     )
 
     def run(batch: Sequence[str]) -> int:
-        out = generator.generate_batch(batch, max_tokens=[MAX_TOKENS] * len(batch), temperature=[0.0] * len(batch))
-        return sum(g.completion_tokens for g in out)
+        return generate_tokens(generator, batch)
 
     limits = BatchLimits(max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens)
     questions = workload(prompts)

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from agents.bench.common import cpu_reading, cpu_used, each_process, peak_rss_mb, write_result
+from agents.bench.stats import rate, ratio
 from agents.core.kafka_io import TopicFollower, produce_all
 from agents.core.messages import SourcePosition
 from agents.core.settings import Settings
@@ -26,7 +28,7 @@ from topics.specs import RECORDS_INDEXED
 T = TypeVar("T")
 
 
-def _rate(name: str, items: Sequence[T], batch: int, fn: Callable[[Sequence[T]], object]) -> float:
+def _stage_rate(name: str, items: Sequence[T], batch: int, fn: Callable[[Sequence[T]], object]) -> float:
     started = time.perf_counter()
     with tqdm(total=len(items), unit="rec", desc=f"stage {name}", leave=False) as bar:
         for i in range(0, len(items), batch):
@@ -34,33 +36,6 @@ def _rate(name: str, items: Sequence[T], batch: int, fn: Callable[[Sequence[T]],
             fn(chunk)
             bar.update(len(chunk))
     return len(items) / (time.perf_counter() - started)
-
-
-def write_result(settings: Settings, name: str, result: dict[str, Any]) -> Path:
-    """var/bench/<name>.json, where every bench leaves its figures."""
-    out = settings.var_dir / "bench" / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    return out
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def measure_stages(settings: Settings, positions: list[SourcePosition]) -> dict[str, float]:
@@ -84,10 +59,10 @@ def measure_stages(settings: Settings, positions: list[SourcePosition]) -> dict[
         topic = source_topic(position.topic)
         event = decode_event(topic, position, max_bytes=settings.max_message_bytes)
         free_texts.append(normalise(topic.source or "", event, position).free_text)
-    rates = {"clean": _rate("clean", free_texts, batch, lambda b: [engine.clean(t) for t in b])}
+    rates = {"clean": _stage_rate("clean", free_texts, batch, lambda b: [engine.clean(t) for t in b])}
     # De-identification: the whole stage as a worker runs it (decode, normalise, clean, recognizers, NER).
     records: list[DeidentifiedRecord] = []
-    rates["deidentify"] = _rate(
+    rates["deidentify"] = _stage_rate(
         "deidentify", positions, batch, lambda b: records.extend(r.record for r in deidentify.run(b).results)
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +70,7 @@ def measure_stages(settings: Settings, positions: list[SourcePosition]) -> dict[
         with_chunks = [(record, index.chunks_of(record)) for record in records]
         index.embed_rows(with_chunks[:4])
         rows: list[Any] = []
-        rates["embed"] = _rate("embed", with_chunks, batch, lambda b: rows.append(index.embed_rows(b)))
+        rates["embed"] = _stage_rate("embed", with_chunks, batch, lambda b: rows.append(index.embed_rows(b)))
         started = time.perf_counter()
         for batch_rows in tqdm(rows, desc="stage upsert", leave=False):
             index.store.upsert(batch_rows)
@@ -169,20 +144,19 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
 
     print(f"== stages alone on {records} records (workers idle) ==")
     stage_rates = measure_stages(settings, positions)
-    for name, rate in stage_rates.items():
-        print(f"  {name:<11} {rate:9.1f} records/s")
+    for name, per_s in stage_rates.items():
+        print(f"  {name:<11} {per_s:9.1f} records/s")
 
     print(f"== end to end through Kafka: {records} records ==")
     follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
     follower.poll(1.0)  # drain older acks before the clock starts
     # Where the CPU goes end to end: on a small machine the stages, the broker and the clients share it.
-    # Workers run under keep-alive supervisors: measure the worker processes themselves.
-    processes = {f"{p['role']}-{p['pid']}": worker_process(int(p["pid"])) for p in state["processes"]}
-    processes[f"bench-client-{os.getpid()}"] = os.getpid()
-    cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    # Workers run under keep-alive supervisors: each counts with its worker (see cpu_reading).
+    processes = each_process(state)
+    cpu_before = cpu_reading(processes)
     run = ingest_end_to_end(settings, bootstrap, follower, stream.messages, tenant)
     elapsed = run.seconds
-    cpu_used = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in processes.items()}
+    cpu_by_process = cpu_used(processes, cpu_before)
     follower.close()
     seen = run.acknowledged
     end_to_end = len(seen) / elapsed
@@ -195,14 +169,14 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "records": records,
         "records_completed": len(seen),
-        "end_to_end_records_per_s": round(end_to_end, 2),
+        "end_to_end_records_per_s": rate(len(seen), elapsed),
         "stage_records_per_s": {k: round(v, 2) for k, v in stage_rates.items()},
         "slowest_stage": slowest,
-        "ratio_vs_slowest_stage": round(end_to_end / stage_rates[slowest], 3),
+        "ratio_vs_slowest_stage": ratio(end_to_end, stage_rates[slowest]),
         "worker_peak_rss_mb": round(sum(v for v in rss.values() if v), 1),
         "worker_peak_rss_mb_by_process": rss,
         "end_to_end_seconds": round(elapsed, 2),
-        "end_to_end_cpu_seconds_by_process": cpu_used,
+        "end_to_end_cpu_seconds_by_process": cpu_by_process,
         "cpu_cores": os.cpu_count(),
         "batch_size": settings.batch_size,
         "embed_threads": settings.embed_threads,

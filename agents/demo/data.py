@@ -10,6 +10,8 @@ from typing import Any
 
 from faker import Faker
 
+from topics.specs import CRM_EVENTS, ERP_EVENTS, LOG_EVENTS
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -174,7 +176,7 @@ class DemoGenerator:
 
     def broken(self, n: int, tenant: str) -> DemoMessage:
         kind = n % 6
-        topic = ("erp.events.v1", "crm.events.v1", "logs.events.v1")[n % 3]
+        topic = (ERP_EVENTS.name, CRM_EVENTS.name, LOG_EVENTS.name)[n % 3]
         secret_phone = self._mobile()  # broken events carry PII too: dead letters must not leak it
         if kind == 0:
             value: bytes = b'{"event_id": "bad-json", "tenant": "' + tenant.encode() + b'", ' + secret_phone.encode()
@@ -197,7 +199,7 @@ class DemoGenerator:
 
     def stream(self, *, events: int, broken: int) -> DemoStream:
         stream = DemoStream()
-        makers = ((self.erp, "erp.events.v1"), (self.crm, "crm.events.v1"), (self.log, "logs.events.v1"))
+        makers = ((self.erp, ERP_EVENTS.name), (self.crm, CRM_EVENTS.name), (self.log, LOG_EVENTS.name))
         broken_at = set(self.rng.sample(range(events + broken), broken)) if broken else set()
         made = 0
         for slot in range(events + broken):

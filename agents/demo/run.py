@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import urllib.request
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from agents.api.client import IndexApi
 from agents.core.kafka_io import TopicFollower, end_offsets, produce_all, read_topic
 from agents.core.settings import Settings
 from agents.demo.chat import run_chat_demo
@@ -19,32 +18,19 @@ from agents.demo.data import DemoGenerator
 from agents.processes import runtime
 from agents.processes.broker import resolve_bootstrap_servers
 from agents.tools.leaks import count_by_kind, scan_for_leaks, worker_logs, written_topics
-from topics.specs import INGEST_DLQ, RECORDS_DEIDENTIFIED, RECORDS_INDEXED
+from topics.specs import INFERENCE_REQUESTS, INGEST_DLQ, RECORDS_DEIDENTIFIED, RECORDS_INDEXED
 
 DEMO_SEARCHES = (
     ("客户投诉物流太慢", 0),
     ("invoice payment card declined", 0),
     ("login failed from suspicious address", 1),
 )
-
-
-def _api(api_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{api_url}{path}", data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+API_TIMEOUT_S = 60.0
 
 
 def stored_texts(api_url: str, tenant: str) -> list[str]:
     """Everything the index holds for a tenant, through the public API (Milvus Lite is owned by the worker)."""
-    texts: list[str] = []
-    offset = 0
-    while True:
-        page = _api(api_url, f"/records?tenant={tenant}&limit=500&offset={offset}")
-        texts.extend(json.dumps(r, ensure_ascii=False) for r in page["records"])
-        offset += len(page["records"])
-        if not page["records"] or offset >= page["total"]:
-            return texts
+    return [json.dumps(r, ensure_ascii=False) for r in IndexApi(api_url, timeout_s=API_TIMEOUT_S).all_records(tenant)]
 
 
 def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict[str, Any]:
@@ -52,6 +38,7 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     print("== starting Sluice (broker, topics, worker) ==")
     state = runtime.up(settings)
     api_url = str(state["api_url"])
+    api = IndexApi(api_url, timeout_s=API_TIMEOUT_S)
     bootstrap = resolve_bootstrap_servers(settings)
     run_id = time.strftime("%H%M%S")
     tenants = (f"acme-{run_id}", f"globex-{run_id}")
@@ -107,17 +94,17 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     searches = []
     for query, tenant_index in DEMO_SEARCHES:
         tenant = tenants[tenant_index]
-        hits = _api(api_url, "/search", {"query": query, "tenant": tenant, "k": 3})["hits"]
+        hits = api.search(tenant, query, 3)
         searches.append({"query": query, "tenant": tenant, "hits": len(hits)})
         print(f"\n  {query!r} in {tenant}:")
         for hit in hits:
-            snippet = hit["text"].replace("\n", " ")[:110]
-            print(f"    {hit['score']:.3f}  {hit['record_id'][:16]}…  {snippet}")
+            snippet = hit.text.replace("\n", " ")[:110]
+            print(f"    {hit.score:.3f}  {hit.record_id[:16]}…  {snippet}")
 
     chat: dict[str, Any] = {}
     if any(p["role"] == "inference" for p in runtime.status(settings)["processes"]):
-        print("\n== chat: multi-turn sessions through inference.requests.v1 ==")
-        chat = run_chat_demo(bootstrap, tenants)
+        print(f"\n== chat: multi-turn sessions through {INFERENCE_REQUESTS.name} ==")
+        chat = run_chat_demo(settings, bootstrap, tenants)
     else:
         print("\n(no model promoted: skipping chat; `sluice models import smollm2 --promote` adds one)")
 
@@ -179,7 +166,3 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     print(f"  {'pii_found':<20} {summary['pii_found']}")
     print('\nSluice keeps running: try `sluice search "物流" --tenant ' + tenants[0] + "`; `sluice down` stops it.")
     return summary
-
-
-def summary_path(settings: Settings) -> Path:
-    return settings.var_dir / "demo" / "summary.json"

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+from agents.bench.stats import mean, percentiles
 
 
 def compare_variants(audit_events: Iterable[dict[str, Any]], *, tenant: str | None = None) -> dict[str, Any]:
@@ -46,9 +38,7 @@ def compare_variants(audit_events: Iterable[dict[str, Any]], *, tenant: str | No
             "requests": n,
             "statuses": dict(statuses[key]),
             "pending_review": statuses[key].get("pending_review", 0),
-            "latency_ms": {q: percentile(latency[key], q) for q in (50, 95, 99)},
-            "mean_completion_tokens": round(sum(completion[key]) / len(completion[key]), 2)
-            if completion[key]
-            else None,
+            "latency_ms": percentiles(latency[key], (50, 95, 99)),
+            "mean_completion_tokens": mean(completion[key]),
         }
     return report

@@ -1,4 +1,4 @@
-"""The pure parts of `sluice bench eos`: round order, medians and ratios, the result's shape and table."""
+"""The pure parts of `sluice bench eos`: round order, the per-mode medians and ratios, the result's shape and table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.bench.eos import RoundResult, format_table, interleaved, median, middle_rate, p50_p95, ratio, summarise
+from agents.bench.eos_summary import RoundResult, format_table, interleaved, summarise
 
 RECORDS, REQUESTS = 100, 8
 
@@ -63,33 +63,6 @@ def test_rounds_alternate_the_guarantees_alo_first() -> None:
 def test_no_rounds_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one round"):
         interleaved(0)
-
-
-def test_median_of_an_even_count_is_the_mean_of_the_middle_two_and_of_none_is_none() -> None:
-    assert median([3.0, 1.0, 4.0, 2.0]) == 2.5
-    assert median([5.0]) == 5.0
-    assert median([]) is None
-
-
-def test_ratio_is_rounded_and_undefined_without_a_positive_denominator() -> None:
-    assert ratio(90.0, 100.0) == 0.9
-    assert ratio(2.0, 3.0) == 0.667
-    assert ratio(1.0, 0.0) is None
-    assert ratio(None, 1.0) is None
-    assert ratio(1.0, None) is None
-
-
-def test_latency_percentiles_interpolate_and_are_absent_without_values() -> None:
-    assert p50_p95([40.0, 10.0, 30.0, 20.0]) == {"p50": 25.0, "p95": 38.5}
-    assert p50_p95([]) == {"p50": None, "p95": None}
-
-
-def test_middle_rate_ignores_the_start_and_the_tail() -> None:
-    # 10 acks: a slow start (5 s), 8 acks one per 0.5 s, then a slow tail (10 s later).
-    arrivals = [5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 19.0]
-    assert middle_rate(arrivals) == 2.0  # the 2nd to the 9th ack: 7 intervals in 3.5 s
-    assert middle_rate([1.0]) is None
-    assert middle_rate([2.0, 2.0, 2.0, 2.0, 2.0]) is None
 
 
 def test_summary_reports_each_round_the_medians_and_eos_over_alo_of_the_medians() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agents.tools.ab_report import compare_variants, percentile
+from agents.bench.stats import latency_summary
+from agents.tools.ab_report import compare_variants
 
 
 def answered(model: str | None, variant: str | None, status: str, total: float, completion: int, tenant: str = "a"):  # type: ignore[no-untyped-def]
@@ -15,10 +16,14 @@ def answered(model: str | None, variant: str | None, status: str, total: float, 
     }
 
 
-def test_percentile_is_nearest_rank() -> None:
-    assert percentile([5, 1, 3, 2, 4], 50) == 3
-    assert percentile([1, 2, 3, 4], 99) == 4
-    assert percentile([], 50) is None
+def test_latency_percentiles_are_the_benches_and_the_demos() -> None:
+    totals = [120.0, 80.0, 400.0, 95.0, 101.0]
+    events = [answered("m@1", "A", "ok", total, 10) for total in totals]
+
+    latency = compare_variants(events)["m@1 [A]"]["latency_ms"]
+
+    assert latency == {int(key[1:]): value for key, value in latency_summary(totals).items()}
+    assert latency[95] == 344.0  # interpolated between 120 and 400; nearest rank would say 400
 
 
 def test_variants_are_compared_on_latency_tokens_and_statuses() -> None:
@@ -33,7 +38,8 @@ def test_variants_are_compared_on_latency_tokens_and_statuses() -> None:
     ]
     report = compare_variants(events, tenant="a")
     assert report["m@1 [A]"]["requests"] == 2 and report["m@1 [A]"]["mean_completion_tokens"] == 15
-    assert report["m@1 [A]"]["latency_ms"][50] == 100
+    assert report["m@1 [A]"]["latency_ms"] == {50: 200.0, 95: 290.0, 99: 298.0}
+    assert report["m@2 [B]"]["latency_ms"][50] == 475.0
     assert report["m@2 [B]"]["statuses"] == {"ok": 1, "timeout": 1}
     assert report["m@2 [B]"]["mean_completion_tokens"] == 8  # only ok answers count
     assert report["(no model) [-]"]["pending_review"] == 1
