@@ -19,15 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.bench.common import (
-    cpu_reading,
-    cpu_used,
-    each_process,
-    peak_rss_mb,
-    reset_peak_rss,
-    rss_mb,
-    write_result,
-)
+from agents.bench.common import cpu_reading, cpu_used, each_process, peak_rss_mb, reset_peak_rss, rss_mb, write_result
 from agents.bench.engines import measure_naive, measure_raw_engine
 from agents.bench.load import WARMUP_REQUESTS, bench_client, saturating_load
 from agents.bench.stats import latency_summary, median, ratio
