@@ -19,10 +19,10 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.bench.common import write_result
-from agents.bench.stats import median, rate, ratio
 from agents.bench.versions import ensure_models
 from agents.bench.workload import MAX_TOKENS, generate_tokens, render_prompts, workload
 from agents.core.settings import Settings
+from agents.tools.stats import median, rate, ratio
 from models.batching.types import BatchLimits
 from models.dialog.templates import RetrievedRecord
 

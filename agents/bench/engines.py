@@ -12,10 +12,10 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.bench.common import cpu_seconds
-from agents.bench.stats import rate
 from agents.bench.versions import Versions
 from agents.bench.workload import MAX_TOKENS, generate_tokens
 from agents.core.settings import Settings
+from agents.tools.stats import rate
 
 
 def timed_generation(

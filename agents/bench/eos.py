@@ -19,7 +19,6 @@ from agents.bench.common import cpu_reading, cpu_used, write_result
 from agents.bench.eos_summary import SHORT, Guarantee, RoundResult, format_table, interleaved, summarise
 from agents.bench.ingest import ingest_end_to_end
 from agents.bench.load import WARMUP_REQUESTS, bench_client, saturating_load_with_latencies
-from agents.bench.stats import latency_summary, middle_rate, rate, ratio
 from agents.bench.versions import Versions, ensure_models, switch_to
 from agents.bench.workload import MAX_TOKENS, workload
 from agents.core.kafka_io import TopicFollower
@@ -27,6 +26,7 @@ from agents.core.settings import Settings
 from agents.demo.data import DemoGenerator
 from agents.processes import runtime
 from agents.processes.broker import LocalBroker, resolve_bootstrap_servers
+from agents.tools.stats import latency_summary, middle_rate, rate, ratio
 from topics.specs import RECORDS_INDEXED
 
 WARMUP_RECORDS = 12

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from agents.bench.stats import median, ratio
+from agents.tools.stats import median, ratio
 
 Guarantee = Literal["at_least_once", "exactly_once"]
 MODES: tuple[Guarantee, Guarantee] = ("at_least_once", "exactly_once")

@@ -22,13 +22,13 @@ from tqdm import tqdm
 from agents.bench.common import cpu_reading, cpu_used, each_process, peak_rss_mb, reset_peak_rss, rss_mb, write_result
 from agents.bench.engines import measure_naive, measure_raw_engine
 from agents.bench.load import WARMUP_REQUESTS, bench_client, saturating_load
-from agents.bench.stats import latency_summary, median, ratio
 from agents.bench.versions import ensure_models, model_bytes, switch_to
 from agents.bench.workload import MAX_TOKENS, render_prompts, workload
 from agents.core.settings import Settings
 from agents.processes import runtime
 from agents.processes.broker import resolve_bootstrap_servers
 from agents.processes.supervise import worker_process
+from agents.tools.stats import latency_summary, median, ratio
 from schemas.errors import SluiceError
 
 NAIVE_PROMPTS = 16

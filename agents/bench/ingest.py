@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from agents.bench.common import cpu_reading, cpu_used, each_process, peak_rss_mb, write_result
-from agents.bench.stats import rate, ratio
 from agents.core.kafka_io import TopicFollower, produce_all
 from agents.core.messages import SourcePosition
 from agents.core.settings import Settings
@@ -22,6 +21,7 @@ from agents.demo.data import DemoGenerator, DemoMessage
 from agents.processes import runtime
 from agents.processes.broker import resolve_bootstrap_servers
 from agents.processes.supervise import worker_process
+from agents.tools.stats import rate, ratio
 from schemas.records import DeidentifiedRecord
 from topics.specs import RECORDS_INDEXED
 

@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from agents.bench.stats import mean, rate
 from agents.bench.workload import MAX_TOKENS
 from agents.core.settings import Settings
 from agents.demo.inference_client import InferenceClient
+from agents.tools.stats import mean, rate
 
 # Requests are produced all at once; a deadline this long means a slow machine shows up as a low rate, not
 # as timeouts (the schema's maximum).

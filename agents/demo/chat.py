@@ -9,9 +9,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.bench.stats import latency_summary, mean
 from agents.core.settings import Settings
 from agents.demo.inference_client import InferenceClient
+from agents.tools.stats import latency_summary, mean
 
 # Turns per session: the later ones lean on the history the inference worker keeps in its table.
 CONVERSATIONS = (

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from agents.bench.stats import mean, percentiles
+from agents.tools.stats import mean, percentiles
 
 
 def compare_variants(audit_events: Iterable[dict[str, Any]], *, tenant: str | None = None) -> dict[str, Any]:

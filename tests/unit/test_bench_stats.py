@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.bench.stats import latency_summary, mean, median, middle_rate, percentile, percentiles, rate, ratio
+from agents.tools.stats import latency_summary, mean, median, middle_rate, percentile, percentiles, rate, ratio
 
 
 def test_percentile_interpolates_between_the_closest_ranks_like_numpy() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents.bench.stats import latency_summary
 from agents.tools.ab_report import compare_variants
+from agents.tools.stats import latency_summary
 
 
 def answered(model: str | None, variant: str | None, status: str, total: float, completion: int, tenant: str = "a"):  # type: ignore[no-untyped-def]
