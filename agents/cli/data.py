@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -22,22 +22,34 @@ def _api_url(settings: Settings) -> str:
     return str(url)
 
 
+@contextmanager
+def _api_errors(action: str) -> Iterator[None]:
+    """The API's failures in the CLI's words: nobody answering says to start Sluice; an error reply says
+    `<action> failed (<status>): <the API's reason>`. Both exit with status 1."""
+    from agents.api.client import IndexApiError, IndexApiUnreachableError
+
+    try:
+        yield
+    except IndexApiUnreachableError as exc:
+        raise click.ClickException(str(exc)) from None
+    except IndexApiError as exc:
+        # The client's message is "<path> failed (<status>): <reason>"; the CLI names the command instead.
+        reason = str(exc).partition("): ")[2] or str(exc)
+        raise click.ClickException(f"{action} failed ({exc.status}): {reason}") from None
+
+
 @click.command()
 @click.argument("query")
 @click.option("--tenant", required=True, help="Only this tenant's records are searched.")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
 def search(query: str, tenant: str, k: int) -> None:
     """Semantic search over the de-identified index through the worker's API."""
-    settings = cli_settings()
-    body = json.dumps({"query": query, "tenant": tenant, "k": k}).encode()
-    request = urllib.request.Request(
-        f"{_api_url(settings)}/search", data=body, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            click.echo(json.dumps(json.loads(response.read()), indent=2, ensure_ascii=False))
-    except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"search failed ({exc.code}): {exc.read().decode(errors='replace')}") from None
+    from agents.api.client import IndexApi
+
+    api = IndexApi(_api_url(cli_settings()), timeout_s=30)
+    with _api_errors("search"):
+        hits = api.search(tenant, query, k)
+    click.echo(json.dumps({"hits": [hit.to_json() for hit in hits]}, indent=2, ensure_ascii=False))
 
 
 @click.group(invoke_without_command=True)
@@ -110,22 +122,17 @@ def forget(tenant: str, subject: str | None, identifier: str | None, entity_type
     Name the subject by pseudonym (--subject) or by a raw identifier and its type (--identifier, --type), whose
     pseudonym is computed here and never leaves this process.
     """
+    from agents.api.client import IndexApi
+
     if (subject is None) == (identifier is None) or (identifier is None) != (entity_type is None):
         raise click.UsageError("give either --subject PSEUDONYM, or --identifier VALUE with --type TYPE")
     settings = cli_settings()
-    url = f"{_api_url(settings)}/forget"
+    api = IndexApi(_api_url(settings), timeout_s=60)
     if identifier is not None and entity_type is not None:
         subject = _subject_of(identifier, entity_type, settings)
-    body = json.dumps({"tenant": tenant, "subject": subject}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            reply = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"forget failed ({exc.code}): {exc.read().decode(errors='replace')}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise click.ClickException(f"no worker API at {url} ({reason}): run `sluice up` first") from None
+    assert subject is not None  # one of the two, checked above
+    with _api_errors("forget"):
+        reply = api.forget(tenant, subject)
     if as_json:
         click.echo(json.dumps(reply))
     else:
