@@ -1,13 +1,15 @@
-"""The command line as a user runs it: status, topics, de-identification on stdin, search, configuration."""
+"""The command line as a user runs it: status, topics, de-identification on stdin, search, configuration, rules."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from agents.core.settings import Settings
+from tests.integration.helpers import produce
 from topics.specs import ALL_TOPICS
 
 
@@ -62,3 +64,38 @@ def test_config_prints_settings_without_secrets(settings: Settings) -> None:
 def test_search_requires_a_tenant_with_a_clear_error(sluice_up: dict[str, Any]) -> None:
     result = sluice("search", "anything", check=False)
     assert result.returncode != 0 and "--tenant" in result.stderr
+
+
+def test_rules_show_sees_a_published_pack_live_on_the_topic_and_gone_after_its_tombstone(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, tmp_path: Path
+) -> None:
+    # A policy that answers only this tenant's own keyword, so the running inference worker changes for no one else.
+    name, version = f"p{tenant}", f"1.0.0-{tenant}"
+    pack_file = tmp_path / "policy.yaml"
+    pack_file.write_text(
+        f"name: {name}\n"
+        f'version: "{version}"\n'
+        "description: a policy published by test_cli\n"
+        "rules:\n"
+        f"  - id: {name}.kettle\n"
+        f"    when: {{keywords: [kettle-{tenant}], tenants: [{tenant}]}}\n"
+        "    action: answer\n"
+        "    text: Kettles ship on Mondays.\n",
+        encoding="utf-8",
+    )
+    published = sluice("rules", "publish", "--kind", "policy", str(pack_file))
+    assert published.stdout == f"published {name}@{version} on rules.v1\n"
+    try:
+        shown = json.loads(sluice("rules", "show", "--json").stdout)
+        (live,) = [p for p in shown["live"] if (p["kind"], p["name"]) == ("policy", name)]
+        assert live["version"] == version and isinstance(live["offset"], int)
+        assert f"{name}@{version}" in shown["versions"]["policy"]
+        assert ("policy", "default") in {(p["kind"], p["name"]) for p in shown["bundled_in_force"]}
+        text = sluice("rules", "show").stdout
+        assert f"rules.v1 offset {live['offset']}" in text and version in text
+    finally:
+        # A tombstone on its key, so the pack does not outlive the test.
+        produce(bootstrap, [("rules.v1", f"policy:{name}".encode(), None)])
+    after = json.loads(sluice("rules", "show", "--json").stdout)
+    assert all(p["name"] != name for p in after["live"])
+    assert any((p["kind"], p["name"]) == ("policy", name) for p in after["removed"])

@@ -1,0 +1,57 @@
+"""`sluice bench`: ratios measured side by side in one run, results under var/bench/."""
+
+from __future__ import annotations
+
+import click
+
+from agents.cli._base import cli_settings
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: ratios measured side by side in one run (results under var/bench/)."""
+
+
+@bench.command("ingest")
+@click.option("--records", default=1500, show_default=True)
+def bench_ingest(records: int) -> None:
+    """End-to-end ingest rate through Kafka vs each stage alone."""
+    from agents.bench.ingest import run_ingest_bench
+
+    run_ingest_bench(cli_settings(), records=records)
+
+
+@bench.command("inference")
+@click.option("--requests", default=64, show_default=True, type=click.IntRange(1, 128))
+@click.option("--naive-prompts", default=16, show_default=True, help="Prompts for the per-message transformers loop.")
+def bench_inference(requests: int, naive_prompts: int) -> None:
+    """Raw CTranslate2 vs Sluice through Kafka vs a naive transformers loop vs Sluice float32, in one run."""
+    from agents.bench.inference import run_inference_bench
+
+    run_inference_bench(cli_settings(), requests=requests, naive_prompts=naive_prompts)
+
+
+@bench.command("batching")
+@click.option("--prompts", default=16, show_default=True, type=click.IntRange(1, 128), help="Prompts per case.")
+@click.option(
+    "--repeats", default=2, show_default=True, type=click.IntRange(1), help="Runs of each per case, order alternating."
+)
+def bench_batching(prompts: int, repeats: int) -> None:
+    """The raw engine batched vs one prompt at a time, without and with retrieved records in the prompt."""
+    from agents.bench.batching import run_batching_bench
+
+    run_batching_bench(cli_settings(), prompts=prompts, repeats=repeats)
+
+
+@bench.command("eos")
+@click.option("--records", default=600, show_default=True, type=click.IntRange(1), help="Ingest records per round.")
+@click.option("--requests", default=32, show_default=True, type=click.IntRange(1, 128), help="Requests per round.")
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1), help="Rounds of each guarantee.")
+def bench_eos(records: int, requests: int, rounds: int) -> None:
+    """Ingest and inference throughput under at_least_once vs exactly_once, interleaved rounds in one run."""
+    from agents.bench.eos import run_eos_bench
+
+    run_eos_bench(cli_settings(), records=records, requests=requests, rounds=rounds)
+
+
+COMMANDS: tuple[click.Command, ...] = (bench,)

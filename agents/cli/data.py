@@ -1,0 +1,142 @@
+"""Working with the data: search the index, de-identify text, and erase a data subject (right to erasure)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from agents.cli._base import cli_settings
+from agents.core.settings import Settings
+
+
+def _api_url(settings: Settings) -> str:
+    from agents.processes.runtime import status as runtime_status
+
+    url = runtime_status(settings)["api_url"]
+    if not url:
+        raise click.ClickException("no worker API known: run `sluice up` first")
+    return str(url)
+
+
+@contextmanager
+def _api_errors(action: str) -> Iterator[None]:
+    """The API's failures in the CLI's words: nobody answering says to start Sluice; an error reply says
+    `<action> failed (<status>): <the API's reason>`. Both exit with status 1."""
+    from agents.api.client import IndexApiError, IndexApiUnreachableError
+
+    try:
+        yield
+    except IndexApiUnreachableError as exc:
+        raise click.ClickException(str(exc)) from None
+    except IndexApiError as exc:
+        # The client's message is "<path> failed (<status>): <reason>"; the CLI names the command instead.
+        reason = str(exc).partition("): ")[2] or str(exc)
+        raise click.ClickException(f"{action} failed ({exc.status}): {reason}") from None
+
+
+@click.command()
+@click.argument("query")
+@click.option("--tenant", required=True, help="Only this tenant's records are searched.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
+def search(query: str, tenant: str, k: int) -> None:
+    """Semantic search over the de-identified index through the worker's API."""
+    from agents.api.client import IndexApi
+
+    api = IndexApi(_api_url(cli_settings()), timeout_s=30)
+    with _api_errors("search"):
+        hits = api.search(tenant, query, k)
+    click.echo(json.dumps({"hits": [hit.to_json() for hit in hits]}, indent=2, ensure_ascii=False))
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def deid(ctx: click.Context) -> None:
+    """De-identify JSONL from stdin ({"text": ...} per line) to stdout, with the entities found.
+
+    `sluice deid pseudonym` prints the pseudonym of one identifier instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from agents.core.deid import build_deidentifier
+    from models.deid.cli_core import deidentify_jsonl
+
+    for line in deidentify_jsonl(sys.stdin, build_deidentifier(cli_settings())):
+        click.echo(line)
+
+
+def _entity_types(*, identifiers_only: bool = False) -> list[str]:
+    from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES
+
+    return sorted(IDENTIFIER_TYPES) if identifiers_only else list(ENTITY_TYPES)
+
+
+def _read_identifier(value: str) -> str:
+    # "-" reads the value from stdin, which keeps it out of the shell history and the process list.
+    identifier = sys.stdin.readline().strip() if value == "-" else value
+    if not identifier.strip():
+        raise click.ClickException("the identifier is empty")
+    return identifier
+
+
+def _subject_of(identifier: str, entity_type: str, settings: Settings) -> str:
+    """The identifier's keyed pseudonym; a warning (never the value) when ingest would not recognise it."""
+    from models.deid.lookup import identifier_pseudonym
+
+    looked_up = identifier_pseudonym(_read_identifier(identifier), entity_type, settings.pseudonym_secret())
+    if looked_up.recognised is False:
+        click.echo(
+            f"warning: the value is not a valid {entity_type} (format or check digit); records hold this pseudonym "
+            "only where a field declared it, so it may match nothing",
+            err=True,
+        )
+    return looked_up.pseudonym
+
+
+@deid.command("pseudonym")
+@click.option("--type", "entity_type", required=True, type=click.Choice(_entity_types()), help="Entity type.")
+@click.argument("value")
+def deid_pseudonym(entity_type: str, value: str) -> None:
+    """Print the keyed pseudonym of VALUE ("-" = read it from stdin), as records store it.
+
+    For identifier types (CN_RESIDENT_ID, CN_MOBILE, EMAIL_ADDRESS, BANK_CARD, CN_USCC) it is the subject
+    pseudonym that `sluice forget --subject` takes; any spelling of the value gives the same pseudonym.
+    """
+    click.echo(_subject_of(value, entity_type, cli_settings()))
+
+
+@click.command()
+@click.option("--tenant", required=True, help="The tenant whose records mention the subject.")
+@click.option("--subject", default=None, help="The subject pseudonym, e.g. <CN_MOBILE_49e582b863>.")
+@click.option("--identifier", default=None, help='A raw identifier instead ("-" = read it from stdin); never shown.')
+@click.option(
+    "--type", "entity_type", type=click.Choice(_entity_types(identifiers_only=True)), help="Type of --identifier."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def forget(tenant: str, subject: str | None, identifier: str | None, entity_type: str | None, as_json: bool) -> None:
+    """Right to erasure: delete every indexed chunk of TENANT that mentions a data subject; audited.
+
+    Name the subject by pseudonym (--subject) or by a raw identifier and its type (--identifier, --type), whose
+    pseudonym is computed here and never leaves this process.
+    """
+    from agents.api.client import IndexApi
+
+    if (subject is None) == (identifier is None) or (identifier is None) != (entity_type is None):
+        raise click.UsageError("give either --subject PSEUDONYM, or --identifier VALUE with --type TYPE")
+    settings = cli_settings()
+    api = IndexApi(_api_url(settings), timeout_s=60)
+    if identifier is not None and entity_type is not None:
+        subject = _subject_of(identifier, entity_type, settings)
+    assert subject is not None  # one of the two, checked above
+    with _api_errors("forget"):
+        reply = api.forget(tenant, subject)
+    if as_json:
+        click.echo(json.dumps(reply))
+    else:
+        click.echo(f"forgot {reply['subject']} in tenant {reply['tenant']}: {reply['chunks_deleted']} chunks deleted")
+
+
+COMMANDS: tuple[click.Command, ...] = (search, deid, forget)
