@@ -110,7 +110,7 @@ AUDIT_EVENTS = TopicSpec(
 )
 RULES = TopicSpec(
     "rules.v1",
-    "cleaning rule packs; the latest value per pack name wins",
+    "cleaning and policy packs; the latest value per pack wins",
     "pack name",
     RulePackMessage,
     partitions=1,

@@ -181,7 +181,7 @@ def render_rules(rules: RulesInForce, topic: str, versions: Mapping[str, str]) -
 
 @click.group()
 def rules() -> None:
-    """Cleaning rule packs."""
+    """Cleaning and policy packs on rules.v1."""
 
 
 @rules.command("publish")
