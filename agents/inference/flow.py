@@ -160,7 +160,7 @@ class InferenceFlow:
                 return
             handled = await self._handle(request, event, sessions)
             if handled.history is not None and request.session_id:
-                self._remember(request, handled.history.to_dict(), sessions, position.partition)
+                self._remember(request.tenant, request.session_id, handled.history, sessions, position.partition)
             if handled.review is not None:
                 await self.send(
                     REVIEW_PENDING.name, request.request_id.encode(), handled.review.model_dump_json().encode()
@@ -175,15 +175,14 @@ class InferenceFlow:
             exit_for_restart("inference", UNAVAILABLE, error=exc)
 
     def _remember(
-        self, request: InferenceRequest, history: dict[str, Any], sessions: ExpiringTable, partition: int
+        self, tenant: str, session_id: str, history: SessionHistory, sessions: ExpiringTable, partition: int
     ) -> None:
-        assert request.session_id
-        dropped = sessions.set(table_key(request.tenant, request.session_id), owned(request.tenant, history), partition)
-        if dropped:
+        dropped = sessions.set(table_key(tenant, session_id), owned(tenant, history.to_dict()), partition)
+        if dropped:  # the tenant is at SLUICE_MAX_SESSIONS_PER_TENANT here: its least recently used session went
             metrics.SESSIONS_DROPPED.inc(len(dropped))
             log.info(
                 "sessions_dropped_at_tenant_cap",
-                tenant=request.tenant,
+                tenant=tenant,
                 partition=partition,
                 dropped=len(dropped),
                 max_sessions_per_tenant=self.max_sessions_per_tenant,

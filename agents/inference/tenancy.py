@@ -3,9 +3,9 @@
 Key format. Both inference tables (`sessions`, `answered_requests`) are keyed by the canonical JSON array
 `[tenant, id]`: no spaces, ASCII only (`json.dumps(..., separators=(",", ":"), ensure_ascii=True)`), e.g.
 `["acme","s-42"]`. JSON quotes and escapes both strings, so two different pairs never give the same key, whatever
-characters an id holds (a separator character could be part of an id; JSON has no such character). The tenant
-is `null` only for a malformed request whose tenant was invalid: it can still be answered (and remembered as
-answered), under a key no valid tenant shares.
+characters an id holds (a plain separator character between them would rely on ids never containing it). The
+tenant is `null` only for a malformed request whose tenant was invalid: it can still be answered (and remembered
+as answered), under a key no valid tenant shares.
 
 Values carry their tenant too (`{"tenant": "acme", ...}`), and a value read under a key is used only if it names
 the tenant asking. That covers entries written before this format, under bare keys (the session id or request
