@@ -43,6 +43,11 @@ SEARCHES = Counter("sluice_searches_total", "Searches served by the HTTP API", r
 RESPONSES = Counter(
     "sluice_responses_total", "Responses by status and A/B variant", ["status", "variant"], registry=REGISTRY
 )
+SESSIONS_DROPPED = Counter(
+    "sluice_sessions_dropped_total",
+    "Session histories dropped because their tenant reached SLUICE_MAX_SESSIONS_PER_TENANT in a partition",
+    registry=REGISTRY,
+)
 MODEL_BATCH_SIZE = Histogram(
     "sluice_model_batch_size",
     "Requests per generate_batch call",

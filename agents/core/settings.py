@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,9 @@ DEFAULT_OPERATORS: dict[str, OperatorName] = {
     "LOCATION": "replace",
     "ORGANIZATION": "replace",
 }
+
+# Where a request may have its response sent besides inference.responses.v1 (agents/inference/reply_to.py).
+DEFAULT_REPLY_TO_PATTERNS = (r"^inference\.responses\.[A-Za-z0-9_.-]+$",)
 
 
 class Settings(BaseSettings):
@@ -126,6 +130,17 @@ class Settings(BaseSettings):
     session_retention_s: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="How long a session's history is kept after its last turn."
     )
+    max_sessions_per_tenant: int = Field(
+        default=10_000,
+        ge=1,
+        description="Session histories kept per tenant in each request partition; a new session beyond that "
+        "drops that tenant's least recently used one there.",
+    )
+    reply_to_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REPLY_TO_PATTERNS),
+        description="Regular expressions (JSON list) a request's reply_to must fully match, besides "
+        "inference.responses.v1; other topics declared in topics/specs.py are refused whatever these say.",
+    )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     pseudonymise_prompts: list[str] = Field(
@@ -153,6 +168,16 @@ class Settings(BaseSettings):
     def _parse_json_object(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("reply_to_patterns")
+    @classmethod
+    def _compile_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
         return value
 
     @property

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,15 +21,21 @@ from agents.core.runner import BatchRunner, micro_batches, position_of
 from agents.core.transactions import attribute_to, in_flight
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
+from agents.inference.reply_to import ReplyToRule
 from agents.inference.service import Handled, InferenceService
+from agents.inference.tenancy import owned, owned_by, table_key, tenant_of
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
 from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
 
 log = structlog.get_logger(__name__)
 
+# Both tables are keyed by (tenant, id) (agents/inference/tenancy.py): a request reads and writes only entries of
+# its own tenant, so another tenant's request with the same session id or request id touches none of them.
+# [tenant, session_id] → the session's de-identified history; a one-turn request (no session_id) stores none.
 SESSIONS_TABLE = "sessions"
-# request_id → what was answered: a request seen again (a client retry, a replayed topic) gets no second response.
+# [tenant, request_id] → what was answered: a request seen again (a client retry, a replayed topic) gets no second
+# response.
 ANSWERED_TABLE = "answered_requests"
 INFERENCE_TABLES = (SESSIONS_TABLE, ANSWERED_TABLE)
 
@@ -46,6 +52,8 @@ class InferenceFlow:
     concurrency: int = 1
     answered_retention_s: float = 7 * 24 * 3600.0
     session_retention_s: float = 7 * 24 * 3600.0
+    max_sessions_per_tenant: int = 10_000
+    reply_to_rule: ReplyToRule = field(default_factory=ReplyToRule.from_patterns)
     # Whether a reply_to topic exists: a send to a missing topic waits for metadata forever (and under
     # exactly-once would hold up the commit), so such a request is answered on inference.responses.v1 instead.
     topic_exists: Callable[[str], bool] = lambda _name: True
@@ -59,24 +67,29 @@ class InferenceFlow:
     @property
     def answered(self) -> ExpiringTable:
         if self._answered is None:
-            raise RuntimeError("InferenceFlow.register(app) declares the answered_requests table first")
+            raise RuntimeError("InferenceFlow.register(app) (or use_tables) declares the answered_requests table first")
         return self._answered
 
     @property
     def audit(self) -> AuditEmitter:
         return self.runner.audit
 
+    def use_tables(self, sessions: MutableMapping[str, Any], answered: MutableMapping[str, Any]) -> ExpiringTable:
+        """Wrap the two tables (Faust tables; plain dicts in unit tests); returns the sessions table."""
+        # Both are written in the partition of the request being answered (requests are keyed by session_id): a
+        # session's history lives where its turns arrive, and a retry sent with the same key finds its entry.
+        self._answered = ExpiringTable(answered, self.answered_retention_s)
+        return ExpiringTable(
+            sessions, self.session_retention_s, owner_of=tenant_of, max_per_owner=self.max_sessions_per_tenant
+        )
+
     def register(self, app: faust.App) -> Any:
         requests = app.topic(INFERENCE_REQUESTS.name, key_serializer="raw", value_serializer="raw")
-        # Keyed by session_id like the requests, so a session's history lives on the partition of its requests.
-        sessions = ExpiringTable(
-            app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str), self.session_retention_s
-        )
-        # Keyed like the requests' partition (the session), so a retry sent with the same key finds its entry.
-        answered = self._answered = ExpiringTable(
+        sessions = self.use_tables(
+            app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str),
             app.Table(ANSWERED_TABLE, default=None, partitions=self.partitions, key_type=str),
-            self.answered_retention_s,
         )
+        answered = self.answered
 
         @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # faust's signal signature is too narrow
         async def relearn_expiry(sender: Any, **_: Any) -> None:
@@ -135,16 +148,19 @@ class InferenceFlow:
                     reason=decoded.reason,
                     responded_at=datetime.now(UTC),
                 )
-                await self._publish(response, None, {"error": "invalid request"}, position.topic, position)
+                await self._publish(response, None, {"error": "invalid request"}, None, position)
                 return
             request = decoded
-            previous = self.answered.get(request.request_id)
+            previous = owned_by(request.tenant, self.answered.get(table_key(request.tenant, request.request_id)))
             if previous is not None:
                 await self._suppress_duplicate(request, previous, position)
                 return
+            if request.reply_to and (refusal := self.reply_to_rule.refusal(request.reply_to)):
+                await self._refuse_reply_to(request, refusal, position)
+                return
             handled = await self._handle(request, event, sessions)
-            if handled.history is not None:
-                sessions.set(request.session, handled.history.to_dict(), position.partition)
+            if handled.history is not None and request.session_id:
+                self._remember(request.tenant, request.session_id, handled.history, sessions, position.partition)
             if handled.review is not None:
                 await self.send(
                     REVIEW_PENDING.name, request.request_id.encode(), handled.review.model_dump_json().encode()
@@ -157,6 +173,42 @@ class InferenceFlow:
             await self._publish(response, request, handled.audit, reply_to, position)
         except Exception as exc:  # producing failed: the broker is in trouble, not the request
             exit_for_restart("inference", UNAVAILABLE, error=exc)
+
+    def _remember(
+        self, tenant: str, session_id: str, history: SessionHistory, sessions: ExpiringTable, partition: int
+    ) -> None:
+        dropped = sessions.set(table_key(tenant, session_id), owned(tenant, history.to_dict()), partition)
+        if dropped:  # the tenant is at SLUICE_MAX_SESSIONS_PER_TENANT here: its least recently used session went
+            metrics.SESSIONS_DROPPED.inc(len(dropped))
+            log.info(
+                "sessions_dropped_at_tenant_cap",
+                tenant=tenant,
+                partition=partition,
+                dropped=len(dropped),
+                max_sessions_per_tenant=self.max_sessions_per_tenant,
+            )
+
+    async def _refuse_reply_to(self, request: InferenceRequest, reason: str, position: Any) -> None:
+        """reply_to names a topic responses may not go to: not processed, answered on inference.responses.v1."""
+        response = InferenceResponse(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            session_id=request.session_id,
+            status="error",
+            reason=reason,
+            responded_at=datetime.now(UTC),
+        )
+        await self.audit.emit(
+            "request.reply_to_refused",
+            stage="inference",
+            subject_id=request.request_id,
+            tenant=request.tenant,
+            source_topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            details={"reason": reason},
+        )
+        await self._publish(response, request, {"error": "reply_to refused"}, None, position)
 
     async def _suppress_duplicate(self, request: InferenceRequest, previous: dict[str, Any], position: Any) -> None:
         """The request id was answered before: no second response, but the audit stream says it was seen."""
@@ -175,8 +227,10 @@ class InferenceFlow:
 
     async def _handle(self, request: InferenceRequest, event: faust.EventT[bytes], sessions: ExpiringTable) -> Handled:
         try:
-            stored = sessions.get(request.session)
-            history = SessionHistory.from_dict(stored) if stored else SessionHistory()
+            history = SessionHistory()
+            if request.session_id:  # a one-turn request has no history to read (nor will it store any)
+                stored = owned_by(request.tenant, sessions.get(table_key(request.tenant, request.session_id)))
+                history = SessionHistory.from_dict(stored) if stored is not None else history
             produced_at = float(event.message.timestamp or 0) or datetime.now(UTC).timestamp()
             return await self.service.handle(request, produced_at=produced_at, history=history)
         except Exception as exc:  # a bug or a library failure: the client still gets an answer
@@ -199,7 +253,7 @@ class InferenceFlow:
         reply_to: str | None,
         position: Any,
     ) -> None:
-        topic = reply_to if reply_to and reply_to != INFERENCE_REQUESTS.name else INFERENCE_RESPONSES.name
+        topic = reply_to or INFERENCE_RESPONSES.name  # reply_to passed the reply_to rule
         body = response.model_dump_json().encode()
         await self.send(topic, response.request_id.encode(), body)
         # Written in the same transaction as the response (exactly-once), so it exists iff the response does.
@@ -208,7 +262,8 @@ class InferenceFlow:
             "offset": position.offset,
             "status": response.status,
         }
-        self.answered.set(response.request_id, answered, position.partition)
+        key = table_key(response.tenant, response.request_id)
+        self.answered.set(key, owned(response.tenant, answered), position.partition)
         metrics.RESPONSES.labels(response.status, response.variant or "-").inc()
         versions = {k: str(audit[k]) for k in ("model", "template", "policy_version") if audit.get(k)}
         await self.audit.emit(

@@ -189,6 +189,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     from agents.api.client import IndexApi, IndexApiRetriever
     from agents.core.kafka_io import TopicCatalog
     from agents.inference.flow import InferenceFlow
+    from agents.inference.reply_to import ReplyToRule
     from agents.inference.serving import ServedModels, build_batcher, build_service
     from models.dialog import PolicyEngine, load_default_policy
     from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
@@ -230,6 +231,8 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         concurrency=settings.inference_concurrency,
         answered_retention_s=settings.answered_request_retention_s,
         session_retention_s=settings.session_retention_s,
+        max_sessions_per_tenant=settings.max_sessions_per_tenant,
+        reply_to_rule=ReplyToRule.from_patterns(settings.reply_to_patterns),
         topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
     ).register(app)
     registry_dead_letters = dead_letter_sink(

@@ -47,3 +47,19 @@ def test_dead_letter_key_must_be_256_bits(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("SLUICE_DEAD_LETTER_KEY", "abcd")
     with pytest.raises(ConfigurationError, match="SLUICE_DEAD_LETTER_KEY"):
         load_settings().dead_letter_secret()
+
+
+def test_reply_to_patterns_are_read_as_a_json_list_and_each_must_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().reply_to_patterns == [r"^inference\.responses\.[A-Za-z0-9_.-]+$"]
+    monkeypatch.setenv("SLUICE_REPLY_TO_PATTERNS", json.dumps([r"^chat\.answers\.v[0-9]+$"]))
+    assert load_settings().reply_to_patterns == [r"^chat\.answers\.v[0-9]+$"]
+    monkeypatch.setenv("SLUICE_REPLY_TO_PATTERNS", json.dumps(["inference.responses.(unclosed"]))
+    with pytest.raises(ConfigurationError, match=r"SLUICE_REPLY_TO_PATTERNS: .*not a regular expression"):
+        load_settings()
+
+
+def test_the_session_cap_per_tenant_is_a_positive_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().max_sessions_per_tenant == 10_000
+    monkeypatch.setenv("SLUICE_MAX_SESSIONS_PER_TENANT", "0")
+    with pytest.raises(ConfigurationError, match="SLUICE_MAX_SESSIONS_PER_TENANT"):
+        load_settings()

@@ -114,9 +114,10 @@ async def _rerun(
     service = build_service(settings, router, batcher, lambda: policy, retriever)
     await batcher.start()
 
-    by_session: dict[str, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
+    # Grouped the way the worker keeps sessions: by (tenant, session_id); a one-turn request is a group of its own.
+    by_session: dict[tuple[str, str] | int, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
     results: list[Reexecution] = []
-    for event in events:
+    for index, event in enumerate(events):
         where = (event["source_topic"], int(event["partition"]), int(event["offset"]))
         position = SourcePosition(*where, None, originals.get(where))
         request = decode_request(position, max_bytes=settings.max_message_bytes)
@@ -124,7 +125,8 @@ async def _rerun(
             results.append(_unavailable(event, model_ref))
             continue
         greedy = request.model_copy(update={"temperature": 0.0})
-        by_session[greedy.session].append((event, greedy))
+        group = (greedy.tenant, greedy.session_id) if greedy.session_id else index
+        by_session[group].append((event, greedy))
 
     async def session_turns(turns: list[tuple[dict[str, Any], Any]]) -> list[Reexecution]:
         history = SessionHistory()

@@ -46,3 +46,11 @@ def test_ids_that_json_spells_as_lone_surrogates_are_never_echoed() -> None:
     bad_session = decode(json.dumps({**request, "session_id": lone}).encode())
     assert isinstance(bad_session, InvalidRequest)
     assert bad_session.request_id == "r4" and bad_session.session_id is None
+
+
+def test_an_extra_key_is_answered_without_being_echoed() -> None:
+    body = {"request_id": "r5", "tenant": "acme", "prompt": "hi", "customer 赵六 13812345678": True}
+    decoded = decode(json.dumps(body).encode())
+    assert isinstance(decoded, InvalidRequest)
+    assert decoded.reason.endswith("(unknown field): Extra inputs are not permitted")
+    assert "赵六" not in decoded.reason and "13812345678" not in decoded.reason

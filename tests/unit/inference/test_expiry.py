@@ -100,3 +100,68 @@ def test_values_written_before_envelopes_are_read_and_kept() -> None:
     clock.now += 10_000
     table.set("r1", "x", partition=0)
     assert store["r0"] == legacy["r0"]
+
+
+def owner(key: str) -> str | None:
+    return key.split("/")[0] if "/" in key else None
+
+
+def capped(store: dict[str, Any] | None = None, *, cap: int = 2) -> tuple[ExpiringTable, dict[str, Any], Clock]:
+    clock = Clock()
+    store = {} if store is None else store
+    return ExpiringTable(store, retention_s=60.0, clock=clock, owner_of=owner, max_per_owner=cap), store, clock
+
+
+def test_a_new_key_beyond_the_cap_drops_the_owners_least_recently_written_one() -> None:
+    table, store, clock = capped()
+    assert table.set("a/1", 1, partition=0) == []
+    clock.now += 1
+    table.set("a/2", 2, partition=0)
+    clock.now += 1
+    table.set("a/1", 11, partition=0)  # rewritten: a/2 is now the oldest, and a rewrite takes no room
+    clock.now += 1
+    assert table.set("a/3", 3, partition=0) == ["a/2"]
+    assert sorted(store) == ["a/1", "a/3"] and table.get("a/1") == 11
+
+
+def test_the_cap_counts_one_owner_in_one_partition() -> None:
+    table, store, clock = capped()
+    for key, partition in [("a/1", 0), ("b/1", 0), ("b/2", 0), ("a/2", 1), ("a/3", 1), ("legacy", 0), ("old", 0)]:
+        table.set(key, 0, partition=partition)
+        clock.now += 1
+    assert table.set("a/4", 0, partition=0) == [], "a has one entry in partition 0"
+    assert len(store) == 8
+    assert table.set("a/5", 0, partition=0) == ["a/1"]
+    assert {"b/1", "b/2", "a/2", "a/3", "legacy", "old"} <= set(store), "other owners, partitions and keys stay"
+
+
+def test_an_expired_entry_frees_its_room() -> None:
+    table, store, clock = capped()
+    table.set("a/1", 0, partition=0)
+    clock.now += 30
+    table.set("a/2", 0, partition=0)
+    clock.now += 31
+    table.set("b/1", 0, partition=0)  # expires a/1
+    assert "a/1" not in store
+    assert table.set("a/3", 0, partition=0) == []
+    assert sorted(store) == ["a/2", "a/3", "b/1"]
+
+
+def test_after_a_restart_restored_entries_count_towards_the_cap() -> None:
+    before, store, clock = capped()
+    before.set("a/1", 0, partition=0)
+    clock.now += 1
+    before.set("a/2", 0, partition=0)
+    clock.now += 1
+    after = ExpiringTable(store, retention_s=60.0, clock=clock, owner_of=owner, max_per_owner=2)
+    assert after.set("a/3", 0, partition=0) == ["a/1"]
+    assert sorted(store) == ["a/2", "a/3"]
+
+
+def test_a_rebalance_relearns_entries_for_the_cap() -> None:
+    table, store, clock = capped()
+    table.set("a/1", 0, partition=0)
+    store["a/0"] = {"value": 0, "written_at": clock.now - 5, "partition": 0}  # restored while away
+    table.rebalanced()
+    clock.now += 1
+    assert table.set("a/2", 0, partition=0) == ["a/0"]

@@ -87,10 +87,32 @@ def test_schema_violation_names_the_field_but_never_quotes_the_input() -> None:
     assert secret not in str(caught.value)
 
 
-def test_unknown_fields_are_schema_violations() -> None:
-    value = encode({"doc_type": "order", "doc_no": "SO-1", "surprise": 1})
-    with pytest.raises(SchemaViolationError, match="surprise"):
+def test_unknown_fields_are_schema_violations_that_say_where_but_not_the_key() -> None:
+    # A key is whatever the sender wrote: it may be a name or a phone number, so it is never echoed.
+    value = encode({"doc_type": "order", "doc_no": "SO-1", "张三 13812345678": 1})
+    with pytest.raises(SchemaViolationError) as caught:
         decode_event(source_by_name("erp"), position(value), max_bytes=10_000)
+    assert "payload.(unknown field): Extra inputs are not permitted" in str(caught.value)
+    assert "张三" not in str(caught.value) and "13812345678" not in str(caught.value)
+
+
+def test_known_field_paths_are_kept_and_unknown_keys_hidden_at_any_depth() -> None:
+    lines = [{"sku": 7, "nickname of 李四": "x"}]
+    value = encode({"doc_type": "order", "doc_no": "SO-1", "lines": lines})
+    with pytest.raises(SchemaViolationError) as caught:
+        decode_event(source_by_name("erp"), position(value), max_bytes=10_000)
+    assert "payload.lines.0.sku: Input should be a valid string" in str(caught.value)
+    assert "payload.lines.0.(unknown field)" in str(caught.value) and "李四" not in str(caught.value)
+
+
+def test_keys_of_a_mapping_field_are_not_echoed() -> None:
+    from agents.core.decode import validate
+    from schemas.records import DeidentifiedRecord
+
+    with pytest.raises(SchemaViolationError) as caught:
+        validate(DeidentifiedRecord, {"entity_counts": {"王五 13812345678": "many"}}, stage="index")
+    assert "entity_counts.(key): Input should be a valid integer" in str(caught.value)
+    assert "王五" not in str(caught.value) and "record_id: Field required" in str(caught.value)
 
 
 def test_non_object_json_is_a_schema_violation() -> None:
