@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         description="Where the Kafka jars resolved from Maven are cached (shared by all var dirs).",
     )
     broker_port: int = Field(default=0, ge=0, description="Port of the local broker; 0 = pick a free one.")
+    worker_slot: str | None = Field(
+        default=None,
+        description="Set by `sluice up` for each worker it starts (deidentify-0, index-0, …): names its ready mark.",
+    )
     api_port: int = Field(default=0, ge=0, description="Port of the worker HTTP API; 0 = pick a free one.")
 
     # --- Vector store ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageF
 from agents.core.deid import build_deidentifier, build_field_anonymizer
 from agents.core.logs import configure_logging
 from agents.core.packs import EngineRef, pack_listener
+from agents.core.readiness import clear_ready, mark_ready_when_recovered
 from agents.core.runner import BatchRunner
 from agents.core.settings import Settings
 from agents.ingest.deidentify import DeidentifyStage, RuleEngineRef
@@ -113,6 +114,11 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     if role == "audit":
         app = create_app(settings, bootstrap, group_id=consumer_group(settings, role))
         register_chainer(app, settings, bootstrap, _ingest_runner(settings, topic_sender(app)))
+
+        @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+        async def chainer_ready() -> None:
+            await mark_ready_when_recovered(app, settings.run_dir, settings.worker_slot, role=role)
+
         return app
     ready = ReadyFlag()
     rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
@@ -149,8 +155,10 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def mark_started() -> None:
         ready.done("app")
-        log.info(
-            "worker_ready",
+        await mark_ready_when_recovered(
+            app,
+            settings.run_dir,
+            settings.worker_slot,
             role=role,
             group=consumer_group(settings, role),
             bootstrap_servers=bootstrap,
@@ -261,8 +269,10 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     async def start_batcher() -> None:
         loop_box.append(asyncio.get_running_loop())
         await batcher.start()
-        log.info(
-            "worker_ready",
+        await mark_ready_when_recovered(
+            app,
+            settings.run_dir,
+            settings.worker_slot,
             role="inference",
             group=consumer_group(settings, "inference"),
             models=sorted(served.router.versions()),
@@ -282,6 +292,7 @@ class SluiceWorker(faust.Worker):
 
 def run_worker(settings: Settings, *, role: Role = "all", web_port: int | None = None) -> None:
     configure_logging(settings.log_level)
+    clear_ready(settings.run_dir, settings.worker_slot)  # not ready again until this run has recovered
     app = build_worker(settings, role=role, web_port=web_port)
     worker = SluiceWorker(app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.log_level = settings.log_level

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.api.client import IndexApi
+from agents.core.readiness import clear_ready, read_ready
 from agents.core.settings import Settings
 from agents.processes.broker import LocalBroker, free_port, pid_alive, resolve_bootstrap_servers
 from schemas.errors import ConfigurationError, SluiceError
@@ -88,6 +89,7 @@ def ensure_models(settings: Settings) -> None:
 def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: str | None) -> dict[str, Any]:
     role = slot.split("-", 1)[0]
     settings.run_dir.mkdir(parents=True, exist_ok=True)
+    clear_ready(settings.run_dir, slot)  # a mark left by an earlier run says nothing about this one
     log_path = settings.run_dir / f"{slot}.log"
     command = [sys.executable, "-m", "agents.cli", "worker", "--role", role, "--keep-alive"]
     if api_port:
@@ -102,6 +104,7 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
             env={
                 **os.environ,
                 "SLUICE_VAR_DIR": str(settings.var_dir),
+                "SLUICE_WORKER_SLOT": slot,
                 **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
             },
         )
@@ -153,6 +156,8 @@ def _worker_tail(worker: dict[str, Any], lines: int = 20) -> str:
 
 
 def wait_healthy(settings: Settings, timeout_s: float) -> None:
+    """Until the index worker's API answers healthy and every worker has written its ready mark (models loaded,
+    control topics read, tables recovered); a worker that exits meanwhile fails the wait with its log tail."""
     deadline = time.monotonic() + timeout_s
     workers: dict[str, Any] = _read_state(settings).get("workers", {})
     api_url = _api_url(workers)
@@ -161,12 +166,15 @@ def wait_healthy(settings: Settings, timeout_s: float) -> None:
             if not pid_alive(int(worker.get("pid") or 0)):
                 raise SluiceError(f"worker {slot} exited during start-up; last log lines:\n{_worker_tail(worker)}")
         reply = health(api_url) if api_url else None
-        if reply and reply.get("healthy"):
-            # De-identification workers have no API; give them the same start-up grace (models load in
-            # parallel) by requiring they stayed alive while the index worker came up.
+        waiting = [slot for slot in workers if read_ready(settings.run_dir, slot) is None]
+        if reply and reply.get("healthy") and not waiting:
             return
         time.sleep(1.0)
-    raise SluiceError(f"the workers did not become healthy within {timeout_s:.0f}s; see {settings.run_dir}/*.log")
+    not_ready = ", ".join(slot for slot in workers if read_ready(settings.run_dir, slot) is None) or "none"
+    raise SluiceError(
+        f"the workers did not become ready within {timeout_s:.0f}s (not ready: {not_ready}); "
+        f"see {settings.run_dir}/*.log"
+    )
 
 
 def _stop(pid: int, timeout_s: float = 30.0) -> bool:
@@ -235,7 +243,9 @@ def status(settings: Settings) -> dict[str, Any]:
     for slot in planned_workers(settings):
         worker = workers.get(slot) or {}
         if worker.get("pid") and pid_alive(int(worker["pid"])):
-            processes.append({"role": worker["role"], "pid": int(worker["pid"])})
+            ready = read_ready(settings.run_dir, slot) is not None
+            processes.append({"role": worker["role"], "pid": int(worker["pid"]), "slot": slot, "ready": ready})
+            all_alive = all_alive and ready
         else:
             all_alive = False
     api_url = _api_url(workers)

@@ -33,6 +33,8 @@ def test_status_json_reports_broker_api_processes_and_health(sluice_up: dict[str
     roles = sorted(p["role"] for p in status["processes"])
     assert roles == ["audit", "broker", "deidentify", "index", "inference"]
     assert all(isinstance(p["pid"], int) for p in status["processes"])
+    # Every worker has said it is ready (models loaded, control topics read, tables recovered).
+    assert all(p["ready"] is True for p in status["processes"] if p["role"] != "broker")
 
 
 def test_topics_apply_is_idempotent(sluice_up: dict[str, Any]) -> None:
