@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.core.redaction import redact
 from schemas.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -222,18 +223,15 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def redacted(self) -> dict[str, Any]:
-        """Settings as plain JSON-able values with every secret hidden, for `sluice config`."""
-        shown: dict[str, Any] = {}
-        for name, value in self:
-            if isinstance(value, SecretStr):
-                shown[name] = "**********"
-            elif isinstance(value, Path):
-                shown[name] = str(value)
-            else:
-                shown[name] = value
+        """Settings as plain JSON-able values with every secret hidden, for `sluice config`.
+
+        Hidden: SecretStr fields, Kafka options whose name says secret (sasl.password, ssl.key.password, …) and
+        credentials inside URIs (milvus_uri http://user:pw@host); agents/core/redaction.py has the rules.
+        """
+        shown: dict[str, Any] = {name: str(value) if isinstance(value, Path) else value for name, value in self}
         shown["resolved_milvus_uri"] = self.resolved_milvus_uri
         shown["resolved_embedder_dir"] = str(self.resolved_embedder_dir)
-        return shown
+        return dict(redact(shown))
 
 
 def load_settings(**overrides: Any) -> Settings:
