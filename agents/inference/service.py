@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from agents.core.digests import keyed_digest
 from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
 from models.dialog import (
     PolicyEngine,
@@ -105,10 +105,6 @@ class Handled:
     audit: dict[str, Any] = field(default_factory=dict)
 
 
-def prompt_sha256(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
-
-
 @dataclass
 class InferenceService:
     policy: Callable[[], PolicyEngine]
@@ -116,10 +112,16 @@ class InferenceService:
     router: ModelRouter
     batcher: DynamicBatcher[GenerationJob, Generation]
     scrubber: PromptScrubber
+    # Keys the prompt and answer digests kept in audit events and review items (agents.core.digests).
+    digest_key: bytes
     retriever: Retriever | None = None
     retrieval_k: int = 4
     pseudonymise_for: frozenset[str] = frozenset({"*"})
     clock: Callable[[], float] = time.time
+
+    def digest(self, text: str) -> str:
+        """The keyed digest of a prompt or an answer, as `prompt_sha256` / `text_sha256` record it."""
+        return keyed_digest(self.digest_key, text)
 
     def _respond(self, request: InferenceRequest, status: Status, started: float, **fields: Any) -> InferenceResponse:
         timings = dict(fields.pop("timings_ms", {}))
@@ -138,7 +140,7 @@ class InferenceService:
         started = self.clock()
         deadline = produced_at + request.deadline_ms / 1000
         audit: dict[str, Any] = {
-            "prompt_sha256": prompt_sha256(request.prompt),
+            "prompt_sha256": self.digest(request.prompt),
             "decoding": {"max_tokens": request.max_tokens, "temperature": request.temperature},
             "task": request.task,
         }

@@ -121,6 +121,7 @@ def build_service(
         router=router,
         batcher=batcher,
         scrubber=DeidScrubber(engine),
+        digest_key=settings.digest_secret(),
         retriever=retriever,
         retrieval_k=settings.retrieval_k,
         pseudonymise_for=frozenset(settings.pseudonymise_prompts),

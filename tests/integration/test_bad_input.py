@@ -20,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from agents.core.control import CompactedTopicWatcher
-from agents.core.dead_letters import DeadLetterBuilder, dead_letter_sink
+from agents.core.dead_letters import dead_letter_builder, dead_letter_sink
 from agents.core.kafka_io import end_offsets, read_topic
 from agents.core.settings import Settings
 from agents.processes import runtime
@@ -464,7 +464,7 @@ def test_a_control_topic_watcher_dead_letters_what_its_handler_rejects(
         if message_key == key and value is not None:  # the topic's other messages belong to other tests
             RegistryMessage.model_validate_json(value)
 
-    sink = dead_letter_sink(bootstrap, "inference.dlq.v1", DeadLetterBuilder(settings.dead_letter_secret()))
+    sink = dead_letter_sink(bootstrap, "inference.dlq.v1", dead_letter_builder(settings))
     watcher = CompactedTopicWatcher(bootstrap, "models.registry.v1", apply, on_failure=sink)
     watcher.start()
     try:
