@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     registry_dir: Path | None = Field(default=None, description="Model registry root; unset = var/models/registry.")
     generator_model: str = Field(default="smollm2", description="Registry name of the model that answers requests.")
     generate_threads: int = Field(default=2, ge=1, description="CTranslate2 intra-op threads of the inference worker.")
+    max_idle_model_versions: int = Field(
+        default=2,
+        ge=0,
+        description="Model versions the inference worker keeps loaded beyond the routed ones (promoted / weighted), "
+        "for queued requests and instant rollback; the least recently routed beyond that are unloaded.",
+    )
     max_batch_size: int = Field(default=16, ge=1, description="Requests per generate_batch call.")
     max_batch_tokens: int = Field(default=8192, ge=1, description="Prompt + new tokens summed over a batch.")
     max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")

@@ -83,8 +83,13 @@ class ModelRouter:
             return dict(self._weights)
 
     def model(self, version: str) -> ServingModel:
-        # In-flight batches keep the version they were queued for, even after a switch.
-        return self._models[version]
+        # In-flight batches keep the version they were queued for, even after a switch, unless it has since been
+        # unloaded (ServedModels keeps the most recently routed idle versions; it takes several switches).
+        with self._lock:
+            models = self._models
+        if version not in models:
+            raise LookupError(f"model version {version} is no longer loaded: it was unloaded after newer switches")
+        return models[version]
 
     def run_batch(self, version: str, jobs: Sequence[GenerationJob]) -> list[Generation]:
         generator = self.model(version).generator
