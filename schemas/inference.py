@@ -77,7 +77,11 @@ class ReviewItem(BaseModel):
     session_id: str | None
     rule_id: str
     reason: str
-    prompt_sha256: str
+    prompt_sha256: str = Field(
+        description="Keyed digest of the prompt: HMAC-SHA256 under Sluice's digest key (derived from the pseudonym "
+        "key), the same value as the request's audit event; not a bare SHA-256, so a short prompt cannot be "
+        "confirmed by guessing."
+    )
     queued_at: datetime
 
 

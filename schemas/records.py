@@ -158,7 +158,11 @@ class DeadLetter(_Written):
     source_topic: str
     partition: int
     offset: int
-    key_sha256: str | None = Field(description="SHA-256 of the message key (keys may be identifiers).")
+    key_sha256: str | None = Field(
+        description="Keyed digest of the message key (keys may be identifiers): HMAC-SHA256 under Sluice's digest "
+        "key, derived from the pseudonym key; not a bare SHA-256, so it cannot be confirmed by guessing. Also the "
+        "dead letter's Kafka key."
+    )
     original_encrypted: str = Field(
         description="base64(nonce || AES-GCM ciphertext) of the original bytes; empty when not included."
     )
@@ -168,7 +172,9 @@ class DeadLetter(_Written):
         "bytes): it is still at source_topic/partition/offset for as long as that topic retains it.",
     )
     original_bytes: int
-    original_sha256: str
+    original_sha256: str = Field(
+        description="Keyed digest of the original bytes (HMAC-SHA256 under the digest key, as key_sha256)."
+    )
     encryption_key_id: str
     error_type: str
     error_message: str = Field(description="Why it failed; never quotes the input.")

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from agents.api.wire import RecordsPage, SearchHit, StoredRecord
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
-from models.deid.pseudonym_format import PSEUDONYM_PATTERN
+from models.deid.pseudonym_format import PSEUDONYM_PATTERN, legacy_pseudonym
 from models.embedding.encoder import Embedder
 from models.store import VectorStore, search_text
 from schemas.records import TENANT_RULE, is_valid_tenant
@@ -68,7 +68,7 @@ def _subject(value: Any) -> str:
     # The pattern admits one word only, with no space anywhere.
     if not isinstance(value, str) or len(value) > MAX_SUBJECT_CHARS or not PSEUDONYM_PATTERN.fullmatch(value):
         raise BadRequest(
-            "`subject` must be one subject pseudonym such as <CN_MOBILE_49e582b863> (a single word of at most "
+            "`subject` must be one subject pseudonym such as <CN_MOBILE_49e582b863d1a7f0> (a single word of at most "
             f"{MAX_SUBJECT_CHARS} characters); `sluice deid pseudonym` computes it from a raw identifier"
         )
     return value
@@ -113,9 +113,16 @@ async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[st
     except BadRequest as exc:
         return 400, {"error": str(exc)}
     deleted = int(await in_executor(services, services.store.delete_subject, tenant, subject))
+    # Records indexed before pseudonyms grew to 16 digits hold the subject's first 10: erase those too, or a
+    # forget by identifier would silently leave every older record behind (README: pseudonym migration).
+    legacy = legacy_pseudonym(subject)
+    legacy_deleted = int(await in_executor(services, services.store.delete_subject, tenant, legacy)) if legacy else 0
     metrics.SUBJECTS_FORGOTTEN.inc()
-    reply: dict[str, Any] = {"tenant": tenant, "subject": subject, "chunks_deleted": deleted}
-    log.info("subject_forgotten", tenant=tenant, subject=subject, chunks_deleted=deleted)
+    details: dict[str, Any] = {"chunks_deleted": deleted + legacy_deleted}
+    if legacy is not None:
+        details.update(legacy_subject=legacy, legacy_chunks_deleted=legacy_deleted)
+    reply: dict[str, Any] = {"tenant": tenant, "subject": subject, **details}
+    log.info("subject_forgotten", tenant=tenant, subject=subject, **details)
     if services.audit is not None:
         try:
             event = await services.audit.emit(
@@ -123,7 +130,7 @@ async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[st
                 stage="forget",
                 subject_id=subject,
                 tenant=tenant,
-                details={"chunks_deleted": deleted},
+                details=details,
             )
         except Exception as exc:  # the deletion stands; say so, and let the caller retry to get it audited
             log.error("forget_audit_failed", tenant=tenant, subject=subject, error_type=type(exc).__name__)

@@ -13,11 +13,13 @@ from confluent_kafka import Producer
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agents.core.app import SendFn
+from agents.core.digests import keyed_digest
 from agents.core.messages import SourcePosition
+from agents.core.settings import Settings
 from schemas.records import DeadLetter
 
 # A dead letter must fit Kafka's default 1 MB message limit, and base64 makes the sealed original a third larger.
-# A larger original is described (size, SHA-256, where it is) but not carried: a letter the broker refuses would
+# A larger original is described (size, keyed digest, where it is) but not carried: a letter the broker refuses would
 # stop the worker on every redelivery of the same input.
 MAX_ORIGINAL_BYTES = 700_000
 
@@ -34,10 +36,15 @@ class StageFailure:
 
 
 class DeadLetterBuilder:
-    """Turns a StageFailure into a DeadLetter; original bytes are encrypted, never written in clear."""
+    """Turns a StageFailure into a DeadLetter; original bytes are encrypted, never written in clear.
 
-    def __init__(self, key: bytes) -> None:
+    `key` (AES-256) seals the original; `digest_key` keys the digests of the message key and the original
+    (agents.core.digests), which would otherwise let anyone confirm a guessed short original or key.
+    """
+
+    def __init__(self, key: bytes, digest_key: bytes) -> None:
         self._aead = AESGCM(key)
+        self._digest_key = digest_key
         self.key_id = hashlib.sha256(b"sluice-dlq-key-id" + key).hexdigest()[:12]
 
     def build(self, failure: StageFailure) -> DeadLetter:
@@ -52,11 +59,11 @@ class DeadLetterBuilder:
             source_topic=failure.position.topic,
             partition=failure.position.partition,
             offset=failure.position.offset,
-            key_sha256=hashlib.sha256(key).hexdigest() if key is not None else None,
+            key_sha256=keyed_digest(self._digest_key, key) if key is not None else None,
             original_encrypted=base64.b64encode(sealed).decode("ascii"),
             original_included=included,
             original_bytes=len(original),
-            original_sha256=hashlib.sha256(original).hexdigest(),
+            original_sha256=keyed_digest(self._digest_key, original),
             encryption_key_id=self.key_id,
             error_type=failure.error_type,
             error_message=failure.error_message,
@@ -79,8 +86,13 @@ class DeadLetterBuilder:
 FailureHandler = Callable[[StageFailure], None]
 
 
+def dead_letter_builder(settings: Settings) -> DeadLetterBuilder:
+    """The builder every worker and tool uses: the dead-letter key seals, the digest key hashes."""
+    return DeadLetterBuilder(settings.dead_letter_secret(), settings.digest_secret())
+
+
 def letter_message(letter: DeadLetter) -> tuple[bytes | None, bytes]:
-    """The Kafka key and value of a dead letter: keyed by the hash of the source key, so a source key's
+    """The Kafka key and value of a dead letter: keyed by the keyed digest of the source key, so a source key's
     letters share a partition without the key itself (which may be PII) appearing anywhere."""
     return (letter.key_sha256.encode() if letter.key_sha256 else None), letter.model_dump_json().encode()
 

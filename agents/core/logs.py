@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from agents.core.redaction import redact
+
 # Keys whose values could carry record content; a processor drops them from every log line so that a
 # careless `log.info(..., text=...)` can never put raw text in the logs.
 FORBIDDEN_KEYS = frozenset({"text", "prompt", "payload", "value", "raw", "body", "content"})
@@ -17,6 +19,15 @@ FORBIDDEN_KEYS = frozenset({"text", "prompt", "payload", "value", "raw", "body",
 def drop_content_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key in FORBIDDEN_KEYS.intersection(event_dict):
         event_dict[key] = "[dropped]"
+    return event_dict
+
+
+def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Hide secrets in every field: text under a secret-sounding name (password, token, sasl.password, …) and
+    credentials inside any URI or `password=…` pair, in our fields and in library messages alike."""
+    for key, value in event_dict.items():
+        if not key.startswith("_"):  # structlog's own bookkeeping (_record, _from_structlog)
+            event_dict[key] = redact(value, key)
     return event_dict
 
 
@@ -60,6 +71,7 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         drop_content_fields,
         redact_exceptions,
+        redact_secrets,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.JSONRenderer()],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import Counter
@@ -11,6 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.api.client import IndexApi
+from agents.core.digests import keyed_digest
 from agents.core.kafka_io import TopicFollower, end_offsets, produce_all, read_topic
 from agents.core.settings import Settings
 from agents.demo.chat import run_chat_demo
@@ -45,7 +45,9 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     generator = DemoGenerator(seed=seed, tenants=tenants, run_id=run_id)
     stream = generator.stream(events=events, broken=broken)
     valid = [m for m in stream.messages if not m.broken]
-    broken_keys = {hashlib.sha256(m.key).hexdigest() for m in stream.messages if m.broken and m.key}
+    # Dead letters name their source key by its keyed digest (agents.core.digests), computed here the same way.
+    digest_key = settings.digest_secret()
+    broken_keys = {keyed_digest(digest_key, m.key) for m in stream.messages if m.broken and m.key}
 
     print(f"== producing {len(stream.messages)} events ({len(valid)} valid, {broken} deliberately broken) ==")
     # The leak scan reads what this run wrote: earlier runs are not this run's evidence.

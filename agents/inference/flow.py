@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -285,8 +284,9 @@ class InferenceFlow:
                 "batch_size": response.batch_size,
                 "citations": response.citations,
                 "reply_to": topic,
-                # The response as a hash: replay --reexecute compares a re-run against it without storing text.
-                "text_sha256": hashlib.sha256(response.text.encode()).hexdigest(),
+                # The response as a keyed digest: replay --reexecute compares a re-run against it without storing
+                # text, and without the key nobody can confirm a guessed answer against it.
+                "text_sha256": self.service.digest(response.text),
             },
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from agents.core.digests import keyed_digest
 from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
 from models.dialog import (
     PolicyEngine,
@@ -83,8 +83,13 @@ class ModelRouter:
             return dict(self._weights)
 
     def model(self, version: str) -> ServingModel:
-        # In-flight batches keep the version they were queued for, even after a switch.
-        return self._models[version]
+        # In-flight batches keep the version they were queued for, even after a switch, unless it has since been
+        # unloaded (ServedModels keeps the most recently routed idle versions; it takes several switches).
+        with self._lock:
+            models = self._models
+        if version not in models:
+            raise LookupError(f"model version {version} is no longer loaded: it was unloaded after newer switches")
+        return models[version]
 
     def run_batch(self, version: str, jobs: Sequence[GenerationJob]) -> list[Generation]:
         generator = self.model(version).generator
@@ -105,10 +110,6 @@ class Handled:
     audit: dict[str, Any] = field(default_factory=dict)
 
 
-def prompt_sha256(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
-
-
 @dataclass
 class InferenceService:
     policy: Callable[[], PolicyEngine]
@@ -116,10 +117,16 @@ class InferenceService:
     router: ModelRouter
     batcher: DynamicBatcher[GenerationJob, Generation]
     scrubber: PromptScrubber
+    # Keys the prompt and answer digests kept in audit events and review items (agents.core.digests).
+    digest_key: bytes
     retriever: Retriever | None = None
     retrieval_k: int = 4
     pseudonymise_for: frozenset[str] = frozenset({"*"})
     clock: Callable[[], float] = time.time
+
+    def digest(self, text: str) -> str:
+        """The keyed digest of a prompt or an answer, as `prompt_sha256` / `text_sha256` record it."""
+        return keyed_digest(self.digest_key, text)
 
     def _respond(self, request: InferenceRequest, status: Status, started: float, **fields: Any) -> InferenceResponse:
         timings = dict(fields.pop("timings_ms", {}))
@@ -138,7 +145,7 @@ class InferenceService:
         started = self.clock()
         deadline = produced_at + request.deadline_ms / 1000
         audit: dict[str, Any] = {
-            "prompt_sha256": prompt_sha256(request.prompt),
+            "prompt_sha256": self.digest(request.prompt),
             "decoding": {"max_tokens": request.max_tokens, "temperature": request.temperature},
             "task": request.task,
         }

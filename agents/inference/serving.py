@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -14,8 +15,11 @@ from agents.core.settings import Settings
 from agents.inference.service import GenerationJob, InferenceService, ModelRouter, Retriever, ServingModel
 from models.batching import BatchLimits, BatchStats, DynamicBatcher
 from models.dialog import PolicyEngine
-from models.generation.generator import Generation
+from models.generation.generator import Generation, TextGenerator
 from schemas.inference import RegistryMessage
+
+if TYPE_CHECKING:
+    from models.registry import ModelEntry
 
 log = structlog.get_logger(__name__)
 
@@ -44,49 +48,84 @@ def record_batch(stats: BatchStats) -> None:
 class ServedModels:
     """Loads registry versions into a ModelRouter and applies registry updates from models.registry.v1.
 
-    A new version is loaded while the current one keeps serving, then the router swaps atomically; versions
-    stay loaded so that requests already queued for them finish on the version they were routed to.
+    A new version is loaded while the current one keeps serving, then the router swaps atomically. Versions no
+    longer routed stay loaded for a while, so that requests already queued for them finish on the version they
+    were routed to and a rollback is instant: the `max_idle_model_versions` most recently routed of them stay,
+    older ones are unloaded (their generator dropped), so a worker that sees many switches does not run out of
+    memory. Every name in a registry message is checked (models.registry.names) before anything is opened; a
+    message that fails is raised, and the watcher turns it into a dead letter.
     """
 
-    def __init__(self, settings: Settings, on_switch: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_switch: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        open_version: Callable[[str], TextGenerator] | None = None,
+    ) -> None:
         from models.registry import Registry
+        from models.registry.names import checked_name
 
         self.settings = settings
         self.on_switch = on_switch
-        self.name = settings.generator_model
-        self._loaded: dict[str, ServingModel] = {}
+        self.name = checked_name(settings.generator_model)
+        self.max_idle = settings.max_idle_model_versions
+        self._open_version = open_version or self._open_from_registry
+        # name@version → model, least recently routed first (routed ones move to the end on every update).
+        self._loaded: OrderedDict[str, ServingModel] = OrderedDict()
         entry = Registry(settings.resolved_registry_dir).state().entry(self.name)
-        self.router = ModelRouter(*self._load(entry.promoted, dict(entry.weights)))
+        self.router = ModelRouter(*self._load(entry))
 
-    def _load(
-        self, promoted: str | None, weights: dict[str, float]
-    ) -> tuple[dict[str, ServingModel], dict[str, float]]:
-        from models.registry import RegistryError, open_generator
+    def loaded(self) -> list[str]:
+        """The loaded versions (name@version), least recently routed first."""
+        return list(self._loaded)
 
-        serving = {v: w for v, w in weights.items() if w > 0} or ({promoted: 1.0} if promoted else {})
+    def _open_from_registry(self, version: str) -> TextGenerator:
+        from models.registry import open_generator
+
+        return open_generator(
+            self.settings.resolved_registry_dir, self.name, version, intra_threads=self.settings.generate_threads
+        )
+
+    def _load(self, entry: ModelEntry) -> tuple[dict[str, ServingModel], dict[str, float]]:
+        from models.registry import RegistryError
+
+        serving = {v: w for v, w in entry.weights.items() if w > 0} or ({entry.promoted: 1.0} if entry.promoted else {})
         if not serving:
             raise RegistryError(f"model {self.name!r} has no promoted version: run `sluice models promote`")
-        for version in serving:
-            label = f"{self.name}@{version}"
+        routed = [f"{self.name}@{version}" for version in serving]
+        for version, label in zip(serving, routed, strict=True):
             if label not in self._loaded:
-                generator = open_generator(
-                    self.settings.resolved_registry_dir,
-                    self.name,
-                    version,
-                    intra_threads=self.settings.generate_threads,
-                )
-                self._loaded[label] = ServingModel(label, generator)
+                self._loaded[label] = ServingModel(label, self._open_version(version))
                 log.info("model_loaded", model=label)
+        for label in routed:
+            self._loaded.move_to_end(label)
+        self._unload_idle(set(routed))
         return dict(self._loaded), {f"{self.name}@{v}": w for v, w in serving.items()}
 
+    def _unload_idle(self, routed: set[str]) -> None:
+        idle = [label for label in self._loaded if label not in routed]  # least recently routed first
+        for label in idle[: max(0, len(idle) - self.max_idle)]:
+            # Dropping the last reference frees the generator; a batch running on it holds its own until done.
+            del self._loaded[label]
+            log.info("model_unloaded", model=label, kept_idle=self.max_idle)
+
     def on_registry_message(self, key: bytes | None, value: bytes | None, offset: int) -> None:
+        from models.registry import ModelEntry
+        from models.registry.names import checked_name
+
         if value is None:
             return
         message = RegistryMessage.model_validate_json(value)
-        if message.name != self.name or message.state is None:
+        # Checked for every model, not only ours: a message naming `../..` is an attack or a bug either way.
+        checked_name(message.name)
+        if message.state is None:
+            return
+        entry = ModelEntry.from_dict(message.name, message.state)
+        if message.name != self.name:
             return
         before = self.router.versions()
-        self.router.replace(*self._load(message.state.get("promoted"), dict(message.state.get("weights") or {})))
+        self.router.replace(*self._load(entry))
         after = self.router.versions()
         if after != before:  # replaying an unchanged state at start-up is not a switch
             log.info("models_switched", model=self.name, offset=offset, serving=after)
@@ -121,6 +160,7 @@ def build_service(
         router=router,
         batcher=batcher,
         scrubber=DeidScrubber(engine),
+        digest_key=settings.digest_secret(),
         retriever=retriever,
         retrieval_k=settings.retrieval_k,
         pseudonymise_for=frozenset(settings.pseudonymise_prompts),

@@ -20,7 +20,13 @@ import structlog
 from agents.core.app import SendFn, create_app, topic_sender
 from agents.core.audit import AuditEmitter
 from agents.core.control import CompactedTopicWatcher
-from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageFailure, dead_letter_sink
+from agents.core.dead_letters import (
+    DeadLetterBuilder,
+    DeadLetterWriter,
+    StageFailure,
+    dead_letter_builder,
+    dead_letter_sink,
+)
 from agents.core.deid import build_deidentifier, build_field_anonymizer
 from agents.core.logs import configure_logging
 from agents.core.packs import EngineRef, pack_listener
@@ -129,7 +135,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
         settings, bootstrap, group_id=consumer_group(settings, role), web_port=web_port if serves_api else None
     )
     send = topic_sender(app)
-    builder = DeadLetterBuilder(settings.dead_letter_secret())
+    builder = dead_letter_builder(settings)
     runner = _ingest_runner(settings, send)
     flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
     flow.register(app)
@@ -172,7 +178,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
 
 
 def _ingest_runner(settings: Settings, send: SendFn) -> BatchRunner:
-    builder = DeadLetterBuilder(settings.dead_letter_secret())
+    builder = dead_letter_builder(settings)
     return BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(send))
 
 
@@ -225,7 +231,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
     send = topic_sender(app)
     runner = BatchRunner(
-        DeadLetterWriter(DeadLetterBuilder(settings.dead_letter_secret()), INFERENCE_DLQ.name, send),
+        DeadLetterWriter(dead_letter_builder(settings), INFERENCE_DLQ.name, send),
         AuditEmitter(send),
     )
     InferenceFlow(
@@ -244,7 +250,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
     ).register(app)
     registry_dead_letters = dead_letter_sink(
-        bootstrap, INFERENCE_DLQ.name, DeadLetterBuilder(settings.dead_letter_secret()), settings.kafka_options
+        bootstrap, INFERENCE_DLQ.name, dead_letter_builder(settings), settings.kafka_options
     )
     watcher = CompactedTopicWatcher(
         bootstrap,
@@ -262,7 +268,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         bootstrap,
         lambda on_failure: pack_listener("policy", policy, on_failure, settings.max_message_bytes),
         dead_letter_topic=INFERENCE_DLQ.name,
-        builder=DeadLetterBuilder(settings.dead_letter_secret()),
+        builder=dead_letter_builder(settings),
     )
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped

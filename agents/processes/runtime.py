@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.api.client import IndexApi
+from agents.core.keys import create_generated_keys
 from agents.core.readiness import clear_ready, read_ready
 from agents.core.settings import Settings
 from agents.processes.broker import LocalBroker, free_port, pid_alive, resolve_bootstrap_servers
@@ -113,6 +114,8 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
 
 def up(settings: Settings, *, wait: bool = True, log: Any = print) -> dict[str, Any]:
     """Start what is missing: broker (unless configured), topics, workers; return the status when healthy."""
+    # Keys first and here only: workers and tools read them, so none of them can race to create one.
+    create_generated_keys(settings)
     ensure_models(settings)
     if not settings.kafka_bootstrap_servers:
         broker = LocalBroker(settings).up()
@@ -189,7 +192,7 @@ def _stop(pid: int, timeout_s: float = 30.0) -> bool:
     return True
 
 
-def down(settings: Settings, *, log: Any = print) -> None:
+def down(settings: Settings, *, log: Any = print, keep_broker: bool = False) -> None:
     state = _read_state(settings)
     workers: dict[str, Any] = state.get("workers", {})
     for slot, worker in workers.items():
@@ -197,7 +200,7 @@ def down(settings: Settings, *, log: Any = print) -> None:
             log(f"{slot:<11} stopped  pid {worker['pid']}")
         worker["pid"] = None  # keep the API port for the next `sluice up`
     _write_state(settings, state)
-    if not settings.kafka_bootstrap_servers and LocalBroker(settings).down():
+    if not keep_broker and not settings.kafka_bootstrap_servers and LocalBroker(settings).down():
         log("broker      stopped")
 
 
@@ -223,11 +226,13 @@ def restart_workers(
     log: Any = print,
 ) -> dict[str, Any]:
     """Stop the workers and start them again under `guarantee`, waiting until healthy; the broker keeps running."""
-    # With the cluster named, down() stops the workers only and up() starts no broker.
-    workers_only = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+    # The local broker stays up (down keeps it, up finds it running). Passing `bootstrap` on as if it were
+    # configured would make the local broker look like an external cluster, where generated keys are refused.
+    if bootstrap != resolve_bootstrap_servers(settings):
+        raise ValueError(f"restart_workers was given {bootstrap}, but these settings use another cluster")
     with _guarantee_for_spawned_workers(guarantee):
-        down(workers_only, log=log)
-        return up(workers_only, log=log)
+        down(settings, log=log, keep_broker=True)
+        return up(settings, log=log)
 
 
 def status(settings: Settings) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import unicodedata
 from models.deid.pseudonym_format import DIGEST_CHARS
 from models.deid.recognizers.cn_mobile import mobile_digits
 
-_DIGEST_CHARS = DIGEST_CHARS
 _COMPACT_TYPES = frozenset({"BANK_CARD", "CN_RESIDENT_ID", "CN_USCC"})
 
 
@@ -33,8 +32,8 @@ def normalise(value: str, entity_type: str) -> str:
 
 
 def pseudonym(value: str, entity_type: str, key: bytes) -> str:
-    """``<ENTITY_TYPE_hhhhhhhhhh>``: HMAC-SHA256 under ``key`` of the type and the normalised value."""
+    """``<ENTITY_TYPE_hhhhhhhhhhhhhhhh>`` (64 bits): HMAC-SHA256 under ``key`` of the type and the normalised value."""
     # The type is part of the message, so equal digits of different kinds never share a pseudonym.
     message = f"{entity_type}\x1f{normalise(value, entity_type)}".encode()
-    digest = hmac.new(key, message, hashlib.sha256).hexdigest()[:_DIGEST_CHARS]
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()[:DIGEST_CHARS]
     return f"<{entity_type}_{digest}>"

@@ -14,7 +14,7 @@ from models.embedding.encoder import Embedder
 def prepare_for_embedding(text: str) -> str:
     """The text as the encoder should read it, whether it is a stored chunk or a search query.
 
-    Pseudonyms are read as their type (``<PERSON_3c976b0a75>`` → ``<PERSON>``): the digest means nothing to
+    Pseudonyms are read as their type (``<PERSON_3c976b0a75e2d418>`` → ``<PERSON>``): the digest means nothing to
     the model and costs a dozen word pieces. A query must be prepared exactly as the chunks were, or the two
     are compared in different spaces; exact pseudonyms are matched by the store instead (models.store.search).
     """

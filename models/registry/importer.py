@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -17,6 +16,7 @@ from typing import Any
 from models.embedding.encoder import MANIFEST_NAME
 from models.generation.generator import CT2Generator
 from models.registry.manifest import Manifest, write_manifest
+from models.registry.names import checked_name
 from models.registry.sources import (
     SMOLLM2_NAME,
     TINY_LLAMA_NAME,
@@ -33,7 +33,6 @@ from schemas.errors import ConfigurationError
 QUANTIZATIONS = ("int8", "float32", "int8_float32")
 SOURCES_DIR = "_sources"
 QUALITY_MAX_TOKENS = 32
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 # Fixed probe set: the quality figures of two manifests are only comparable if the prompts never change.
 QUALITY_PROMPTS: tuple[str, ...] = (
@@ -76,12 +75,13 @@ def import_model(
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if quantization not in QUANTIZATIONS:
         raise ConfigurationError(f"quantization must be one of {list(QUANTIZATIONS)}, got {quantization!r}")
+    # Names become directories: checked whole before anything is resolved or written.
+    checked_name(name)
+    if version is not None:
+        checked_name(version, "version")
     root = Path(root)
     src = _resolve_source(source, root, progress)
     version = version or f"{quantization}-{descriptor_key(src.descriptor)}"
-    for label, value in (("name", name), ("version", version)):
-        if not _SAFE_NAME.match(value):
-            raise ConfigurationError(f"model {label} {value!r} must match {_SAFE_NAME.pattern}")
     registry = Registry(root)
     target = registry.model_dir(name, version)
     if target.exists():
@@ -132,16 +132,23 @@ def import_model(
 
 
 def open_generator(root: Path, name: str, version: str, *, intra_threads: int = 0) -> CT2Generator:
-    """Load a registered generator version with the compute type its quantization implies."""
+    """Load a registered generator version with the compute type its quantization implies.
+
+    Only a valid name and version under the registry root (Registry.model_dir) is opened, and only when every file
+    has the sha256 its manifest records: a weight file swapped or damaged after import is refused, not run. (Hashing
+    costs about a second per few hundred MB, once per load.)
+    """
     model_dir = Registry(root).model_dir(name, version)
     if not model_dir.is_dir():
         raise RegistryError(f"no model {name}@{version} under {Path(root)}")
     manifest = Manifest.load(model_dir)
+    if (manifest.name, manifest.version) != (name, version):
+        raise RegistryError(f"{model_dir} holds {manifest.name}@{manifest.version}, not {name}@{version}: refused")
     if manifest.kind != "generator":
         raise RegistryError(f"{name}@{version} is a {manifest.kind}, not a generator")
-    problems = manifest.verify(full=False)
+    problems = manifest.verify(full=True)
     if problems:
-        raise RegistryError(f"{name}@{version} is damaged: {'; '.join(problems)}")
+        raise RegistryError(f"{name}@{version} is damaged or tampered with: {'; '.join(problems)}")
     return CT2Generator(
         model_dir, compute_type=manifest.quantization, intra_threads=intra_threads, version=f"{name}@{version}"
     )

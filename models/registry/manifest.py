@@ -52,11 +52,20 @@ class Manifest:
             raise ValueError(f"unreadable model manifest {path}: {exc}") from exc
 
     def verify(self, *, full: bool = True) -> list[str]:
-        """Problems found with the files on disk (empty when intact); full=False checks sizes only."""
+        """Problems found with the files on disk (empty when intact); full=False checks sizes only.
+
+        Every listed file must be a plain name inside the model directory (a symlink may not lead out of it), and
+        with full=True its content must have the sha256 the manifest records.
+        """
         problems: list[str] = []
+        inside = self.path.resolve()
         for name, entry in sorted(self.files.items()):
             file = self.path / name
-            if not file.is_file():
+            if Path(name).name != name or name in ("", ".", "..") or not isinstance(entry, dict):
+                problems.append(f"{name!r}: not a plain file name")
+            elif not file.resolve().is_relative_to(inside):
+                problems.append(f"{name}: resolves outside the model directory")
+            elif not file.is_file():
                 problems.append(f"{name}: missing")
             elif file.stat().st_size != entry.get("bytes"):
                 problems.append(f"{name}: {file.stat().st_size} bytes, manifest says {entry.get('bytes')}")

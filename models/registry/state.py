@@ -13,14 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from schemas.errors import SluiceError
+from models.registry.names import RegistryError, checked_name, confined
 
 REGISTRY_FILE = "registry.json"
 STATE_FORMAT = 1
 
-
-class RegistryError(SluiceError):
-    """A registry operation that cannot be applied (unknown model or version, nothing to roll back to, bad weights)."""
+__all__ = ["ModelEntry", "Registry", "RegistryError", "RegistryState"]
 
 
 @dataclass(frozen=True)
@@ -43,12 +41,24 @@ class ModelEntry:
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> ModelEntry:
+        """An entry from registry.json or a models.registry.v1 message; every name is checked whole, since a
+        version becomes a directory a worker loads (models.registry.names)."""
+        if not isinstance(data, Mapping):
+            raise RegistryError(f"the entry of model {name!r} must be an object, got {type(data).__name__}")
+        versions = data.get("versions") or ()
+        history = data.get("history") or ()
+        weights = data.get("weights") or {}
+        if not isinstance(versions, list | tuple) or not isinstance(history, list | tuple):
+            raise RegistryError(f"versions and history of model {name!r} must be lists")
+        if not isinstance(weights, Mapping):
+            raise RegistryError(f"weights of model {name!r} must be an object of version: weight")
+        promoted = data.get("promoted")
         return cls(
-            name=name,
-            versions=tuple(str(v) for v in data.get("versions", ())),
-            promoted=None if data.get("promoted") is None else str(data["promoted"]),
-            history=tuple(str(v) for v in data.get("history", ())),
-            weights={str(k): float(v) for k, v in dict(data.get("weights") or {}).items()},
+            name=checked_name(name),
+            versions=tuple(checked_name(v, "version") for v in versions),
+            promoted=None if promoted is None else checked_name(promoted, "version"),
+            history=tuple(checked_name(v, "version") for v in history),
+            weights={checked_name(k, "version"): _weight(name, k, v) for k, v in weights.items()},
         )
 
 
@@ -77,8 +87,20 @@ class RegistryState:
         return RegistryState(models={**self.models, entry.name: entry})
 
 
+def _weight(name: str, version: object, value: object) -> float:
+    try:
+        weight = float(value)  # type: ignore[arg-type]  # anything float() refuses is reported below
+    except (TypeError, ValueError):
+        weight = math.nan
+    if not math.isfinite(weight) or weight < 0:
+        raise RegistryError(f"weight of {name}@{version} must be a finite number >= 0, got {value!r}")
+    return weight
+
+
 def add_version(state: RegistryState, name: str, version: str) -> RegistryState:
     """Register version under name (no-op if already there); the first version of a model is promoted."""
+    checked_name(name)
+    checked_name(version, "version")
     entry = state.models.get(name, ModelEntry(name=name))
     if version in entry.versions:
         return state
@@ -153,7 +175,8 @@ class Registry:
         return [entry for _, entry in sorted(self.state().models.items())]
 
     def model_dir(self, name: str, version: str) -> Path:
-        return self.root / name / version
+        """<root>/<name>/<version>, for valid names only and only if it resolves inside the root."""
+        return confined(self.root, checked_name(name), checked_name(version, "version"))
 
     def promote(self, name: str, version: str) -> RegistryState:
         return self._update(lambda s: promote(s, name, version))

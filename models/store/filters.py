@@ -58,7 +58,7 @@ def mentions_filter(pseudonyms: Sequence[str]) -> str:
         raise InvalidStoreValueError(f"{len(pseudonyms)} pseudonyms in one filter, at most {MAX_MENTIONS}")
     for value in pseudonyms:
         if not isinstance(value, str) or len(value) > MAX_SUBJECT_BYTES or not PSEUDONYM_PATTERN.fullmatch(value):
-            raise InvalidStoreValueError(f"{str(value)[:40]!r} is not a pseudonym such as <PERSON_3c976b0a75>")
+            raise InvalidStoreValueError(f"{str(value)[:40]!r} is not a pseudonym such as <PERSON_3c976b0a75e2d418>")
     clauses = " or ".join(f"text like {quote_string('%' + value + '%')}" for value in dict.fromkeys(pseudonyms))
     return f"({clauses})"
 

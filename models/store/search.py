@@ -14,7 +14,7 @@ def search_text(store: VectorStore, embedder: Embedder, tenant: str, query: str,
     """Up to k distinct records of the tenant for a text query, best first.
 
     Records whose chunk holds a pseudonym the query names come first, then the nearest records by meaning.
-    Embeddings read pseudonyms as their type, so "what did <PERSON_3c976b0a75> order?" is as close to every
+    Embeddings read pseudonyms as their type, so "what did <PERSON_3c976b0a75e2d418> order?" is as close to every
     chunk about some person's order; only an exact match can tell the one person's chunk from the others.
     """
     k = min(k, MAX_SEARCH_K)

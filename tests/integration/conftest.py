@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import time
 import urllib.error
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agents.core.keys import create_generated_keys
 from agents.core.settings import REPO_ROOT, Settings, load_settings
 from agents.processes.broker import LocalBroker
 
@@ -72,10 +74,20 @@ def settings(tiny_embedder_dir: Path, tiny_generator: str) -> Iterator[Settings]
         # Request ids are forgotten after seconds, not a week, so that a test can watch one expire.
         "SLUICE_ANSWERED_REQUEST_RETENTION_S": "15",
     }
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("SLUICE_KAFKA_BOOTSTRAP_SERVERS"):
+        # An external cluster refuses generated keys; the session shares keys of its own instead (unless set).
+        for variable in ("SLUICE_PSEUDONYM_KEY", "SLUICE_DEAD_LETTER_KEY"):
+            env[variable] = os.environ.get(variable) or secrets.token_hex(32)
+        if not os.environ.get("SLUICE_AUDIT_HMAC_KEYS"):
+            env["SLUICE_AUDIT_HMAC_KEYS"] = json.dumps({"test-1": secrets.token_hex(32)})
+            env["SLUICE_AUDIT_HMAC_KEY_ID"] = "test-1"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        yield load_settings()
+        settings = load_settings()
+        # What `sluice up` does first; tests that read keys before (or without) it find them made.
+        create_generated_keys(settings)
+        yield settings
     finally:
         for key, value in saved.items():
             if value is None:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.core.digests import keyed_digest
 from agents.core.kafka_io import produce_all, read_topic
+from agents.core.settings import load_settings
 from agents.processes.supervise import worker_child
 
-__all__ = ["event", "produce", "raw_values", "values", "worker_child"]
+__all__ = ["event", "key_digest", "produce", "raw_values", "values", "worker_child"]
+
+
+def key_digest(key: bytes) -> str:
+    """A dead letter's `key_sha256` for a message key: keyed under the session's digest key (the test session
+    exports its settings to the environment, so this reads the keys the workers use)."""
+    return keyed_digest(load_settings().digest_secret(), key)
 
 
 def event(event_id: str, tenant: str, payload: Any) -> bytes:

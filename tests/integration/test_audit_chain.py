@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from agents.core.settings import Settings
 from agents.tools.audit.commands import verify_topic
 from schemas.records import AuditEvent
 from tests.integration.conftest import wait_for
-from tests.integration.helpers import values
+from tests.integration.helpers import key_digest, values
 
 
 def test_audit_topic_keeps_everything_and_is_never_compacted(sluice_up: dict[str, Any], bootstrap: str) -> None:
@@ -35,7 +34,7 @@ def test_drafts_that_are_not_audit_events_are_dead_lettered_and_the_chain_stays_
     ]
     keys = [f"{tenant}-{i}".encode() for i in range(len(forged))]
     produce_all(bootstrap, [("audit.pending.v1", k, v) for k, v in zip(keys, forged, strict=True)])
-    wanted = {hashlib.sha256(k).hexdigest() for k in keys}
+    wanted = {key_digest(k) for k in keys}
     letters = wait_for(
         lambda: len(d := [x for x in values(bootstrap, "ingest.dlq.v1") if x.get("key_sha256") in wanted]) == 3 and d,
         timeout_s=60,

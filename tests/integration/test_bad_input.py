@@ -20,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from agents.core.control import CompactedTopicWatcher
-from agents.core.dead_letters import DeadLetterBuilder, dead_letter_sink
+from agents.core.dead_letters import dead_letter_builder, dead_letter_sink
 from agents.core.kafka_io import end_offsets, read_topic
 from agents.core.settings import Settings
 from agents.processes import runtime
@@ -464,7 +464,7 @@ def test_a_control_topic_watcher_dead_letters_what_its_handler_rejects(
         if message_key == key and value is not None:  # the topic's other messages belong to other tests
             RegistryMessage.model_validate_json(value)
 
-    sink = dead_letter_sink(bootstrap, "inference.dlq.v1", DeadLetterBuilder(settings.dead_letter_secret()))
+    sink = dead_letter_sink(bootstrap, "inference.dlq.v1", dead_letter_builder(settings))
     watcher = CompactedTopicWatcher(bootstrap, "models.registry.v1", apply, on_failure=sink)
     watcher.start()
     try:
@@ -477,3 +477,17 @@ def test_a_control_topic_watcher_dead_letters_what_its_handler_rejects(
     for letter in letters:
         assert letter["dead_letter_topic"] == "inference.dlq.v1" and letter["error_type"] == "ValidationError"
         assert letter["stage"] == "control" and datetime.fromisoformat(letter["failed_at"]) <= datetime.now(UTC)
+
+
+def test_a_registry_message_naming_a_path_outside_the_registry_is_dead_lettered_by_the_worker(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
+) -> None:
+    """The inference worker's own registry watcher: a model name that is a path is refused, never opened."""
+    start = {topic: end_offsets(bootstrap, topic) for topic in DEAD_LETTER_TOPICS}
+    # Keyed by a name of its own, so compaction never lets it replace a real model's state.
+    message = {"name": "../../tmp", "state": {"versions": ["v1"], "promoted": "/tmp/x", "weights": {"/tmp/x": 1.0}}}
+    produce(bootstrap, [("models.registry.v1", f"zz-{tenant}".encode(), json.dumps(message).encode())])
+    offset = end_offsets(bootstrap, "models.registry.v1")[0] - 1
+    letters = wait_for(lambda: dead_letters(bootstrap, start).get(("models.registry.v1", 0, offset)), timeout_s=60)
+    assert any(letter["error_type"] == "RegistryError" and letter["stage"] == "control" for letter in letters)
+    assert runtime.status(settings)["healthy"]

@@ -43,7 +43,7 @@ def test_topics_apply_is_idempotent(sluice_up: dict[str, Any]) -> None:
     assert len(lines) >= len(ALL_TOPICS) and all(" exists " in line for line in lines)
 
 
-def test_deid_reads_jsonl_and_writes_text_and_entities() -> None:
+def test_deid_reads_jsonl_and_writes_text_and_entities(settings: Settings) -> None:  # its keys, its var dir
     lines = [
         {"id": 1, "text": "客户张伟，手机 138-1234-5678，邮箱 zhang.wei@example.com"},
         {"id": 2, "text": "nothing personal here"},

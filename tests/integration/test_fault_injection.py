@@ -6,7 +6,6 @@ must hold each record's chunks once, and the audit chain must verify.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -22,7 +21,7 @@ from agents.core.settings import Settings
 from agents.processes import runtime
 from agents.processes.broker import LocalBroker, pid_alive
 from tests.integration.conftest import api, wait_for
-from tests.integration.helpers import event, values, worker_child
+from tests.integration.helpers import event, key_digest, values, worker_child
 
 BROKEN = b'{"event_id": "cut short'
 
@@ -71,7 +70,7 @@ def send_steadily(messages: list[tuple[str, bytes, bytes]], over_s: float, boots
 
 
 def sha(key: bytes) -> str:
-    return hashlib.sha256(key).hexdigest()
+    return key_digest(key)
 
 
 def ingest_outcomes(bootstrap: str, tenant: str) -> Counter[str]:

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, Producer
 from agents.core.kafka_io import read_topic
 from agents.core.settings import Settings
 from tests.integration.conftest import wait_for
-from tests.integration.helpers import event, produce, values
+from tests.integration.helpers import event, key_digest, produce, values
 
 
 def ask(bootstrap: str, requests: list[dict[str, Any]]) -> None:
@@ -101,9 +101,7 @@ def test_malformed_requests_get_an_error_response_or_a_dead_letter(
     found = responses(bootstrap, bad_id, 1)
     (answer,) = found[bad_id]
     assert answer["status"] == "error" and "prompt" in answer["reason"] and "max_tokens" in answer["reason"]
-    import hashlib
-
-    key_hash = hashlib.sha256(tenant.encode()).hexdigest()
+    key_hash = key_digest(tenant.encode())
     letters = wait_for(lambda: [d for d in values(bootstrap, "inference.dlq.v1") if d["key_sha256"] == key_hash])
     assert letters[0]["error_type"] == "MalformedJsonError" and letters[0]["source_topic"] == "inference.requests.v1"
 

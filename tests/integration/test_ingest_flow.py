@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ from agents.core.settings import Settings
 from agents.processes import runtime
 from agents.processes.broker import pid_alive
 from tests.integration.conftest import api, wait_for
-from tests.integration.helpers import event, produce, raw_values, values, worker_child
+from tests.integration.helpers import event, key_digest, produce, raw_values, values, worker_child
 
 PHONE = "13912345678"
 ID_NUMBER = "11010519491231002X"
@@ -122,7 +121,7 @@ def test_broken_events_are_dead_lettered_with_reasons_and_the_worker_carries_on(
     }
     produce(bootstrap, [("erp.events.v1", key, value) for key, value in broken.items()])
     produce(bootstrap, [crm("after-the-storm", tenant, "worker still alive")])
-    wanted = {hashlib.sha256(k).hexdigest(): k.decode().rsplit("-", 1)[1] for k in broken}
+    wanted = {key_digest(k): k.decode().rsplit("-", 1)[1] for k in broken}
 
     def letters() -> dict[str, dict[str, Any]]:
         found = {d["key_sha256"]: d for d in values(bootstrap, "ingest.dlq.v1") if d.get("key_sha256") in wanted}

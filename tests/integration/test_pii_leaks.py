@@ -7,7 +7,6 @@ finds every planted value, so a scan that finds nothing downstream is evidence, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from agents.demo.data import DemoGenerator
 from agents.demo.run import stored_texts
 from agents.tools.leaks import scan_for_leaks, worker_logs, written_topics
 from tests.integration.conftest import wait_for
-from tests.integration.helpers import values
+from tests.integration.helpers import key_digest, values
 from tests.integration.test_cli import sluice
 
 
@@ -43,7 +42,7 @@ def test_no_planted_pii_appears_in_any_topic_index_log_or_report(
     upstream += [("inference.requests.v1", f"{tenant}-s".encode(), json.dumps(r).encode()) for r in requests]
     produce_all(bootstrap, upstream)
 
-    broken = {hashlib.sha256(m.key).hexdigest() for m in stream.messages if m.broken and m.key}
+    broken = {key_digest(m.key) for m in stream.messages if m.broken and m.key}
     valid = sum(not m.broken for m in stream.messages)
 
     def done() -> bool:

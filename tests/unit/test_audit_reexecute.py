@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from agents.core.digests import keyed_digest
 from agents.tools.audit.reexecute import _compare, answered_requests, parse_model_ref, summary
 from agents.tools.audit.replay import SelectedEvent
 from schemas.errors import SluiceError
@@ -43,14 +44,31 @@ def test_only_requests_a_model_answered_are_rerun() -> None:
     assert [e["subject_id"] for e in answered_requests([answered("r1"), other, rejected])] == ["r1"]
 
 
-def test_comparison_is_by_answer_hash_and_unknown_without_a_recorded_hash() -> None:
+DIGEST_KEY = b"digest-key-for-tests-0123456789ab"
+
+
+def digest(text: str) -> str:
+    return keyed_digest(DIGEST_KEY, text)
+
+
+def test_comparison_is_by_keyed_answer_digest_and_unknown_without_a_recorded_one() -> None:
     response = InferenceResponse.model_validate(
         {"request_id": "r1", "tenant": "acme", "session_id": "s", "status": "ok", "text": "hello", "responded_at": 0}
     )
-    recorded = hashlib.sha256(b"hello").hexdigest()
-    same = _compare(answered("r1", sha=recorded).event, "s", response, "m@v2")
-    differ = _compare(answered("r1", sha="b" * 64).event, "s", response, "m@v2")
-    unknown = _compare(answered("r1", sha=None).event, "s", response, "m@v2")
+    same = _compare(answered("r1", sha=digest("hello")).event, "s", response, "m@v2", digest)
+    differ = _compare(answered("r1", sha="b" * 64).event, "s", response, "m@v2", digest)
+    unknown = _compare(answered("r1", sha=None).event, "s", response, "m@v2", digest)
     assert (same.same, differ.same, unknown.same) == (True, False, None)
-    assert "hello" not in str(same.to_json())  # only the hash travels
+    assert same.sha256 == digest("hello")
+    assert "hello" not in str(same.to_json())  # only the digest travels
     assert summary([same, differ, unknown]) == {"reexecuted": 3, "same": 1, "differ": 1, "not_comparable": 1}
+
+
+def test_events_recorded_before_digests_were_keyed_still_compare() -> None:
+    response = InferenceResponse.model_validate(
+        {"request_id": "r1", "tenant": "acme", "session_id": "s", "status": "ok", "text": "hello", "responded_at": 0}
+    )
+    bare = hashlib.sha256(b"hello").hexdigest()
+    assert _compare(answered("r1", sha=bare).event, "s", response, "m@v2", digest).same is True
+    other_key = _compare(answered("r1", sha=keyed_digest(b"x" * 32, "hello")).event, "s", response, "m@v2", digest)
+    assert other_key.same is False  # a digest under another key is not the same answer

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.core.keys import create_generated_keys
 from agents.core.settings import load_settings
 from schemas.errors import ConfigurationError
 
@@ -35,11 +36,13 @@ def test_redacted_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert '"pseudonym_key": "**********"' in shown
 
 
-def test_local_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
+def test_generated_keys_are_created_once_and_private(tmp_path: Path) -> None:
     settings = load_settings(var_dir=tmp_path)
+    created = create_generated_keys(settings)
+    assert sorted(p.name for p in created) == ["audit-hmac-local-1.key", "dlq.key", "pseudonym.key"]
     first = settings.pseudonym_secret()
-    assert first == load_settings(var_dir=tmp_path).pseudonym_secret()
-    assert (tmp_path / "secrets" / "pseudonym.key").stat().st_mode & 0o077 == 0
+    assert create_generated_keys(settings) == created and first == load_settings(var_dir=tmp_path).pseudonym_secret()
+    assert all(path.stat().st_mode & 0o077 == 0 for path in created)
     assert len(settings.dead_letter_secret()) == 32
 
 

@@ -12,7 +12,8 @@ from agents.core.audit import AuditEmitter
 from models.store import ChunkRow
 from tests.unit.ingest.fakes import FakeEmbedder, FakeStore
 
-SUBJECT = "<CN_RESIDENT_ID_7747702706>"
+SUBJECT = "<CN_RESIDENT_ID_7747702706c1e93b>"
+LEGACY_SUBJECT = "<CN_RESIDENT_ID_7747702706>"  # how records indexed before 16-digit pseudonyms name SUBJECT
 OTHER = "<CN_MOBILE_49e582b863>"
 
 
@@ -93,8 +94,26 @@ async def test_forget_deletes_the_tenants_chunks_of_the_subject_and_audits_it(st
     assert topic == "audit.pending.v1" and key == b"acme"
     assert event["event_type"] == "subject.forgotten" and event["stage"] == "forget"
     assert event["subject_id"] == SUBJECT and event["tenant"] == "acme"
-    assert event["details"] == {"chunks_deleted": 3}
+    assert event["details"] == {"chunks_deleted": 3, "legacy_subject": LEGACY_SUBJECT, "legacy_chunks_deleted": 0}
     assert reply["audit_event_id"] == event["event_id"]
+
+
+async def test_forget_also_erases_records_that_hold_the_subjects_older_10_digit_pseudonym(
+    store: SubjectStore,
+) -> None:
+    store.upsert([row("acme", "old", 0, LEGACY_SUBJECT), row("acme", "older", 0, f"{OTHER} {LEGACY_SUBJECT}")])
+    store.upsert([row("acme", "near", 0, "<CN_RESIDENT_ID_7747702707>")])  # another subject's old pseudonym
+    sent = Sent()
+    status, reply = await forget_subject(services(store, sent), {"tenant": "acme", "subject": SUBJECT})
+    assert status == 200 and reply["chunks_deleted"] == 5 and reply["legacy_chunks_deleted"] == 2
+    assert store.deletes == [("acme", SUBJECT), ("acme", LEGACY_SUBJECT)]
+    assert sorted(r.record_id for r in store.rows.values()) == ["near", "r3", "r4"]
+    assert json.loads(sent.messages[0][2])["details"]["legacy_subject"] == LEGACY_SUBJECT
+
+
+async def test_forgetting_by_an_old_10_digit_pseudonym_deletes_only_that_form(store: SubjectStore) -> None:
+    status, reply = await forget_subject(services(store), {"tenant": "acme", "subject": OTHER})
+    assert status == 200 and store.deletes == [("acme", OTHER)] and "legacy_subject" not in reply
 
 
 async def test_forgetting_again_deletes_nothing_and_is_audited_again(store: SubjectStore) -> None:

@@ -9,7 +9,7 @@ import pytest
 from agents.api.server import MAX_K, ApiServices, search_records
 from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
 
-TARGET = "<PERSON_3c976b0a75>"
+TARGET = "<PERSON_3c976b0a75e2d418>"
 
 
 @pytest.fixture()
@@ -17,7 +17,7 @@ def services() -> ApiServices:
     embedder = WordEmbedder()
     store = MemoryStore()
     for i in range(10):
-        add(store, embedder, "acme", f"r{i}", f"<PERSON_{i:010x}> ordered two pallets of widgets")
+        add(store, embedder, "acme", f"r{i}", f"<PERSON_{i:016x}> ordered two pallets of widgets")
     add(store, embedder, "acme", "target", f"{TARGET} ordered one box of screws")
     add(store, embedder, "globex", "g1", f"{TARGET} ordered")
     return ApiServices(store, embedder, "index", lambda: True)

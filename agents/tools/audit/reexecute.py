@@ -1,10 +1,13 @@
 """`sluice audit replay --reexecute MODEL@VERSION`: run recorded requests again and say which answers would differ.
 
-The audit stream holds no text, only where each request came from (topic, partition, offset) and the SHA-256 of
-the answer that was sent. Re-execution reads the original requests from their topic, runs them through the same
-pipeline the inference worker runs (agents/inference/serving.build_service: de-identification, policy, retrieval,
-template, batcher) on the chosen model version with greedy decoding, and compares the hash of each new answer
-with the recorded one. Reports carry ids, hashes and token counts, never prompts or answers.
+The audit stream holds no text, only where each request came from (topic, partition, offset) and the keyed
+digest of the answer that was sent (`text_sha256`: HMAC-SHA256 under the digest key derived from the pseudonym
+key). Re-execution reads the original requests from their topic, runs them through the same pipeline the inference
+worker runs (agents/inference/serving.build_service: de-identification, policy, retrieval, template, batcher) on
+the chosen model version with greedy decoding, and compares the digest of each new answer with the recorded one
+under the same key (so it needs the pseudonym key the workers had). Events recorded before digests were keyed
+hold a bare SHA-256 and are compared as such. Reports carry ids, digests and token counts, never prompts or
+answers.
 
 What it can and cannot reproduce: a session's earlier turns are rebuilt from the re-executed answers (the history
 that was stored is not kept anywhere in clear); retrieval asks today's index (`--retrieval-url`, or none), which
@@ -86,8 +89,10 @@ def fetch_requests(
     return found
 
 
-def answer_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def recorded_matches(recorded: str, text: str, digest: Callable[[str], str]) -> bool:
+    """Whether a recorded answer digest is that of `text`: keyed, or a bare SHA-256 for events recorded before
+    digests were keyed (the two cannot be confused: a keyed digest equal to the bare one would break HMAC)."""
+    return recorded in (digest(text), hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 async def _rerun(
@@ -134,7 +139,7 @@ async def _rerun(
         for event, request in turns:
             handled = await service.handle(request, produced_at=time.time(), history=history)
             history = handled.history or history
-            out.append(_compare(event, request.session, handled.response, model_ref))
+            out.append(_compare(event, request.session, handled.response, model_ref, service.digest))
             if on_done is not None:
                 on_done(1)
         return out
@@ -145,9 +150,12 @@ async def _rerun(
     return results
 
 
-def _compare(event: dict[str, Any], session: str, response: Any, model_ref: str) -> Reexecution:
+def _compare(
+    event: dict[str, Any], session: str, response: Any, model_ref: str, digest: Callable[[str], str]
+) -> Reexecution:
     recorded = (event.get("details") or {}).get("text_sha256")
-    sha = answer_sha256(response.text) if response.status == "ok" else None
+    ok = response.status == "ok"
+    sha = digest(response.text) if ok else None
     return Reexecution(
         request_id=str(event["subject_id"]),
         tenant=event.get("tenant"),
@@ -158,7 +166,7 @@ def _compare(event: dict[str, Any], session: str, response: Any, model_ref: str)
         status=response.status,
         sha256=sha,
         completion_tokens=response.tokens.completion,
-        same=None if recorded is None else sha == recorded,
+        same=None if recorded is None else ok and recorded_matches(str(recorded), response.text, digest),
     )
 
 

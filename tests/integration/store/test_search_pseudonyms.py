@@ -16,7 +16,7 @@ from tests.integration.store.store_rows import row, unit
 
 pytestmark = pytest.mark.integration
 
-TARGET = "<PERSON_3c976b0a75>"
+TARGET = "<PERSON_3c976b0a75e2d418>"
 TEMPLATES = [
     "Order {n} for {p} was shipped late to the Shanghai warehouse.",
     "{p} asked about the invoice of order {n}; payment is due next week.",

@@ -21,7 +21,7 @@ ID = resident_id("440305", "19900307", "123")
 CODE = uscc("91350100M000100Y4")
 EMAIL = "zhang.wei@example.com"
 IP = "192.168.10.23"
-PSEUDONYM = re.compile(r"<([A-Z_]+)_[0-9a-f]{10}>")
+PSEUDONYM = re.compile(r"<([A-Z_]+)_[0-9a-f]{16}>")
 
 
 def patterns_only(**operators: str) -> PresidioDeidentifier:
@@ -302,5 +302,8 @@ def test_generalised_pseudonyms_keep_the_type_and_drop_the_digest() -> None:
     from models.deid.pseudonyms import pseudonym
 
     token = pseudonym("13812345678", "CN_MOBILE", b"k" * 32)
-    text = f"call {token} or <PERSON_0123456789>, not <NOT_A_PSEUDONYM> or <PERSON_xyz>"
-    assert generalise_pseudonyms(text) == "call <CN_MOBILE> or <PERSON>, not <NOT_A_PSEUDONYM> or <PERSON_xyz>"
+    # Old 10-digit pseudonyms in text written before still read as their type; other lengths are no pseudonyms.
+    text = f"call {token} or <PERSON_0123456789>, not <NOT_A_PSEUDONYM>, <PERSON_xyz> or <PERSON_0123456789abc>"
+    assert generalise_pseudonyms(text) == (
+        "call <CN_MOBILE> or <PERSON>, not <NOT_A_PSEUDONYM>, <PERSON_xyz> or <PERSON_0123456789abc>"
+    )

@@ -12,8 +12,8 @@ from schemas.records import DeidentifiedRecord, Lineage
 from tests.unit.embedding.fakes import RecordingEmbedder
 from tests.unit.ingest.fakes import FakeStore
 
-ALICE = "<PERSON_3c976b0a75>"
-BOB = "<PERSON_0123456789>"
+ALICE = "<PERSON_3c976b0a75e2d418>"
+BOB = "<PERSON_0123456789>"  # a pseudonym written before digests grew to 16
 
 
 def record(text: str) -> DeidentifiedRecord:

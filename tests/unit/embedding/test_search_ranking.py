@@ -8,7 +8,7 @@ from models.deid.pseudonym_format import named_pseudonyms
 from models.store import Hit, rank_exact_first, search_text
 from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
 
-TARGET = "<PERSON_3c976b0a75>"
+TARGET = "<PERSON_3c976b0a75e2d418>"
 OTHER = "<PERSON_0123456789>"
 
 
@@ -22,7 +22,7 @@ def store(embedder: WordEmbedder) -> MemoryStore:
     """Thirty orders by thirty people, worded alike; one, r29, by TARGET; a note on shipping without a person."""
     store = MemoryStore()
     for i in range(29):
-        add(store, embedder, "acme", f"r{i:02d}", f"<PERSON_{i:010x}> ordered two pallets of widgets")
+        add(store, embedder, "acme", f"r{i:02d}", f"<PERSON_{i:016x}> ordered two pallets of widgets")
     add(store, embedder, "acme", "r29", "A first chunk about invoices.", f"{TARGET} ordered one box of screws")
     add(store, embedder, "acme", "shipping", "what was ordered shipped on monday")
     add(store, embedder, "globex", "g1", f"what did {TARGET} order? {TARGET} ordered")
@@ -74,8 +74,8 @@ def test_a_query_without_pseudonyms_is_one_dense_search(store: MemoryStore, embe
 
 def test_no_dense_search_when_exact_matches_fill_the_page(store: MemoryStore, embedder: WordEmbedder) -> None:
     store.calls.clear()
-    hits = search_text(store, embedder, "acme", f"{TARGET} and <PERSON_{1:010x}>", k=2)
-    assert store.calls == [("acme", (TARGET, f"<PERSON_{1:010x}>"))]
+    hits = search_text(store, embedder, "acme", f"{TARGET} and <PERSON_{1:016x}>", k=2)
+    assert store.calls == [("acme", (TARGET, f"<PERSON_{1:016x}>"))]
     assert {hit.record_id for hit in hits} == {"r29", "r01"}
 
 

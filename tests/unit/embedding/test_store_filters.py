@@ -102,8 +102,8 @@ def test_subjects_split_on_whitespace_without_duplicates() -> None:
     assert split_subjects(" p1  p2 p1\tp3 ") == ["p1", "p2", "p3"]
 
 
-PERSON = "<PERSON_3c976b0a75>"
-MOBILE = "<CN_MOBILE_49e582b863>"
+PERSON = "<PERSON_3c976b0a75e2d418>"
+MOBILE = "<CN_MOBILE_49e582b863>"  # the old 10-digit form is still a pseudonym
 
 
 def test_mentions_filter_matches_the_text_for_each_pseudonym_once() -> None:
@@ -119,6 +119,8 @@ def test_mentions_filter_matches_the_text_for_each_pseudonym_once() -> None:
         "<PERSON_%>",
         "<PERSON_3C976B0A75>",  # the digest is lower-case hex
         "<PERSON_3c976b0a7>",
+        "<PERSON_3c976b0a75e2d41>",  # 10 or 16 digits, nothing between
+        "<PERSON_3c976b0a75e2d4180>",
         "PERSON_3c976b0a75",
         f" {PERSON}",
         f"{PERSON}\n",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
 
-from agents.inference.service import InferenceService, ModelRouter, ServingModel, prompt_sha256
+from agents.core.digests import keyed_digest
+from agents.inference.service import InferenceService, ModelRouter, ServingModel
 from models.batching import BatchLimits, DynamicBatcher
 from models.dialog import PolicyEngine, RetrievedRecord, SessionHistory, load_default_policy, load_templates
 from models.generation.generator import Generation
 from schemas.inference import InferenceRequest
+
+DIGEST_KEY = b"digest-key-for-tests-0123456789ab"
 
 PHONE = re.compile(r"1[3-9]\d{9}")
 
@@ -74,6 +78,7 @@ async def service() -> AsyncIterator[InferenceService]:
         router=router,
         batcher=batcher,
         scrubber=FakeScrubber(),
+        digest_key=DIGEST_KEY,
         retriever=FakeRetriever(),
     )
     yield svc
@@ -98,7 +103,10 @@ async def test_chat_answer_cites_only_retrieved_records_and_remembers_deidentifi
     assert handled.history is not None
     assert [t.role for t in handled.history.turns] == ["user", "assistant"]
     assert all("13812345678" not in t.content for t in handled.history.turns)
-    assert handled.audit["prompt_sha256"] == prompt_sha256("where is my order? call 13812345678")
+    # The prompt is kept as a keyed digest only: a bare SHA-256 of a short prompt could be confirmed by guessing.
+    prompt = "where is my order? call 13812345678"
+    bare = hashlib.sha256(prompt.encode()).hexdigest()
+    assert handled.audit["prompt_sha256"] == keyed_digest(DIGEST_KEY, prompt) != bare
     assert handled.audit["retrieved"] == ["rec_acme1"] and handled.audit["template"].startswith("chat-default@")
 
 
@@ -126,7 +134,7 @@ async def test_policy_reject_review_and_answer_never_reach_the_model(service: In
     )
     assert rejected.response.status == "rejected" and rejected.response.reason
     assert review.response.status == "pending_review" and review.review is not None
-    assert review.review.prompt_sha256 == prompt_sha256("we will file a lawsuit")
+    assert review.review.prompt_sha256 == keyed_digest(DIGEST_KEY, "we will file a lawsuit")
     assert answer.response.status == "ok" and answer.response.model == "policy" and answer.response.text
     assert generator.prompts == []
     assert rejected.audit["rule_hits"] and review.audit["rule_hits"]
@@ -154,6 +162,7 @@ async def test_a_model_failure_is_an_error_response_not_an_exception() -> None:
         router=router,
         batcher=batcher,
         scrubber=FakeScrubber(),
+        digest_key=DIGEST_KEY,
     )
     try:
         handled = await svc.handle(request("hello"), produced_at=time.time(), history=SessionHistory())

@@ -12,6 +12,7 @@ from faust.types import TP
 
 from agents.core.audit import AuditEmitter
 from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter
+from agents.core.digests import keyed_digest
 from agents.core.runner import BatchRunner
 from agents.inference.expiry import ExpiringTable
 from agents.inference.flow import InferenceFlow
@@ -69,6 +70,9 @@ class RecordingService:
 
     def __init__(self) -> None:
         self.histories: dict[str, list[str]] = {}
+
+    def digest(self, text: str) -> str:
+        return keyed_digest(bytes(32), text)
 
     async def handle(self, request: InferenceRequest, *, produced_at: float, history: SessionHistory) -> Handled:
         self.histories[request.request_id] = [turn.content for turn in history.turns]
@@ -139,7 +143,9 @@ class Harness:
 def harness(*, max_sessions_per_tenant: int = 100, rule: ReplyToRule | None = None) -> Harness:
     sent = Sent()
     service = RecordingService()
-    runner = BatchRunner(DeadLetterWriter(DeadLetterBuilder(bytes(32)), "inference.dlq.v1", sent), AuditEmitter(sent))
+    runner = BatchRunner(
+        DeadLetterWriter(DeadLetterBuilder(bytes(32), bytes(32)), "inference.dlq.v1", sent), AuditEmitter(sent)
+    )
     flow = InferenceFlow(
         cast(InferenceService, service),
         runner,
