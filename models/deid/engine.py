@@ -14,6 +14,7 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerInput
 
 from models.deid.context import SubstringContextEnhancer
+from models.deid.detection_view import detection_views
 from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES, NER_TYPES
 from models.deid.nlp import LANGUAGE, NerOnlySpacyNlpEngine, english_view
 from models.deid.operators import operator_configs, validate_operators
@@ -25,11 +26,10 @@ from models.deid.recognizers.chinese_ner import jiagu_version
 __all__ = ["DeidResult", "Deidentifier", "Entity", "PresidioDeidentifier"]
 
 # Bump when a change to recognizers, resolution or operators changes the output for the same input.
-ENGINE_VERSION = "deid-3"
+# deid-4: the pattern recognizers read detection views (invisible characters, any digits, numerals,
+# separators and glued letters), not the text as written.
+ENGINE_VERSION = "deid-4"
 _MIN_KEY_BYTES = 16
-# Full-width ASCII (１３８, ＠, ｘ) is common in Chinese input. Folding it one character for one keeps
-# every offset, so the pattern recognizers see ASCII while results still index the original text.
-_FULLWIDTH_TO_ASCII = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 @dataclass(frozen=True)
@@ -119,17 +119,27 @@ class PresidioDeidentifier:
         """De-identify ``texts``; the result for each text does not depend on the rest of the batch."""
         if not texts:
             return []
-        pattern_hits = [
-            self._patterns.analyze(text=text.translate(_FULLWIDTH_TO_ASCII), language=LANGUAGE) for text in texts
-        ]
+        pattern_hits = [self._find_patterns(text) for text in texts]
         ner_hits = self._run_ner(texts, pattern_hits)
         return [
             self._finish(text, patterns, ner) for text, patterns, ner in zip(texts, pattern_hits, ner_hits, strict=True)
         ]
 
-    def _run_ner(
-        self, texts: Sequence[str], pattern_hits: Sequence[list[RecognizerResult]]
-    ) -> list[list[RecognizerResult]]:
+    def _find_patterns(self, text: str) -> list[Detection]:
+        """Pattern/checksum detections in ``text``'s detection views, as spans of ``text`` itself.
+
+        The views undo formatting tricks (invisible characters, other digits and numerals, separators,
+        glued letters) whatever the cleaning packs did or did not do before; what is replaced is the
+        original span, invisible characters and all.
+        """
+        detections: list[Detection] = []
+        for view in detection_views(text):
+            for hit in self._patterns.analyze(text=view.text, language=LANGUAGE):
+                start, end = view.original_span(hit.start, hit.end)
+                detections.append(Detection(hit.entity_type, start, end, hit.score, from_pattern=True))
+        return detections
+
+    def _run_ner(self, texts: Sequence[str], pattern_hits: Sequence[list[Detection]]) -> list[list[RecognizerResult]]:
         if self._nlp is None or self._ner is None:
             return [[] for _ in texts]
         # spaCy reads a view without Chinese and without what the patterns already found; offsets are
@@ -145,10 +155,8 @@ class PresidioDeidentifier:
             for text, item in zip(texts, artifacts, strict=True)
         ]
 
-    def _finish(self, text: str, pattern_hits: list[RecognizerResult], ner_hits: list[RecognizerResult]) -> DeidResult:
-        detections = [
-            Detection(hit.entity_type, hit.start, hit.end, hit.score, from_pattern=True) for hit in pattern_hits
-        ]
+    def _finish(self, text: str, pattern_hits: list[Detection], ner_hits: list[RecognizerResult]) -> DeidResult:
+        detections = list(pattern_hits)
         detections += [
             Detection(hit.entity_type, hit.start, hit.end, hit.score, from_pattern=False) for hit in ner_hits
         ]

@@ -26,17 +26,18 @@ def recognised_as(value: str, entity_type: str) -> bool | None:
     """Whether the pattern/checksum recognizer of ``entity_type`` finds ``value`` whole, as ingest would."""
     if entity_type not in PATTERN_TYPES:
         return None
+    from models.deid.detection_view import detection_views
     from models.deid.recognizers import pattern_recognizers
 
-    # Ingest folds full-width characters before the recognizers run; NFKC does the same for one value.
+    # The recognizers read the value through the detection views, as ingest reads free text.
     text = unicodedata.normalize("NFKC", value).strip()
-    for recognizer in pattern_recognizers():
-        if entity_type not in recognizer.supported_entities:
-            continue
-        # Pattern recognizers need no NLP artifacts.
-        for hit in recognizer.analyze(text, [entity_type], None):  # type: ignore[arg-type]
-            if hit.entity_type == entity_type and hit.start == 0 and hit.end == len(text):
-                return True
+    recognizers = [recognizer for recognizer in pattern_recognizers() if entity_type in recognizer.supported_entities]
+    for view in detection_views(text):
+        for recognizer in recognizers:
+            # Pattern recognizers need no NLP artifacts.
+            for hit in recognizer.analyze(view.text, [entity_type], None):  # type: ignore[arg-type]
+                if hit.entity_type == entity_type and view.original_span(hit.start, hit.end) == (0, len(text)):
+                    return True
     return False
 
 

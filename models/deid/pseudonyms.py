@@ -7,20 +7,31 @@ import hmac
 import ipaddress
 import unicodedata
 
+from models.deid.entity_types import PATTERN_TYPES
 from models.deid.pseudonym_format import DIGEST_CHARS
 from models.deid.recognizers.cn_mobile import mobile_digits
+from models.deid.spelling import SEPARATORS, fold_identifier_text, spells_a_number
 
 _COMPACT_TYPES = frozenset({"BANK_CARD", "CN_RESIDENT_ID", "CN_USCC"})
+# Identifiers made of digits alone (and a check X), which people also write in numerals (一三八…).
+_DIGIT_TYPES = frozenset({"CN_MOBILE", "BANK_CARD", "CN_RESIDENT_ID"})
 
 
 def normalise(value: str, entity_type: str) -> str:
-    """The canonical spelling of ``value`` for its entity type, so formatting never changes a pseudonym."""
+    """The canonical spelling of ``value`` for its entity type, so formatting never changes a pseudonym.
+
+    Every spelling the detection view reads as one identifier normalises to one value: invisible characters
+    go, any digit (and, in a value that spells a number, a numeral: 一三八, ①) becomes ASCII, separators go.
+    """
     # NFKC folds full-width characters (１３８, ＠) into ASCII before anything else.
     text = unicodedata.normalize("NFKC", value).strip()
+    if entity_type in PATTERN_TYPES:
+        numerals = entity_type in _DIGIT_TYPES and spells_a_number(text)
+        text = fold_identifier_text(text, numerals=numerals)
     if entity_type == "CN_MOBILE":
         return mobile_digits(text)
     if entity_type in _COMPACT_TYPES:
-        return "".join(char for char in text if not char.isspace() and char != "-").upper()
+        return "".join(char for char in text if not char.isspace() and char not in SEPARATORS).upper()
     if entity_type == "EMAIL_ADDRESS":
         return text.lower()
     if entity_type == "IP_ADDRESS":
