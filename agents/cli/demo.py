@@ -13,9 +13,12 @@ from agents.cli._base import cli_settings
 @click.option("--seed", default=7, show_default=True)
 def demo(events: int, broken: int, seed: int) -> None:
     """The main job: start everything, stream realistic PII-laden events through, search, summarise."""
-    from agents.demo.run import run_demo
+    from agents.demo.run import demo_problems, run_demo
 
-    run_demo(cli_settings(), events=events, broken=broken, seed=seed)
+    summary = run_demo(cli_settings(), events=events, broken=broken, seed=seed)
+    problems = demo_problems(summary)
+    if problems:
+        raise click.ClickException("the demo did not do its job: " + "; ".join(problems))
 
 
 COMMANDS: tuple[click.Command, ...] = (demo,)

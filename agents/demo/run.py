@@ -168,3 +168,16 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     print(f"  {'pii_found':<20} {summary['pii_found']}")
     print('\nSluice keeps running: try `sluice search "物流" --tenant ' + tenants[0] + "`; `sluice down` stops it.")
     return summary
+
+
+def demo_problems(summary: dict[str, Any]) -> list[str]:
+    """What makes a demo run a failure, each said plainly: an event with no outcome, or PII that got out."""
+    problems = []
+    if summary.get("missing"):
+        problems.append(
+            f"{summary['missing']} of {summary['produced']} events were neither indexed nor dead-lettered "
+            "(is an old worker holding the index? `sluice status`, then `sluice down` and `make demo` again)"
+        )
+    if summary.get("pii_leaked"):
+        problems.append(f"{summary['pii_leaked']} planted PII values were found in what Sluice wrote")
+    return problems

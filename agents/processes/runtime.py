@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from agents.api.client import IndexApi
 from agents.core.keys import create_generated_keys
 from agents.core.readiness import clear_ready, read_ready
-from agents.core.settings import Settings
+from agents.core.settings import REPO_ROOT, Settings
 from agents.processes.broker import LocalBroker, free_port, pid_alive, resolve_bootstrap_servers
 from schemas.errors import ConfigurationError, SluiceError
 
@@ -113,9 +114,33 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
 
 
 def up(settings: Settings, *, wait: bool = True, log: Any = print) -> dict[str, Any]:
-    """Start what is missing: broker (unless configured), topics, workers; return the status when healthy."""
-    # Keys first and here only: workers and tools read them, so none of them can race to create one.
+    """Start what is missing: broker (unless configured), topics, workers; return the status when ready.
+
+    One `sluice up` at a time per checkout: a second one (another terminal, a script) waits for the first and
+    then finds its workers running, instead of starting every role a second time."""
+    # Keys first and here only (atomic, so no lock needed): workers and tools read them, none can race to create
+    # one, and a refusal (generated keys with an external cluster) comes before anything is created.
     create_generated_keys(settings)
+    with _up_lock(settings, log):
+        return _up(settings, wait=wait, log=log)
+
+
+@contextmanager
+def _up_lock(settings: Settings, log: Any) -> Iterator[None]:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / "up.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("waiting for another `sluice up` of this checkout to finish ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _up(settings: Settings, *, wait: bool, log: Any) -> dict[str, Any]:
     ensure_models(settings)
     if not settings.kafka_bootstrap_servers:
         broker = LocalBroker(settings).up()
@@ -200,8 +225,36 @@ def down(settings: Settings, *, log: Any = print, keep_broker: bool = False) -> 
             log(f"{slot:<11} stopped  pid {worker['pid']}")
         worker["pid"] = None  # keep the API port for the next `sluice up`
     _write_state(settings, state)
+    # Workers no state file names (a crashed or concurrent `sluice up`, a worker started by hand) still hold
+    # the index and its port: stop every worker process of this checkout, supervisors first.
+    for pid in stray_workers(settings):
+        if _stop(pid):
+            log(f"{'(unrecorded)':<11} stopped  pid {pid}")
     if not keep_broker and not settings.kafka_bootstrap_servers and LocalBroker(settings).down():
         log("broker      stopped")
+
+
+def stray_workers(settings: Settings) -> list[int]:
+    """Every `sluice worker` process of this checkout's var dir, keep-alive supervisors first (so that none
+    restarts its worker while it is being stopped)."""
+    var_dir = str(settings.var_dir.resolve())
+    found: list[tuple[bool, int]] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = dict(
+                entry.split(b"=", 1) for entry in (proc / "environ").read_bytes().split(b"\0") if b"=" in entry
+            )
+        except OSError:  # gone, or not ours to read
+            continue
+        if b"agents.cli" not in argv or b"worker" not in argv:
+            continue
+        their_var = environ.get(b"SLUICE_VAR_DIR", str(REPO_ROOT / "var").encode()).decode(errors="replace")
+        if str(Path(their_var).resolve()) == var_dir:
+            found.append((b"--keep-alive" not in argv, int(proc.name)))
+    return [pid for _, pid in sorted(found)]
 
 
 @contextmanager
@@ -253,6 +306,16 @@ def status(settings: Settings) -> dict[str, Any]:
             all_alive = all_alive and ready
         else:
             all_alive = False
+            if worker:  # planned, started once, not running now: say why, from the end of its log
+                processes.append(
+                    {
+                        "role": worker.get("role"),
+                        "pid": None,
+                        "slot": slot,
+                        "ready": False,
+                        "why": _worker_tail(worker, lines=1) or "not running (no log line)",
+                    }
+                )
     api_url = _api_url(workers)
     reply = health(api_url) if api_url and all_alive else None
     return {
