@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.cleaning.compiled import Applier, Spans, compile_rule
 from models.cleaning.pack import RulePack
 from models.packs import PackEngine
+from models.packs.linear_regex import compile_literals
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,10 @@ class RuleEngine(PackEngine[RulePack]):
         self._rules: tuple[tuple[str, Applier], ...] = tuple(
             (rule.id, compile_rule(rule)) for pack in self.packs for rule in pack.rules
         )
-        terms = {term for pack in self.packs for term in pack.protected_terms}
+        terms = [term for pack in self.packs for term in pack.protected_terms]
+        # Terms come from packs on rules.v1: RE2 finds them in one linear pass however many there are.
         # Longest first, so a protected term that contains another is protected whole.
-        self._protected_re = (
-            re.compile("|".join(re.escape(term) for term in sorted(terms, key=lambda t: (-len(t), t))))
-            if terms
-            else None
-        )
+        self._protected_re = compile_literals(terms) if terms else None
 
     def _unprotected(self, text: str) -> Spans:
         if self._protected_re is None:
