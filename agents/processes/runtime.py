@@ -89,9 +89,12 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
     role = slot.split("-", 1)[0]
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / f"{slot}.log"
-    command = [sys.executable, "-m", "agents.cli", "worker", "--role", role, "--keep-alive"]
+    # The keep-alive supervisor restarts the worker when it dies and kills it when its heartbeat stops; both read
+    # the slot from SLUICE_WORKER_SLOT, which also names the slot's heartbeat and stall files.
+    worker = [sys.executable, "-m", "agents.cli", "worker", "--role", role]
     if api_port:
-        command += ["--web-port", str(api_port)]
+        worker += ["--web-port", str(api_port)]
+    command = [sys.executable, "-m", "agents.processes.supervise", "--", *worker]
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -102,6 +105,7 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
             env={
                 **os.environ,
                 "SLUICE_VAR_DIR": str(settings.var_dir),
+                "SLUICE_WORKER_SLOT": slot,
                 **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
             },
         )
