@@ -89,3 +89,27 @@ def test_the_watcher_thread_notices_a_stage_that_overruns_while_it_releases_the_
         while not noticed.is_set() and time.monotonic() < deadline:
             sum(range(10_000))  # pure-Python work: the GIL changes hands between bytecodes
     assert noticed.is_set()
+
+
+async def test_the_batch_runner_puts_every_stage_run_under_the_budget() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agents.core.runner import BatchRunner
+    from agents.core.stage import StageOutcome
+
+    overruns: list[str] = []
+
+    class SlowStage:
+        name = "slow"
+
+        def run(self, batch: object) -> StageOutcome[object]:
+            deadline = time.monotonic() + 10
+            while not overruns and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return StageOutcome()
+
+    dog = BatchWatchdog(0.05, on_overrun=lambda stage, *_: overruns.append(stage), check_every_s=0.01)
+    runner = BatchRunner(None, None, watchdog=dog)  # type: ignore[arg-type]  # nothing is dead-lettered here
+    with ThreadPoolExecutor(1) as executor:
+        await runner._run_stage(SlowStage(), executor, [])  # type: ignore[arg-type]
+    assert overruns and overruns[0] == "slow"
