@@ -30,9 +30,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
+
+if TYPE_CHECKING:
+    from agents.core.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -201,10 +204,20 @@ def worker_process(pid: int) -> int:
     return worker_child(pid) or pid
 
 
+def heartbeat_watch(settings: Settings, slot: str) -> HeartbeatWatch:
+    """The watch over the worker of `slot`, with the bounds from settings."""
+    from agents.core.liveness import heartbeat_path
+
+    return HeartbeatWatch(
+        heartbeat_path(settings.run_dir, slot),
+        timeout_s=settings.heartbeat_timeout_s,
+        startup_s=settings.heartbeat_startup_s,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m agents.processes.supervise -- COMMAND...`: COMMAND kept alive, watched through the heartbeat of
-    the slot SLUICE_WORKER_SLOT names, with the bounds from settings."""
-    from agents.core.liveness import heartbeat_path
+    the slot SLUICE_WORKER_SLOT names."""
     from agents.core.logs import configure_logging
     from agents.core.settings import load_settings
 
@@ -215,12 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command or settings.worker_slot is None:
         log.error("supervise_usage", usage="SLUICE_WORKER_SLOT=<slot> python -m agents.processes.supervise -- CMD")
         return 2
-    watch = HeartbeatWatch(
-        heartbeat_path(settings.run_dir, settings.worker_slot),
-        timeout_s=settings.heartbeat_timeout_s,
-        startup_s=settings.heartbeat_startup_s,
-    )
-    return supervise(command, watch=watch)
+    return supervise(command, watch=heartbeat_watch(settings, settings.worker_slot))
 
 
 if __name__ == "__main__":
