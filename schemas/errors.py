@@ -46,5 +46,10 @@ class SchemaViolationError(PoisonRecordError):
     """The JSON does not match the topic's schema."""
 
 
+class StalledWorkerError(PoisonRecordError):
+    """The record was running when a worker died (time budget, stopped heartbeat, crash), twice: it is
+    dead-lettered without being run again."""
+
+
 class OversizedPayloadError(PoisonRecordError):
     """The message is larger than the configured limit."""

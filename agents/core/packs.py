@@ -50,7 +50,10 @@ class EngineRef(Generic[E]):
 
 class PackListener(Generic[E, P]):
     """Applies the rules.v1 messages of one kind to a shared engine; a bad pack is dead-lettered and the
-    engine stays as it was. Messages of other kinds are someone else's and are skipped."""
+    engine stays as it was. Messages of other kinds are someone else's and are skipped.
+
+    What an engine refuses (removing or weakening the base cleaning pack, see models/cleaning/base_guard.py)
+    is dead-lettered the same way, with the engine's reason."""
 
     def __init__(
         self,
@@ -115,6 +118,19 @@ class PackListener(Generic[E, P]):
             metrics.RULE_PACK_UPDATES.labels("rejected").inc()
             log.warning("pack_rejected", kind=self.kind, offset=offset, error_type=type(exc).__name__)
             self.on_failure(unexpected_failure(position, "rules", exc))
+
+
+def check_publishable(kind: str, pack: Any) -> None:
+    """Refuse before publishing what every worker would refuse on arrival: the pack is applied to an engine of
+    the bundled packs, so a base pack that drops base rules, or a rule id another bundled pack owns, raises
+    (RulePackError or PolicyError, both ValueError). `sluice rules publish` calls this after parsing."""
+    from models.cleaning import RuleEngine, load_bundled_packs
+    from models.dialog import PolicyEngine, load_default_policy
+
+    if kind == "cleaning":
+        RuleEngine(load_bundled_packs()).with_pack(pack)
+    else:
+        PolicyEngine([load_default_policy()]).with_pack(pack)
 
 
 def pack_listener(

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,7 +19,9 @@ from agents.core.dead_letters import DeadLetterWriter, StageFailure
 from agents.core.messages import SourcePosition
 from agents.core.restart import UNAVAILABLE, exit_for_restart
 from agents.core.stage import R, Stage, StageOutcome, unexpected_failure
+from agents.core.stalls import StallJournal, stalled_twice
 from agents.core.transactions import attribute_to, in_flight
+from agents.core.watchdog import BatchWatchdog
 from schemas.errors import RetriableError
 
 log = structlog.get_logger(__name__)
@@ -55,10 +58,16 @@ class BatchRunner:
 
     Infrastructure errors (RetriableError) are retried with back-off; if they persist the worker exits without
     acknowledging the batch, so Kafka redelivers it to the restarted worker and nothing is lost.
+
+    With a watchdog, a batch that runs past its time budget makes the worker exit (agents/core/watchdog.py); with
+    a stall journal, a batch the previous run died in is run record by record, and a record that was running
+    alone when a worker died is dead-lettered as having stalled a worker twice (agents/core/stalls.py).
     """
 
     dead_letters: DeadLetterWriter
     audit: AuditEmitter
+    journal: StallJournal | None = None
+    watchdog: BatchWatchdog | None = None
 
     async def run(
         self,
@@ -74,7 +83,7 @@ class BatchRunner:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(stage=stage.name, **batch_span(positions))
         started = time.perf_counter()
-        outcome = await self._run_stage(stage, executor, positions)
+        outcome = await self._run_guarded(stage, executor, positions)
         try:
             # Each output belongs to its own input: under exactly-once it commits with that input's offset.
             for result in outcome.results:
@@ -98,15 +107,37 @@ class BatchRunner:
             duration_ms=round(elapsed * 1000, 1),
         )
 
+    async def _run_guarded(
+        self, stage: Stage[R], executor: ThreadPoolExecutor, positions: list[SourcePosition]
+    ) -> StageOutcome[R]:
+        """The stage on the batch, under the stall journal: convicted records dead-lettered unrun, a batch with
+        a suspect in it run one record at a time, every run marked in the journal while it lasts."""
+        if self.journal is None:
+            return await self._run_stage(stage, executor, positions)
+        triage = self.journal.triage(stage.name, positions)
+        outcome: StageOutcome[R] = StageOutcome(failures=[stalled_twice(p, stage.name) for p in triage.convicted])
+        if triage.alone:
+            log.warning("running_batch_record_by_record", stage=stage.name, records=len(triage.to_run))
+        groups = [[p] for p in triage.to_run] if triage.alone else [triage.to_run] if triage.to_run else []
+        for group in groups:
+            with self.journal.running(stage.name, group, alone=triage.alone):
+                part = await self._run_stage(stage, executor, group)
+            outcome.results += part.results
+            outcome.failures += part.failures
+        return outcome
+
     async def _run_stage(
         self, stage: Stage[R], executor: ThreadPoolExecutor, positions: list[SourcePosition]
     ) -> StageOutcome[R]:
         loop = asyncio.get_running_loop()
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None), start=1):
             try:
-                return await loop.run_in_executor(executor, stage.run, positions)
+                with self.watchdog.watching(stage.name) if self.watchdog else nullcontext():
+                    return await loop.run_in_executor(executor, stage.run, positions)
             except RetriableError as exc:
                 if delay is None:
+                    if self.journal is not None:  # the broker or the store is down, not this batch's fault
+                        self.journal.forget_running()
                     exit_for_restart(stage.name, UNAVAILABLE, error=exc)
                 log.warning(
                     "stage_retry",

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.core.keys import GeneratedKey, external_cluster_error, missing_key_error, read_key_file
@@ -85,10 +85,6 @@ class Settings(BaseSettings):
         description="Where the Kafka jars resolved from Maven are cached (shared by all var dirs).",
     )
     broker_port: int = Field(default=0, ge=0, description="Port of the local broker; 0 = pick a free one.")
-    worker_slot: str | None = Field(
-        default=None,
-        description="Set by `sluice up` for each worker it starts (deidentify-0, index-0, …): names its ready mark.",
-    )
     api_port: int = Field(default=0, ge=0, description="Port of the worker HTTP API; 0 = pick a free one.")
 
     # --- Vector store ---------------------------------------------------------------------------
@@ -179,6 +175,33 @@ class Settings(BaseSettings):
         description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+
+    # --- Liveness -------------------------------------------------------------------------------------------------
+    worker_slot: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="This worker's slot (role-N); names its heartbeat, stall and ready files in var/run. `sluice up` "
+        "sets it; unset = the role name for heartbeat and stalls, and no ready mark (nobody waits for one).",
+    )
+    batch_time_budget_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest a stage may work on one micro-batch; past it the worker exits to be restarted (a "
+        "thread holding the GIL cannot be interrupted) and the batch is retried record by record.",
+    )
+    heartbeat_interval_s: float = Field(
+        default=5.0, gt=0, description="How often a worker's event loop touches its heartbeat file."
+    )
+    heartbeat_timeout_s: float = Field(
+        default=90.0,
+        gt=0,
+        description="The keep-alive supervisor kills (SIGKILL) and restarts a worker whose heartbeat is older.",
+    )
+    heartbeat_startup_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long a new worker may take to its first heartbeat (model loading, reading rules.v1).",
+    )
     audit_hmac_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Checkpoint HMAC keys by key id (JSON object {"2026-11": "secret"}); keep retired ids to verify '
@@ -194,6 +217,14 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_s: float = Field(
         default=60.0, gt=0, description="Longest time between checkpoints of a partition that receives events."
     )
+
+    @field_validator("heartbeat_timeout_s")
+    @classmethod
+    def _timeout_spans_several_beats(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("heartbeat_interval_s")
+        if interval is not None and value < 3 * interval:
+            raise ValueError(f"must be at least 3 heartbeat intervals ({3 * interval:g}s), or a slow beat kills")
+        return value
 
     @field_validator("kafka_options", "audit_hmac_keys", mode="before")
     @classmethod
@@ -246,6 +277,10 @@ class Settings(BaseSettings):
         if not self.audit_hmac_keys:
             keys.append(_audit_key(self.audit_hmac_key_id))
         return keys
+
+    def slot(self, role: str) -> str:
+        """The name this worker's run files go by: the configured slot, or its role."""
+        return self.worker_slot or role
 
     def pseudonym_secret(self) -> bytes:
         """The pseudonym key: SLUICE_PSEUDONYM_KEY, or the one `sluice up` generated under var/secrets/."""

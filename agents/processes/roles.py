@@ -28,11 +28,14 @@ from agents.core.dead_letters import (
     dead_letter_sink,
 )
 from agents.core.deid import build_deidentifier, build_field_anonymizer
+from agents.core.liveness import Heartbeat, heartbeat_path, register_heartbeat
 from agents.core.logs import configure_logging
 from agents.core.packs import EngineRef, pack_listener
 from agents.core.readiness import clear_ready, mark_ready_when_recovered
 from agents.core.runner import BatchRunner
 from agents.core.settings import Settings
+from agents.core.stalls import StallJournal, journal_path
+from agents.core.watchdog import BatchWatchdog, FaulthandlerBackstop
 from agents.ingest.deidentify import DeidentifyStage, RuleEngineRef
 from agents.ingest.flow import IngestFlow
 from agents.ingest.index import IndexStage
@@ -111,21 +114,29 @@ def build_index_stage(settings: Settings) -> IndexStage:
 
 
 def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None = None) -> faust.App:
-    """Everything a worker of `role` needs, built once."""
-    from models.cleaning import RuleEngine, load_bundled_packs
-
+    """Everything a worker of `role` needs, built once; its event loop touches the slot's heartbeat file."""
     bootstrap = resolve_bootstrap_servers(settings)
     if role == "inference":
-        return build_inference_worker(settings, bootstrap)
-    if role == "audit":
+        app = build_inference_worker(settings, bootstrap)
+    elif role == "audit":
         app = create_app(settings, bootstrap, group_id=consumer_group(settings, role))
-        register_chainer(app, settings, bootstrap, _ingest_runner(settings, topic_sender(app)))
+        register_chainer(app, settings, bootstrap, _ingest_runner(settings, topic_sender(app), role))
 
         @app.task  # type: ignore[untyped-decorator]  # faust's decorators are untyped
         async def chainer_ready() -> None:
             await mark_ready_when_recovered(app, settings.run_dir, settings.worker_slot, role=role)
 
-        return app
+    else:
+        app = build_ingest_worker(settings, bootstrap, role=role, web_port=web_port)
+    heartbeat = Heartbeat(heartbeat_path(settings.run_dir, settings.slot(role)))
+    register_heartbeat(app, heartbeat, settings.heartbeat_interval_s)
+    return app
+
+
+def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_port: int | None) -> faust.App:
+    """De-identification and/or indexing (and, for role `all`, the audit chainer) in one app."""
+    from models.cleaning import RuleEngine, load_bundled_packs
+
     ready = ReadyFlag()
     rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
     deidentify = build_deidentify_stage(settings, rules) if role in ("all", "deidentify") else None
@@ -136,7 +147,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     )
     send = topic_sender(app)
     builder = dead_letter_builder(settings)
-    runner = _ingest_runner(settings, send)
+    runner = _ingest_runner(settings, send, role)
     flow = IngestFlow(deidentify, index, runner, send, settings.batch_size, settings.batch_within_s)
     flow.register(app)
     if role == "all":
@@ -177,9 +188,15 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     return app
 
 
-def _ingest_runner(settings: Settings, send: SendFn) -> BatchRunner:
-    builder = dead_letter_builder(settings)
-    return BatchRunner(DeadLetterWriter(builder, INGEST_DLQ.name, send), AuditEmitter(send))
+def _ingest_runner(settings: Settings, send: SendFn, role: Role) -> BatchRunner:
+    """The batch runner of an ingest or audit worker: a time budget per batch, and the slot's stall journal
+    (read now: a batch the previous run of this slot died in is run record by record)."""
+    return BatchRunner(
+        DeadLetterWriter(dead_letter_builder(settings), INGEST_DLQ.name, send),
+        AuditEmitter(send),
+        journal=StallJournal(journal_path(settings.run_dir, settings.slot(role))),
+        watchdog=BatchWatchdog(settings.batch_time_budget_s, backstop=FaulthandlerBackstop()),
+    )
 
 
 def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner: BatchRunner) -> None:

@@ -93,9 +93,12 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     clear_ready(settings.run_dir, slot)  # a mark left by an earlier run says nothing about this one
     log_path = settings.run_dir / f"{slot}.log"
-    command = [sys.executable, "-m", "agents.cli", "worker", "--role", role, "--keep-alive"]
+    # The keep-alive supervisor restarts the worker when it dies and kills it when its heartbeat stops; both read
+    # the slot from SLUICE_WORKER_SLOT, which also names the slot's heartbeat and stall files.
+    worker = [sys.executable, "-m", "agents.cli", "worker", "--role", role]
     if api_port:
-        command += ["--web-port", str(api_port)]
+        worker += ["--web-port", str(api_port)]
+    command = [sys.executable, "-m", "agents.processes.supervise", "--", *worker]
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -253,7 +256,8 @@ def stray_workers(settings: Settings) -> list[int]:
             continue
         their_var = environ.get(b"SLUICE_VAR_DIR", str(REPO_ROOT / "var").encode()).decode(errors="replace")
         if str(Path(their_var).resolve()) == var_dir:
-            found.append((b"--keep-alive" not in argv, int(proc.name)))
+            supervisor = b"agents.processes.supervise" in argv or b"--keep-alive" in argv
+            found.append((not supervisor, int(proc.name)))
     return [pid for _, pid in sorted(found)]
 
 

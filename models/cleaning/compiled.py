@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from models.cleaning import text_ops
 from models.cleaning.rules import AbbreviationRule, BuiltinRule, RegexRule, Rule, UnitRule
+from models.packs.linear_regex import TextMatch, TextPattern
+
+# A match of Python's re (Sluice's own patterns) or of RE2 (a pack's regex rule).
+M = TypeVar("M", bound=TextMatch)
 
 # Unprotected [start, end) spans of the text, in order; None means the whole text is unprotected.
 Spans = Sequence[tuple[int, int]] | None
@@ -20,7 +24,7 @@ class Applier(Protocol):
     def __call__(self, text: str, spans: Spans, /) -> tuple[str, int]: ...
 
 
-def _matches_outside(pattern: re.Pattern[str], text: str, spans: Sequence[tuple[int, int]]) -> Iterator[re.Match[str]]:
+def _matches_outside(pattern: TextPattern[M], text: str, spans: Sequence[tuple[int, int]]) -> Iterator[M]:
     """Matches that lie wholly inside one unprotected span, found in one pass over the text.
 
     Searching the whole text (not slices) lets look-arounds see the real neighbours: "Foo" followed by
@@ -53,11 +57,11 @@ def _matches_outside(pattern: re.Pattern[str], text: str, spans: Sequence[tuple[
 
 
 @dataclass(frozen=True)
-class RegexApplier:
+class RegexApplier(Generic[M]):
     """Rewrite matches of a pattern; a replacement equal to the match is not counted as a hit."""
 
-    pattern: re.Pattern[str]
-    replace: Callable[[re.Match[str]], str]
+    pattern: TextPattern[M]
+    replace: Callable[[M], str]
 
     def __call__(self, text: str, spans: Spans, /) -> tuple[str, int]:
         if spans is None:
@@ -66,7 +70,7 @@ class RegexApplier:
                 return text, 0
             hits = 0
 
-            def counted(match: re.Match[str]) -> str:
+            def counted(match: M) -> str:
                 nonlocal hits
                 new = self.replace(match)
                 if new != match.group():
@@ -166,7 +170,7 @@ def abbreviation_pattern(rule: AbbreviationRule) -> re.Pattern[str]:
     )
 
 
-def _abbreviation_applier(rule: AbbreviationRule) -> RegexApplier:
+def _abbreviation_applier(rule: AbbreviationRule) -> RegexApplier[re.Match[str]]:
     if rule.ignore_case:
         folded = {term.lower(): expansion for term, expansion in rule.terms}
         return RegexApplier(abbreviation_pattern(rule), lambda match: folded[match.group().lower()])
@@ -190,17 +194,17 @@ def unit_pattern(rule: UnitRule) -> re.Pattern[str]:
     return re.compile(rf"{_NUMBER}[ \t]*{alternation}(?![A-Za-z0-9_{_COMBINING}])", re.ASCII)
 
 
-def _unit_applier(rule: UnitRule) -> RegexApplier:
+def _unit_applier(rule: UnitRule) -> RegexApplier[re.Match[str]]:
     suffix = rule.separator + rule.canonical
     return RegexApplier(unit_pattern(rule), lambda match: match.group("number") + suffix)
 
 
-def _regex_applier(rule: RegexRule) -> RegexApplier:
-    pattern = rule.compile()
-    template = rule.replacement
-    if "\\" not in template:
-        return RegexApplier(pattern, lambda _match: template)
-    return RegexApplier(pattern, lambda match: match.expand(template))
+def _regex_applier(rule: RegexRule) -> Applier:
+    pattern, replacement = rule.compile()
+    literal = replacement.literal
+    if literal is not None:
+        return RegexApplier(pattern, lambda _match: literal)
+    return RegexApplier(pattern, replacement.expand)
 
 
 _BUILTINS: dict[str, Applier] = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from models.cleaning.base_guard import BASE_PACK, REMOVAL_REFUSED, check_base_replacement
 from models.cleaning.compiled import Applier, Spans, compile_rule
+from models.cleaning.errors import RulePackError
 from models.cleaning.pack import RulePack
 from models.packs import PackEngine
+from models.packs.linear_regex import compile_literals
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,8 @@ class CleanResult:
 class RuleEngine(PackEngine[RulePack]):
     """Applies packs in (priority, name) order, every rule outside every pack's protected terms.
 
-    Engines are immutable (see PackEngine): a record is always cleaned by exactly one `version`.
+    Engines are immutable (see PackEngine): a record is always cleaned by exactly one `version`. Hot reloads
+    cannot remove or weaken the base pack (see base_guard): such a change raises RulePackError.
     """
 
     __slots__ = ("_protected_re", "_rules")
@@ -32,13 +35,20 @@ class RuleEngine(PackEngine[RulePack]):
         self._rules: tuple[tuple[str, Applier], ...] = tuple(
             (rule.id, compile_rule(rule)) for pack in self.packs for rule in pack.rules
         )
-        terms = {term for pack in self.packs for term in pack.protected_terms}
+        terms = [term for pack in self.packs for term in pack.protected_terms]
+        # Terms come from packs on rules.v1: RE2 finds them in one linear pass however many there are.
         # Longest first, so a protected term that contains another is protected whole.
-        self._protected_re = (
-            re.compile("|".join(re.escape(term) for term in sorted(terms, key=lambda t: (-len(t), t))))
-            if terms
-            else None
-        )
+        self._protected_re = compile_literals(terms) if terms else None
+
+    def with_pack(self, pack: RulePack) -> RuleEngine:
+        if pack.name == BASE_PACK:
+            check_base_replacement(next((p for p in self.packs if p.name == BASE_PACK), None), pack)
+        return super().with_pack(pack)
+
+    def without_pack(self, name: str) -> RuleEngine:
+        if name == BASE_PACK and any(pack.name == BASE_PACK for pack in self.packs):
+            raise RulePackError(REMOVAL_REFUSED, pack=BASE_PACK)
+        return super().without_pack(name)
 
     def _unprotected(self, text: str) -> Spans:
         if self._protected_re is None:

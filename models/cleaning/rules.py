@@ -9,7 +9,16 @@ from typing import Any, ClassVar, Literal, TypeAlias, cast, get_args
 
 from models.cleaning.errors import RulePackError
 from models.packs import RuleFields
-from models.packs.checks import Fail, check_bool, check_rule_id, check_str, check_strs, compile_pattern
+from models.packs.checks import (
+    Fail,
+    check_bool,
+    check_rule_id,
+    check_str,
+    check_strs,
+    compile_pattern,
+    compile_replacement,
+)
+from models.packs.linear_regex import PackPattern, Replacement
 
 BuiltinKind = Literal["strip_markup", "strip_control", "collapse_whitespace", "unicode_nfkc"]
 BUILTIN_KINDS: tuple[str, ...] = get_args(BuiltinKind)
@@ -38,7 +47,8 @@ def _checked(rule_id: object, description: object) -> Fail:
 
 @dataclass(frozen=True)
 class RegexRule:
-    """Replace every match of `pattern` with `replacement` (a re template: \\1, \\g<name>)."""
+    """Replace every match of `pattern` (RE2 syntax, see models/packs/linear_regex.py) with `replacement`
+    (a Python re template: \\1, \\g<name>)."""
 
     id: str
     pattern: str
@@ -52,16 +62,14 @@ class RegexRule:
         check_str(self.pattern, "pattern", fail)
         check_str(self.replacement, "replacement", fail, allow_empty=True)
         check_strs(self.flags, "flags", fail)
-        compiled = self.compile()
-        try:
-            # Substituting into "" parses the template, so a bad group reference fails here, not per record.
-            compiled.sub(self.replacement, "")
-        except (re.error, IndexError) as exc:
-            raise fail(f"bad replacement {self.replacement!r}: {exc}") from None
+        # Parsing the template now makes a bad group reference fail when the pack loads, not per record.
+        self.compile()
 
-    def compile(self) -> re.Pattern[str]:
-        """The compiled pattern; raises RulePackError if it does not compile."""
-        return compile_pattern(self.pattern, self.flags, RulePackError.at(rule=self.id))
+    def compile(self) -> tuple[PackPattern, Replacement]:
+        """The compiled pattern and parsed replacement; raises RulePackError if either is invalid."""
+        fail = RulePackError.at(rule=self.id)
+        pattern = compile_pattern(self.pattern, self.flags, fail)
+        return pattern, compile_replacement(self.replacement, pattern, fail)
 
     def to_mapping(self) -> dict[str, Any]:
         return {

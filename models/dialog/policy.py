@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from models.packs.checks import (
     check_str_tuple,
     compile_pattern,
 )
+from models.packs.linear_regex import PackPattern
 
 Action = Literal["answer", "reject", "review", "allow"]
 ACTIONS: tuple[Action, ...] = ("answer", "reject", "review", "allow")
@@ -67,7 +67,7 @@ class PolicyRule:
     text: str | None = None
     reason: str | None = None
     description: str = ""
-    _compiled: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _compiled: PackPattern | None = field(init=False, repr=False, compare=False)
     _folded_keywords: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,7 +90,7 @@ class PolicyRule:
         object.__setattr__(self, "_compiled", self._compile(fail))
         object.__setattr__(self, "_folded_keywords", tuple(_normalise(keyword).casefold() for keyword in self.keywords))
 
-    def _compile(self, fail: Fail) -> re.Pattern[str] | None:
+    def _compile(self, fail: Fail) -> PackPattern | None:
         if self.pattern is None:
             if self.flags:
                 raise fail("flags without a pattern")

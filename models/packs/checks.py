@@ -10,6 +10,15 @@ from typing import Any
 
 import yaml
 
+from models.packs.linear_regex import (
+    FLAGS,
+    PackPattern,
+    PatternRefusedError,
+    Replacement,
+    compile_linear,
+    replacement_for,
+)
+
 # Builds the error to raise from a reason; each artefact binds it to its own error type and location.
 Fail = Callable[[str], Exception]
 
@@ -22,13 +31,6 @@ VERSION_RULE = "MAJOR.MINOR.PATCH[-pre] as a quoted string"
 RULE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 RULE_ID_RULE = "a string of letters, digits, '.', '_' or '-' (at most 128)"
 
-REGEX_FLAGS: dict[str, re.RegexFlag] = {
-    "IGNORECASE": re.IGNORECASE,
-    "MULTILINE": re.MULTILINE,
-    "DOTALL": re.DOTALL,
-    "VERBOSE": re.VERBOSE,
-    "ASCII": re.ASCII,
-}
 # Packs arrive from a topic; a cap on pattern size keeps one message from compiling a huge automaton.
 MAX_PATTERN_CHARS = 2000
 
@@ -159,22 +161,28 @@ def check_str_tuple(value: object, field: str, fail: Fail) -> tuple[str, ...]:
     return check_str_list(value, field, fail) if value else ()
 
 
-def compile_pattern(pattern: str, flags: Sequence[str], fail: Fail) -> re.Pattern[str]:
-    """A pack's regex, compiled: within the size cap, with known flags, and never matching the empty string
-    (a cleaning rule would insert its replacement between every pair of characters, a policy rule would
-    match every prompt)."""
+def compile_pattern(pattern: str, flags: Sequence[str], fail: Fail) -> PackPattern:
+    """A pack's regex, compiled on RE2 (linear time, see linear_regex): within the size cap, with known flags,
+    nothing RE2 cannot run (back-references, look-around), and never matching the empty string (a cleaning
+    rule would insert its replacement between every pair of characters, a policy rule would match every
+    prompt)."""
     if len(pattern) > MAX_PATTERN_CHARS:
         raise fail(f"pattern is {len(pattern)} characters, the limit is {MAX_PATTERN_CHARS}")
-    unknown = [flag for flag in flags if flag not in REGEX_FLAGS]
+    unknown = [flag for flag in flags if flag not in FLAGS]
     if unknown:
-        raise fail(f"unknown regex flag(s) {unknown}; allowed: {sorted(REGEX_FLAGS)}")
-    combined = re.NOFLAG
-    for flag in flags:
-        combined |= REGEX_FLAGS[flag]
+        raise fail(f"unknown regex flag(s) {unknown}; allowed: {sorted(FLAGS)}")
     try:
-        compiled = re.compile(pattern, combined)
-    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        compiled = compile_linear(pattern, flags)
+    except PatternRefusedError as exc:
         raise fail(f"bad regex {pattern!r}: {exc}") from None
     if compiled.search("") is not None:
         raise fail(f"pattern {pattern!r} matches the empty string")
     return compiled
+
+
+def compile_replacement(template: str, pattern: PackPattern, fail: Fail) -> Replacement:
+    """A replacement template checked against the groups of `pattern`, so a bad reference fails at load."""
+    try:
+        return replacement_for(pattern, template)
+    except ValueError as exc:
+        raise fail(f"bad replacement {template!r}: {exc}") from None

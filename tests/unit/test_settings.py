@@ -66,3 +66,19 @@ def test_the_session_cap_per_tenant_is_a_positive_count(monkeypatch: pytest.Monk
     monkeypatch.setenv("SLUICE_MAX_SESSIONS_PER_TENANT", "0")
     with pytest.raises(ConfigurationError, match="SLUICE_MAX_SESSIONS_PER_TENANT"):
         load_settings()
+
+
+def test_a_heartbeat_timeout_shorter_than_three_beats_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_HEARTBEAT_INTERVAL_S", "10")
+    monkeypatch.setenv("SLUICE_HEARTBEAT_TIMEOUT_S", "20")
+    with pytest.raises(ConfigurationError, match="SLUICE_HEARTBEAT_TIMEOUT_S"):
+        load_settings()
+
+
+def test_the_worker_slot_names_run_files_and_defaults_to_the_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().slot("deidentify") == "deidentify"
+    monkeypatch.setenv("SLUICE_WORKER_SLOT", "deidentify-2")
+    assert load_settings().slot("deidentify") == "deidentify-2"
+    monkeypatch.setenv("SLUICE_WORKER_SLOT", "../etc")
+    with pytest.raises(ConfigurationError, match="SLUICE_WORKER_SLOT"):
+        load_settings()

@@ -85,6 +85,24 @@ def test_without_a_pack_that_is_not_loaded_changes_nothing(bundled: RuleEngine) 
     assert bundled.version == "base@1.0.0+medical@1.0.0"
 
 
+def test_base_cannot_be_removed_from_an_engine_that_has_it(bundled: RuleEngine) -> None:
+    with pytest.raises(RulePackError, match="rule pack 'base': cannot be removed") as caught:
+        bundled.without_pack("base")
+    assert caught.value.pack == "base"
+    # An engine built without base (a test, a tool) has nothing to protect.
+    medical_only = RuleEngine(load_bundled_packs()[1:])
+    assert medical_only.without_pack("base") is medical_only
+
+
+def test_a_pack_called_base_must_keep_the_bundled_base_rules_even_where_none_is_loaded(make_pack: MakePack) -> None:
+    impostor = make_pack({"id": "base.strip_control", "kind": "collapse_whitespace"}, name="base", priority=10)
+    with pytest.raises(RulePackError, match=r"missing or changed: \['base.strip_control'"):
+        RuleEngine([]).with_pack(impostor)
+    reordered = make_pack(*(rule.to_mapping() for rule in reversed(load_bundled_packs()[0].rules)), name="base")
+    with pytest.raises(RulePackError, match="in their order"):
+        RuleEngine([]).with_pack(RulePack.from_mapping({**reordered.to_mapping(), "priority": 10}))
+
+
 def test_rule_id_clash_between_packs_is_rejected(bundled: RuleEngine, make_pack: MakePack) -> None:
     clash = make_pack({"id": "medical.frequency", "kind": "strip_control"}, name="other")
     with pytest.raises(RulePackError) as caught:

@@ -39,9 +39,17 @@ def test_regex_rule_counts_only_matches_it_changed(make_pack: MakePack) -> None:
     assert result.rule_hits == {"t.cm": 1}
 
 
-def test_regex_rule_can_insert_at_a_zero_width_match(make_pack: MakePack) -> None:
-    pack = make_pack({"id": "t.gap", "kind": "regex", "pattern": r"(?<=\d)(?=[a-z])", "replacement": " "})
+def test_regex_rule_splits_with_groups_where_look_around_is_not_available(make_pack: MakePack) -> None:
+    # Pack regexes run on RE2 (no look-around): the neighbours are captured and put back instead.
+    pack = make_pack({"id": "t.gap", "kind": "regex", "pattern": r"([0-9])([a-z])", "replacement": r"\1 \2"})
     assert RuleEngine([pack]).clean("5mg 10ml").text == "5 mg 10 ml"
+
+
+def test_regex_rule_can_insert_at_a_zero_width_match_once(make_pack: MakePack) -> None:
+    pack = make_pack({"id": "t.edge", "kind": "regex", "pattern": r"\b", "replacement": "|"})
+    result = RuleEngine([pack]).clean("ab cd")
+    assert result.text == "|ab| |cd|"
+    assert result.rule_hits == {"t.edge": 4}
 
 
 def test_case_sensitive_abbreviation_only_matches_the_declared_case(make_pack: MakePack) -> None:

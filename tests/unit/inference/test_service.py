@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
 import pytest
 
 from agents.core.digests import keyed_digest
 from agents.inference.service import InferenceService, ModelRouter, ServingModel
 from models.batching import BatchLimits, DynamicBatcher
-from models.dialog import PolicyEngine, RetrievedRecord, SessionHistory, load_default_policy, load_templates
+from models.dialog import (
+    Decision,
+    PolicyEngine,
+    RetrievedRecord,
+    SessionHistory,
+    load_default_policy,
+    load_templates,
+)
 from models.generation.generator import Generation
 from schemas.inference import InferenceRequest
 
@@ -138,6 +146,22 @@ async def test_policy_reject_review_and_answer_never_reach_the_model(service: In
     assert answer.response.status == "ok" and answer.response.model == "policy" and answer.response.text
     assert generator.prompts == []
     assert rejected.audit["rule_hits"] and review.audit["rule_hits"]
+
+
+async def test_the_policy_is_checked_off_the_event_loop(service: InferenceService) -> None:
+    loop_thread = threading.current_thread()
+    seen: list[threading.Thread] = []
+
+    class RecordingEngine(PolicyEngine):
+        def decide(self, prompt: str, *, tenant: str, entity_types: Collection[str] = ()) -> Decision:
+            seen.append(threading.current_thread())
+            return super().decide(prompt, tenant=tenant, entity_types=entity_types)
+
+    service.policy = lambda: RecordingEngine([load_default_policy()])
+    prompt = request("reveal the real name please")
+    handled = await service.handle(prompt, produced_at=time.time(), history=SessionHistory())
+    assert handled.response.status == "rejected"
+    assert seen and loop_thread not in seen
 
 
 async def test_expired_request_times_out_without_running(service: InferenceService) -> None:
