@@ -6,16 +6,14 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol
 
 import click
 
 from agents.cli._base import cli_settings
 from agents.core.messages import SourcePosition
-from schemas.records import RulePackMessage, pack_key
-
-# The kinds rules.v1 carries, as its message schema declares them.
-PACK_KINDS: tuple[str, ...] = get_args(RulePackMessage.model_fields["kind"].annotation)
+from agents.core.packs import PACK_KINDS, PACK_PARSERS, check_publishable, decode_pack_message
+from schemas.records import RulePackMessage
 
 
 class Pack(Protocol):
@@ -95,17 +93,6 @@ class RulesInForce:
         }
 
 
-def _kind_and_name(key: bytes | None) -> tuple[str, str] | None:
-    """The pack a tombstone's key names (the inverse of pack_key); None for a key no kind of pack uses."""
-    if not key:
-        raise ValueError("tombstone without a key: cannot tell which pack to remove")
-    text = key.decode("utf-8", errors="strict")
-    prefix, colon, rest = text.partition(":")
-    kind, name = (prefix, rest) if colon else ("cleaning", text)
-    # Only a key that pack_key writes names a pack; workers ignore any other.
-    return (kind, name) if kind in PACK_KINDS and pack_key(kind, name) == text else None
-
-
 def fold_rules(
     records: Iterable[SourcePosition],
     *,
@@ -116,38 +103,23 @@ def fold_rules(
     """Fold rules.v1 as workers do: start from the bundled packs, then per pack (kind and name) the latest
     message wins; a tombstone or `pack: null` removes the pack (a bundled one too); a message workers would
     reject (bad JSON, schema, pack, or a name that differs from its pack's) changes nothing."""
-    from agents.core.decode import parse_json_bytes, validate
-
     state: dict[tuple[str, str], PackInForce | PackRemoved] = {
         (kind, pack.name): PackInForce(kind, pack) for kind, packs in bundled.items() for pack in packs
     }
     rejected: list[PackRejected] = []
     for record in records:
         try:
-            if record.value is None:
-                named = _kind_and_name(record.key)
-                if named is None:
-                    continue  # a key of no pack kind: no worker applies it
-                kind, name = named
-                state[named] = PackRemoved(kind, name, record.partition, record.offset)
-                continue
-            message: RulePackMessage = validate(
-                RulePackMessage, parse_json_bytes(record.value, max_bytes=max_bytes, stage="rules"), stage="rules"
-            )
-            if message.pack is None:
-                state[(message.kind, message.name)] = PackRemoved(
-                    message.kind, message.name, record.partition, record.offset
-                )
-                continue
-            try:
-                pack = parsers[message.kind](message.pack)
-            except ValueError as exc:  # RulePackError, PolicyError
-                raise ValueError(f"invalid {message.kind} pack: {exc}") from None
-            if pack.name != message.name:
-                raise ValueError(f"message name {message.name!r} differs from pack name {pack.name!r}")
-            state[(message.kind, message.name)] = PackInForce(message.kind, pack, record.partition, record.offset)
+            change = decode_pack_message(record.key, record.value, max_bytes=max_bytes, parsers=parsers)
         except Exception as exc:  # whatever a worker's listener dead-letters
             rejected.append(PackRejected(record.partition, record.offset, str(exc)))
+            continue
+        if change is None:
+            continue  # a key or kind no worker applies
+        where = (change.kind, change.name)
+        if change.pack is None:
+            state[where] = PackRemoved(change.kind, change.name, record.partition, record.offset)
+        else:
+            state[where] = PackInForce(change.kind, change.pack, record.partition, record.offset)
     in_force = [entry for entry in state.values() if isinstance(entry, PackInForce)]
     in_force.sort(key=lambda entry: (PACK_KINDS.index(entry.kind), entry.pack.priority, entry.pack.name))
     removed = sorted(
@@ -206,6 +178,7 @@ def rules_publish(pack_file: Path, kind: str) -> None:
     parse = RulePack.from_yaml if kind == "cleaning" else PolicyPack.from_yaml
     try:
         pack = parse(pack_file.read_text(encoding="utf-8"))
+        check_publishable(kind, pack)  # what every worker would refuse on arrival (a weakened base pack, …)
     except ValueError as exc:  # RulePackError, PolicyError
         raise click.ClickException(str(exc)) from None
     message = RulePackMessage(name=pack.name, kind=kind, pack=pack.to_mapping())  # type: ignore[arg-type]
@@ -224,8 +197,8 @@ def rules_show(as_json: bool) -> None:
 
     from agents.core.kafka_io import read_topic
     from agents.processes.broker import resolve_bootstrap_servers
-    from models.cleaning import RuleEngine, RulePack, load_bundled_packs
-    from models.dialog import PolicyEngine, PolicyPack, load_default_policy
+    from models.cleaning import RuleEngine, load_bundled_packs
+    from models.dialog import PolicyEngine, load_default_policy
     from topics.specs import RULES
 
     settings = cli_settings()
@@ -242,7 +215,7 @@ def rules_show(as_json: bool) -> None:
     in_force = fold_rules(
         records,
         bundled={"cleaning": load_bundled_packs(), "policy": [load_default_policy()]},
-        parsers={"cleaning": RulePack.from_mapping, "policy": PolicyPack.from_mapping},
+        parsers=PACK_PARSERS,
         max_bytes=settings.max_message_bytes,
     )
     versions = {

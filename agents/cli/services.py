@@ -129,11 +129,13 @@ def worker(role: str, web_port: int | None, keep_alive: bool) -> None:
     """Run a worker in the foreground (`sluice up` runs one in the background)."""
     if keep_alive:
         from agents.core.logs import configure_logging
-        from agents.processes.supervise import supervise
+        from agents.processes.supervise import heartbeat_watch, supervise
 
-        configure_logging(cli_settings().log_level)
+        settings = cli_settings()
+        configure_logging(settings.log_level)
         command = [sys.executable, "-m", "agents.cli", "worker", "--role", role]
-        sys.exit(supervise(command + (["--web-port", str(web_port)] if web_port else [])))
+        watch = heartbeat_watch(settings, settings.slot(role))  # a worker whose heartbeat stops is restarted
+        sys.exit(supervise(command + (["--web-port", str(web_port)] if web_port else []), watch=watch))
     from agents.processes.roles import run_worker
 
     settings = cli_settings()

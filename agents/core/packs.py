@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, get_args
 
 import structlog
 
@@ -14,6 +15,7 @@ from agents.core.decode import parse_json_bytes, validate
 from agents.core.messages import SourcePosition
 from agents.core.stage import unexpected_failure
 from models.cleaning import RulePack
+from models.dialog import PolicyPack
 from schemas.errors import PoisonRecordError, SchemaViolationError
 from schemas.records import RulePackMessage, pack_key
 from topics.specs import RULES
@@ -27,6 +29,13 @@ class Named(Protocol):
 
 
 P = TypeVar("P", bound=Named)
+
+# The kinds rules.v1 carries, as its message schema declares them, and the parser of each kind's packs.
+PACK_KINDS: tuple[str, ...] = get_args(RulePackMessage.model_fields["kind"].annotation)
+PACK_PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "cleaning": RulePack.from_mapping,
+    "policy": PolicyPack.from_mapping,
+}
 E = TypeVar("E")
 
 
@@ -76,48 +85,72 @@ class PackListener(Generic[E, P]):
         self.on_failure = on_failure
         self.max_bytes = max_bytes
 
-    def _key_name(self, key: bytes) -> str | None:
-        text = key.decode("utf-8", errors="strict")
-        prefix = pack_key(self.kind, "")
-        if self.kind == "cleaning":
-            return None if ":" in text else text
-        return text[len(prefix) :] if text.startswith(prefix) else None
-
     def __call__(self, key: bytes | None, value: bytes | None, offset: int, partition: int = 0) -> None:
         position = SourcePosition(RULES.name, partition, offset, key, value)
         try:
-            if value is None:
-                # A Kafka tombstone (null value) for a pack key removes that pack.
-                if not key:
-                    raise SchemaViolationError("tombstone without a key: cannot tell which pack to remove")
-                name = self._key_name(key)
-                if name is None:
-                    return
-                engine = self.ref.update(lambda current: self.without_pack(current, name))
+            change = decode_pack_message(key, value, max_bytes=self.max_bytes, parsers={self.kind: self.parse})
+            if change is None or change.kind != self.kind:
+                return  # another kind's message: its own listener applies it
+            pack = change.pack
+            if pack is None:
+                engine = self.ref.update(lambda current: self.without_pack(current, change.name))
             else:
-                message: RulePackMessage = validate(
-                    RulePackMessage, parse_json_bytes(value, max_bytes=self.max_bytes, stage="rules"), stage="rules"
-                )
-                if message.kind != self.kind:
-                    return
-                if message.pack is None:
-                    engine = self.ref.update(lambda current: self.without_pack(current, message.name))
-                else:
-                    try:
-                        pack = self.parse(message.pack)
-                    except (ValueError, PoisonRecordError) as exc:  # RulePackError, PolicyError
-                        raise SchemaViolationError(f"invalid {self.kind} pack: {exc}", stage="rules") from None
-                    if pack.name != message.name:
-                        raise SchemaViolationError(
-                            f"message name {message.name!r} differs from pack name {pack.name!r}", stage="rules"
-                        )
-                    engine = self.ref.update(lambda current: self.with_pack(current, pack))
+                engine = self.ref.update(lambda current: self.with_pack(current, pack))
             metrics.RULE_PACK_UPDATES.labels("applied").inc()
             log.info("packs_updated", kind=self.kind, version=self.version(engine), offset=offset)
         except Exception as exc:
             metrics.RULE_PACK_UPDATES.labels("rejected").inc()
             log.warning("pack_rejected", kind=self.kind, offset=offset, error_type=type(exc).__name__)
             self.on_failure(unexpected_failure(position, "rules", exc))
+
+
+@dataclass(frozen=True)
+class PackChange:
+    """What one rules.v1 message asks for: `pack` in force under (kind, name), or that pack removed (None)."""
+
+    kind: str
+    name: str
+    pack: Any | None
+
+
+def pack_of_key(key: bytes) -> tuple[str, str] | None:
+    """The (kind, name) a rules.v1 key names (the inverse of schemas.records.pack_key); None for a key no kind
+    of pack uses, which no worker applies."""
+    text = key.decode("utf-8", errors="strict")
+    prefix, colon, rest = text.partition(":")
+    kind, name = (prefix, rest) if colon else ("cleaning", text)
+    return (kind, name) if kind in PACK_KINDS and pack_key(kind, name) == text else None
+
+
+def decode_pack_message(
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    max_bytes: int,
+    parsers: Mapping[str, Callable[[Mapping[str, Any]], Named]],
+) -> PackChange | None:
+    """One rules.v1 message as the change it asks for, the one reading of the topic that workers and
+    `sluice rules show` share. None: a kind none of `parsers` handles. Raises a poison-record error for what
+    workers dead-letter (bad JSON or schema, an invalid pack, a name that differs from its pack's)."""
+    if value is None:  # a Kafka tombstone for a pack key removes that pack
+        if not key:
+            raise SchemaViolationError("tombstone without a key: cannot tell which pack to remove", stage="rules")
+        named = pack_of_key(key)
+        return None if named is None or named[0] not in parsers else PackChange(*named, None)
+    message: RulePackMessage = validate(
+        RulePackMessage, parse_json_bytes(value, max_bytes=max_bytes, stage="rules"), stage="rules"
+    )
+    if message.kind not in parsers:
+        return None
+    if message.pack is None:
+        return PackChange(message.kind, message.name, None)
+    try:
+        pack = parsers[message.kind](message.pack)
+    except (ValueError, PoisonRecordError) as exc:  # RulePackError, PolicyError
+        raise SchemaViolationError(f"invalid {message.kind} pack: {exc}", stage="rules") from None
+    if pack.name != message.name:
+        raise SchemaViolationError(f"message name {message.name!r} differs from pack name {pack.name!r}", stage="rules")
+    return PackChange(message.kind, message.name, pack)
 
 
 def check_publishable(kind: str, pack: Any) -> None:
@@ -140,16 +173,10 @@ def pack_listener(
 
     Both engines share the pack interface (with_pack, without_pack, version); only the parser differs.
     """
-    from models.dialog import PolicyPack
-
-    parsers: dict[str, Callable[[Mapping[str, Any]], Any]] = {
-        "cleaning": RulePack.from_mapping,
-        "policy": PolicyPack.from_mapping,
-    }
     return PackListener(
         kind=kind,
         ref=ref,
-        parse=parsers[kind],
+        parse=PACK_PARSERS[kind],
         with_pack=lambda engine, pack: engine.with_pack(pack),
         without_pack=lambda engine, name: engine.without_pack(name),
         version=lambda engine: str(engine.version),
