@@ -187,6 +187,21 @@ class InferenceFlow:
                 max_sessions_per_tenant=self.max_sessions_per_tenant,
             )
 
+    async def _audit_request(
+        self, event_type: str, request_id: str, tenant: str | None, position: Any, **fields: Any
+    ) -> None:
+        """One audit event about one request, positioned at the request it is about (every request event)."""
+        await self.audit.emit(
+            event_type,
+            stage="inference",
+            subject_id=request_id,
+            tenant=tenant,
+            source_topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            **fields,
+        )
+
     async def _refuse_reply_to(self, request: InferenceRequest, reason: str, position: Any) -> None:
         """reply_to names a topic responses may not go to: not processed, answered on inference.responses.v1."""
         response = InferenceResponse(
@@ -197,15 +212,8 @@ class InferenceFlow:
             reason=reason,
             responded_at=datetime.now(UTC),
         )
-        await self.audit.emit(
-            "request.reply_to_refused",
-            stage="inference",
-            subject_id=request.request_id,
-            tenant=request.tenant,
-            source_topic=position.topic,
-            partition=position.partition,
-            offset=position.offset,
-            details={"reason": reason},
+        await self._audit_request(
+            "request.reply_to_refused", request.request_id, request.tenant, position, details={"reason": reason}
         )
         await self._publish(response, request, {"error": "reply_to refused"}, None, position)
 
@@ -213,14 +221,11 @@ class InferenceFlow:
         """The request id was answered before: no second response, but the audit stream says it was seen."""
         metrics.RESPONSES.labels("duplicate_suppressed", "-").inc()
         log.info("duplicate_request_suppressed", request_id=request.request_id, first_offset=previous.get("offset"))
-        await self.audit.emit(
+        await self._audit_request(
             "request.duplicate_suppressed",
-            stage="inference",
-            subject_id=request.request_id,
-            tenant=request.tenant,
-            source_topic=position.topic,
-            partition=position.partition,
-            offset=position.offset,
+            request.request_id,
+            request.tenant,
+            position,
             details={"answered_at": previous.get("answered_at"), "first_offset": previous.get("offset")},
         )
 
@@ -265,14 +270,11 @@ class InferenceFlow:
         self.answered.set(key, owned(response.tenant, answered), position.partition)
         metrics.RESPONSES.labels(response.status, response.variant or "-").inc()
         versions = {k: str(audit[k]) for k in ("model", "template", "policy_version") if audit.get(k)}
-        await self.audit.emit(
+        await self._audit_request(
             "request.answered",
-            stage="inference",
-            subject_id=response.request_id,
-            tenant=response.tenant,
-            source_topic=position.topic,
-            partition=position.partition,
-            offset=position.offset,
+            response.request_id,
+            response.tenant,
+            position,
             versions=versions,
             timings_ms=response.timings_ms,
             details={
