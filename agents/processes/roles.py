@@ -130,9 +130,11 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
     if role == "all":
         register_chainer(app, settings, bootstrap, runner)
     if serves_api and index is not None:
+        from agents.api.auth import build_authenticator
         from agents.api.server import ApiServices, register_api
 
-        register_api(app, ApiServices(index.store, index.embedder, role, ready, audit=runner.audit))
+        auth = build_authenticator(settings)
+        register_api(app, ApiServices(index.store, index.embedder, ready, audit=runner.audit, auth=auth))
 
     if deidentify is not None:
         ready.waiting_for.add("rules")
@@ -155,6 +157,7 @@ def build_worker(settings: Settings, *, role: Role = "all", web_port: int | None
             group=consumer_group(settings, role),
             bootstrap_servers=bootstrap,
             web_port=web_port if serves_api else None,
+            web_bind=settings.api_bind if serves_api else None,
             rule_pack_version=rules.engine.version if deidentify else None,
             deid_version=deidentify.deidentifier.version if deidentify else None,
             embedder_version=index.embedder.version if index else None,
