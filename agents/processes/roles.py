@@ -214,7 +214,12 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     served = ServedModels(settings, on_switch=audit_switch)
     batcher = build_batcher(settings, served.router)
     policy: EngineRef[PolicyEngine] = EngineRef(PolicyEngine([load_default_policy()]))
-    retriever = IndexApiRetriever(IndexApi(settings.retrieval_url, timeout_s=5.0)) if settings.retrieval_url else None
+    # Retrieval runs for whichever tenant sent the request: the service credential, which names it on each call.
+    retriever = (
+        IndexApiRetriever(IndexApi(settings.retrieval_url, token=settings.api_service_secret(), timeout_s=5.0))
+        if settings.retrieval_url
+        else None
+    )
     service = build_service(settings, served.router, batcher, lambda: policy.engine, retriever)
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
     send = topic_sender(app)
