@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
 
 SUBJECT = "<CN_MOBILE_49e582b863>"
 SERVICE_TOKEN = "service-credential-of-this-test-0123456789abcdef"
+Logs = list[MutableMapping[str, Any]]
 
 
 class TenantStore(MemoryStore):
@@ -118,7 +119,7 @@ def api(tmp_path: Path) -> Api:
 
 
 @pytest.fixture()
-def logs() -> Iterator[list[dict[str, Any]]]:
+def logs() -> Iterator[Logs]:
     with capture_logs() as captured:
         yield captured
 
@@ -127,13 +128,18 @@ def refusals(route: str, reason: str) -> float:
     return metrics.REGISTRY.get_sample_value("sluice_api_refusals_total", {"route": route, "reason": reason}) or 0.0
 
 
+def json_of(reply: ApiReply) -> dict[str, Any]:
+    assert isinstance(reply.body, dict)
+    return reply.body
+
+
 def the_refusal(api: Api) -> dict[str, Any]:
     [event] = api.sent.events
     assert event["event_type"] == "api.refused" and event["stage"] == "api"
     return event
 
 
-def never_shown(api: Api, reply: ApiReply, logs: list[dict[str, Any]]) -> None:
+def never_shown(api: Api, reply: ApiReply, logs: Logs) -> None:
     """No token's secret in the reply, the audit stream or the logs."""
     written = json.dumps(reply.body if isinstance(reply.body, dict) else {}) + json.dumps(api.sent.events)
     written += json.dumps(logs, default=str)
@@ -154,12 +160,12 @@ def never_shown(api: Api, reply: ApiReply, logs: list[dict[str, Any]]) -> None:
     ],
 )
 async def test_no_token_is_401_with_a_bearer_challenge_and_touches_no_data(
-    api: Api, logs: list[dict[str, Any]], method: str, route: str, body: Any, query: tuple[tuple[str, str], ...]
+    api: Api, logs: Logs, method: str, route: str, body: Any, query: tuple[tuple[str, str], ...]
 ) -> None:
     before = refusals(route, "missing_token")
     reply = await api.call(method, route, body=body, query=query)
     assert reply.status == 401 and reply.headers == {"WWW-Authenticate": 'Bearer realm="sluice"'}
-    assert "sluice tokens create" in reply.body["error"]  # type: ignore[index]
+    assert "sluice tokens create" in json_of(reply)["error"]
     assert not api.store.touched and api.bodies_read == 0
     event = the_refusal(api)
     assert event["details"]["reason"] == "missing_token" and event["details"]["route"] == route
@@ -178,7 +184,7 @@ async def test_no_token_is_401_with_a_bearer_challenge_and_touches_no_data(
         "Bearer ",
     ],
 )
-async def test_an_unknown_token_is_401_invalid_token(api: Api, logs: list[dict[str, Any]], authorization: str) -> None:
+async def test_an_unknown_token_is_401_invalid_token(api: Api, logs: Logs, authorization: str) -> None:
     reply = await api.call("POST", "/search", body={"query": "invoice"}, headers={"Authorization": authorization})
     assert reply.status == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")
     assert not api.store.touched
@@ -186,9 +192,7 @@ async def test_an_unknown_token_is_401_invalid_token(api: Api, logs: list[dict[s
     never_shown(api, reply, logs)
 
 
-async def test_a_wrong_secret_under_a_real_token_id_is_401_and_the_audit_names_the_id(
-    api: Api, logs: list[dict[str, Any]]
-) -> None:
+async def test_a_wrong_secret_under_a_real_token_id_is_401_and_the_audit_names_the_id(api: Api, logs: Logs) -> None:
     forged = api.acme.token[:-1] + ("B" if api.acme.token[-1] != "B" else "C")
     reply = await api.call("GET", "/records", token=forged, query=(("tenant", "acme"),))
     assert reply.status == 401 and 'error="invalid_token"' in reply.headers["WWW-Authenticate"]
@@ -198,7 +202,7 @@ async def test_a_wrong_secret_under_a_real_token_id_is_401_and_the_audit_names_t
     never_shown(api, reply, logs)
 
 
-async def test_a_revoked_token_is_refused_from_the_next_request_on(api: Api, logs: list[dict[str, Any]]) -> None:
+async def test_a_revoked_token_is_refused_from_the_next_request_on(api: Api, logs: Logs) -> None:
     first = await api.call("POST", "/search", token=api.acme.token, body={"query": "invoice"})
     assert first.status == 200
     TokenStore(api.tokens.path).revoke(api.acme.entry.token_id)  # `sluice tokens revoke`, another process
@@ -215,10 +219,10 @@ async def test_a_revoked_token_is_refused_from_the_next_request_on(api: Api, log
 
 @pytest.mark.parametrize("named", ["globex", "GLOBEX", "acme ", 'acme" or tenant != "', "*", "", 42, ["acme"]])
 async def test_a_tenant_token_naming_another_tenant_in_the_body_is_403_for_search(
-    api: Api, logs: list[dict[str, Any]], named: Any
+    api: Api, logs: Logs, named: Any
 ) -> None:
     reply = await api.call("POST", "/search", token=api.acme.token, body={"tenant": named, "query": "invoice"})
-    assert reply.status == 403 and "another tenant" in reply.body["error"]  # type: ignore[index]
+    assert reply.status == 403 and "another tenant" in json_of(reply)["error"]
     assert not api.store.touched
     event = the_refusal(api)
     assert event["details"]["reason"] == "other_tenant" and event["details"]["token_tenant"] == "acme"
@@ -243,7 +247,7 @@ async def test_a_tenant_token_naming_another_tenant_in_the_query_is_403_for_reco
 async def test_a_repeated_tenant_parameter_is_400_whichever_comes_first(api: Api) -> None:
     for query in ((("tenant", "acme"), ("tenant", "globex")), (("tenant", "globex"), ("tenant", "acme"))):
         reply = await api.call("GET", "/records", token=api.acme.token, query=query)
-        assert reply.status == 400 and "more than once" in reply.body["error"]  # type: ignore[index]
+        assert reply.status == 400 and "more than once" in json_of(reply)["error"]
     assert api.store.listed == []
 
 
@@ -293,7 +297,7 @@ async def test_json_with_a_charset_parameter_is_json(api: Api) -> None:
 async def test_a_tenant_token_searches_its_own_tenant_whether_or_not_it_names_it(api: Api, body: Any) -> None:
     reply = await api.call("POST", "/search", token=api.acme.token, body=body)
     assert reply.status == 200 and api.sent.events == []
-    assert [hit["record_id"] for hit in reply.body["hits"]] == ["a1"]  # type: ignore[index]
+    assert [hit["record_id"] for hit in json_of(reply)["hits"]] == ["a1"]
     assert [tenant for tenant, _ in api.store.calls] == ["acme"]
 
 
@@ -301,7 +305,7 @@ async def test_a_tenant_token_searches_its_own_tenant_whether_or_not_it_names_it
 async def test_records_of_a_tenant_token_are_its_own(api: Api, query: tuple[tuple[str, str], ...]) -> None:
     reply = await api.call("GET", "/records", token=api.globex.token, query=query)
     assert reply.status == 200 and api.store.listed == ["globex"]
-    assert [r["record_id"] for r in reply.body["records"]] == ["g1"]  # type: ignore[index]
+    assert [r["record_id"] for r in json_of(reply)["records"]] == ["g1"]
 
 
 async def test_a_tenant_token_forgets_in_its_own_tenant(api: Api) -> None:
@@ -315,7 +319,7 @@ async def test_the_service_credential_names_any_tenant_and_must_name_one(api: Ap
     reply = await api.call("POST", "/search", token=SERVICE_TOKEN, body={"tenant": "globex", "query": "invoice"})
     assert reply.status == 200 and [tenant for tenant, _ in api.store.calls] == ["globex"]
     unnamed = await api.call("POST", "/search", token=SERVICE_TOKEN, body={"query": "invoice"})
-    assert unnamed.status == 400 and "`tenant` is required" in unnamed.body["error"]  # type: ignore[index]
+    assert unnamed.status == 400 and "`tenant` is required" in json_of(unnamed)["error"]
     records = await api.call("GET", "/records", token=SERVICE_TOKEN)
     assert records.status == 400 and api.store.listed == []
 
@@ -372,9 +376,7 @@ async def test_metrics_bound_beyond_loopback_need_an_admin_token(tmp_path: Path,
 # --- refusals stand when the audit stream does not answer ------------------------------------------------------
 
 
-async def test_a_refusal_whose_audit_event_fails_is_still_refused_and_logged(
-    tmp_path: Path, logs: list[dict[str, Any]]
-) -> None:
+async def test_a_refusal_whose_audit_event_fails_is_still_refused_and_logged(tmp_path: Path, logs: Logs) -> None:
     api = build(tmp_path, audit_fails=True)
     reply = await api.call("POST", "/forget", body={"tenant": "acme", "subject": SUBJECT})
     assert reply.status == 401 and api.store.deleted == []

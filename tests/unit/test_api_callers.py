@@ -34,7 +34,7 @@ def test_up_gives_the_service_credential_to_the_index_and_inference_workers_only
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slot: str, gets_it: bool
 ) -> None:
     spawned = Spawned()
-    monkeypatch.setattr(runtime.subprocess, "Popen", spawned)
+    monkeypatch.setattr("agents.processes.runtime.subprocess.Popen", spawned)
     runtime._spawn(load_settings(var_dir=tmp_path), slot, None, "http://127.0.0.1:6066", SERVICE)
     env = spawned.envs[slot.split("-")[0]]
     assert (env.get("SLUICE_API_SERVICE_TOKEN") == SERVICE) is gets_it

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from agents.api import tokens as tokens_module
 from agents.api.tokens import TOKEN_PATTERN, TokenStore, TokenStoreError, token_digest
 
 
@@ -73,13 +73,13 @@ def test_digests_are_compared_in_constant_time(path: Path, monkeypatch: pytest.M
     store = TokenStore(path)
     issued = store.create("tenant", tenant="acme")
     compared: list[tuple[bytes, bytes]] = []
-    real = tokens_module.hmac.compare_digest
+    real = hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(tokens_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr("agents.api.tokens.hmac.compare_digest", spy)
     assert store.check(issued.token).entry is not None
     assert compared == [(issued.entry.sha256.encode(), issued.entry.sha256.encode())]
 
