@@ -14,9 +14,13 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
+import structlog
+
 from agents.api.tokens import TokenKind, TokenStore, TokenStoreError, same_digest, token_digest
 from agents.core.settings import Settings
 from schemas.records import is_valid_tenant
+
+log = structlog.get_logger(__name__)
 
 SERVICE_TOKEN_ID = "service"  # how the configured service credential is named in audit events and logs
 
@@ -102,7 +106,8 @@ class Authenticator:
             return Principal("service", SERVICE_TOKEN_ID)
         try:
             checked = self.tokens.check(token)
-        except TokenStoreError:
+        except TokenStoreError as exc:  # our own message: the store's path and what is wrong with it
+            log.error("api_token_store_unreadable", problem=str(exc))
             return Refusal(503, "token_store_unreadable", "the API token store cannot be read; see the worker's log")
         if checked.entry is None:
             reason = checked.reason or "unknown_token"

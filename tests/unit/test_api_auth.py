@@ -399,3 +399,15 @@ async def test_a_refusal_whose_audit_event_fails_is_still_refused_and_logged(tmp
 )
 def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+async def test_an_unreadable_token_store_refuses_store_tokens_but_not_the_service_credential(
+    api: Api, logs: Logs
+) -> None:
+    api.tokens.path.write_text("not json")
+    reply = await api.call("GET", "/records", token=api.acme.token)
+    assert reply.status == 503 and not api.store.touched
+    assert the_refusal(api)["details"]["reason"] == "token_store_unreadable"
+    assert "api_token_store_unreadable" in [line["event"] for line in logs]
+    service = await api.call("GET", "/records", token=SERVICE_TOKEN, query=(("tenant", "acme"),))
+    assert service.status == 200
