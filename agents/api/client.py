@@ -28,16 +28,30 @@ class IndexApiUnreachableError(IndexApiError):
 
 
 class IndexApi:
-    """Calls to one worker's API (`sluice status` names its URL)."""
+    """Calls to one worker's API (`sluice status` names its URL) with one bearer token.
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+    The token decides what the calls see (README "HTTP API"): a tenant token its tenant only, the service
+    credential whichever tenant a call names, an admin token /metrics. Health needs none.
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def __repr__(self) -> str:  # never the token
+        return f"IndexApi({self.url!r}, token={'set' if self._headers else 'none'})"
 
     def _call(self, method: str, path: str, *, body: dict[str, Any] | None = None, **params: Any) -> Any:
         try:
+            # httpx's json= sends Content-Type: application/json, which the API requires of a POST.
             response = httpx.request(
-                method, f"{self.url}{path}", json=body, params=params or None, timeout=self.timeout_s
+                method,
+                f"{self.url}{path}",
+                json=body,
+                params=params or None,
+                headers=self._headers,
+                timeout=self.timeout_s,
             )
         except httpx.HTTPError as exc:
             raise IndexApiUnreachableError(
@@ -84,8 +98,13 @@ class IndexApi:
         return reply
 
     def metrics(self) -> str:
-        response = httpx.get(f"{self.url}/metrics", timeout=self.timeout_s)
-        response.raise_for_status()
+        """Prometheus text; bound beyond loopback, the worker serves it to an admin token only."""
+        try:
+            response = httpx.get(f"{self.url}/metrics", headers=self._headers, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            raise IndexApiUnreachableError(f"no worker API at {self.url} ({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            raise IndexApiError(f"/metrics failed ({response.status_code})", status=response.status_code)
         return response.text
 
 

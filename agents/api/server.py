@@ -1,11 +1,17 @@
-"""The worker's HTTP API on loopback: health, Prometheus metrics, tenant-scoped search, record listing, erasure."""
+"""The worker's HTTP API: health (open), Prometheus metrics, and token-scoped search, record listing and erasure.
+
+`handle` is the whole API as one function of a request (README "HTTP API"): the Faust views only adapt
+requests and replies, so every rule here (who may call, which tenant they see, what a refusal leaves behind) is
+unit-tested without a server.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -13,6 +19,7 @@ import structlog
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agents.api.auth import Authenticator, Principal, Refusal, admin_refusal, scope_tenant
 from agents.api.wire import RecordsPage, SearchHit, StoredRecord
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
@@ -26,15 +33,16 @@ log = structlog.get_logger(__name__)
 MAX_K = 50
 MAX_LIMIT = 500
 MAX_SUBJECT_CHARS = 200
+ROUTES = ("/health", "/metrics", "/search", "/records", "/forget")
 
 
 @dataclass
 class ApiServices:
     store: VectorStore
     embedder: Embedder
-    role: str
     is_ready: Callable[[], bool]
-    audit: AuditEmitter | None = None  # where erasures are recorded (the worker's audit emitter)
+    audit: AuditEmitter | None = None  # where erasures and refusals are recorded (the worker's audit emitter)
+    auth: Authenticator = field(kw_only=True)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="api")
@@ -143,62 +151,190 @@ async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[st
     return 200, reply
 
 
+async def list_records(services: ApiServices, tenant: Any, query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    """A page of the tenant's stored chunks; returns (HTTP status, JSON body)."""
+    try:
+        tenant = _tenant(tenant)
+        limit = _int(query.get("limit"), "limit", 20, 1, MAX_LIMIT)
+        offset = _int(query.get("offset"), "offset", 0, 0, 10_000_000)
+    except BadRequest as exc:
+        return 400, {"error": str(exc)}
+    total, records = await in_executor(services, services.store.list_records, tenant, limit, offset)
+    chunks = await in_executor(services, services.store.count_chunks, tenant)
+    page = RecordsPage(total, chunks, [StoredRecord(r.record_id, r.text, r.lineage) for r in records])
+    return 200, page.to_json()
+
+
+# --- requests, replies and the rules every route follows ------------------------------------------------------
+
+
+async def _no_body() -> bytes:
+    return b""
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """What the API needs of an HTTP request. The body is read only once the caller is authenticated."""
+
+    method: str
+    route: str
+    headers: Mapping[str, str]
+    query: Iterable[tuple[str, str]] = ()
+    read_body: Callable[[], Awaitable[bytes]] = _no_body
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        if value is None:  # plain dicts (tests) are not case-insensitive like aiohttp's headers
+            value = next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+        return value
+
+
+@dataclass(frozen=True)
+class ApiReply:
+    """A reply: JSON (`body` a dict) or bytes (`/metrics`), with its status and extra headers."""
+
+    status: int
+    body: dict[str, Any] | bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _is_json(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
+
+
+def _single_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    # `?tenant=a&tenant=b` could mean different things to different readers: each parameter is given once.
+    query: dict[str, str] = {}
+    for name, value in items:
+        if name in query:
+            raise BadRequest(f"`{name}` is given more than once")
+        query[name] = value
+    return query
+
+
+async def refuse(services: ApiServices, request: ApiRequest, refusal: Refusal) -> ApiReply:
+    """A refused request: counted, logged and audited (`api.refused`: reason, route, token id; never the token)."""
+    metrics.API_REFUSALS.labels(route=request.route, reason=refusal.reason).inc()
+    details = {
+        "reason": refusal.reason,
+        "route": request.route,
+        "method": request.method,
+        "status": refusal.status,
+        "token_id": refusal.token_id,
+        "token_tenant": refusal.token_tenant,
+    }
+    log.warning("api_refused", tenant=refusal.requested_tenant, **details)
+    if services.audit is not None:
+        try:
+            await services.audit.emit(
+                "api.refused",
+                stage="api",
+                subject_id=refusal.token_id or "anonymous",
+                tenant=refusal.requested_tenant,  # whose data was asked for, when the request named a tenant
+                details=details,
+            )
+        except Exception as exc:  # the refusal stands either way; the log line above keeps its trace
+            log.error("api_refused_audit_failed", route=request.route, error_type=type(exc).__name__)
+    return ApiReply(refusal.status, {"error": refusal.message}, headers=refusal.headers)
+
+
+async def health(services: ApiServices) -> ApiReply:
+    """Open to anyone, so it says only whether the worker is ready (`sluice up` waits on it)."""
+    ready = services.is_ready()
+    return ApiReply(200 if ready else 503, {"status": "ok" if ready else "starting", "healthy": ready})
+
+
+async def serve_metrics(services: ApiServices, request: ApiRequest) -> ApiReply:
+    refusal = services.auth.metrics_refusal(request.header("Authorization"))
+    if refusal is not None:
+        return await refuse(services, request, refusal)
+    metrics.INDEXED_CHUNKS.set(await in_executor(services, services.store.count_chunks))
+    return ApiReply(200, generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+async def _json_body(services: ApiServices, request: ApiRequest, principal: Principal) -> Any | ApiReply:
+    if not _is_json(request.header("Content-Type")):
+        message = "send the body as JSON with Content-Type: application/json"
+        refusal = Refusal(415, "not_json", message, principal.token_id, token_tenant=principal.tenant)
+        return await refuse(services, request, refusal)
+    try:
+        return json.loads(await request.read_body())
+    except ValueError:
+        return ApiReply(400, {"error": "body is not JSON"})
+
+
+async def handle(services: ApiServices, request: ApiRequest) -> ApiReply:
+    """The API: route, authenticate, scope to the token's tenant, then serve."""
+    route = ("GET" if request.method == "HEAD" else request.method, request.route)
+    if route == ("GET", "/health"):
+        return await health(services)
+    if route == ("GET", "/metrics"):
+        return await serve_metrics(services, request)
+    if route not in {("POST", "/search"), ("GET", "/records"), ("POST", "/forget")}:
+        return ApiReply(405 if request.route in ROUTES else 404, {"error": f"no {request.method} {request.route}"})
+    principal = services.auth.authenticate(request.header("Authorization"))
+    if isinstance(principal, Refusal):
+        return await refuse(services, request, principal)
+    if principal.kind == "admin":
+        return await refuse(services, request, admin_refusal(principal))
+    if request.route == "/records":
+        try:
+            query = _single_values(request.query)
+        except BadRequest as exc:
+            return ApiReply(400, {"error": str(exc)})
+        tenant = scope_tenant(principal, query.get("tenant"))
+        if isinstance(tenant, Refusal):
+            return await refuse(services, request, tenant)
+        return ApiReply(*await list_records(services, tenant, query))
+    body = await _json_body(services, request, principal)
+    if isinstance(body, ApiReply):
+        return body
+    if isinstance(body, dict):
+        tenant = scope_tenant(principal, body.get("tenant"))
+        if isinstance(tenant, Refusal):
+            return await refuse(services, request, tenant)
+        body = {**body, "tenant": tenant}  # a tenant token's own tenant, whether or not the body named it
+    if request.route == "/search":
+        return ApiReply(*await search_records(services, body))
+    return ApiReply(*await forget_subject(services, body))
+
+
 def register_api(app: faust.App, services: ApiServices) -> None:
-    async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-        return await in_executor(services, fn, *args)
+    """The Faust views: each hands its request to `handle` and writes the reply back."""
+
+    async def serve(view: View, request: Request, route: str) -> Response:
+        async def read_body() -> bytes:
+            return await request.read()
+
+        reply = await handle(
+            services, ApiRequest(request.method, route, request.headers, tuple(request.query.items()), read_body)
+        )
+        if isinstance(reply.body, bytes):
+            return view.bytes(reply.body, content_type=reply.content_type, status=reply.status, headers=reply.headers)
+        return view.json(reply.body, status=reply.status, headers=reply.headers)
 
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            chunks = await in_thread(services.store.count_chunks)
-            metrics.INDEXED_CHUNKS.set(chunks)
-            ready = services.is_ready()
-            return self.json(
-                {
-                    "status": "ok" if ready else "starting",
-                    "healthy": ready,
-                    "role": services.role,
-                    "embedder_version": services.embedder.version,
-                    "index_chunks": chunks,
-                },
-                status=200 if ready else 503,
-            )
+            return await serve(self, request, "/health")
 
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+            return await serve(self, request, "/metrics")
 
     @app.page("/search")
     class Search(View):
         async def post(self, request: Request) -> Response:
-            try:
-                body = await request.json()
-            except ValueError:
-                return self.json({"error": "body is not JSON"}, status=400)
-            status, reply = await search_records(services, body)
-            return self.json(reply, status=status)
+            return await serve(self, request, "/search")
 
     @app.page("/records")
     class Records(View):
         async def get(self, request: Request) -> Response:
-            try:
-                tenant = _tenant(request.query.get("tenant"))
-                limit = _int(request.query.get("limit"), "limit", 20, 1, MAX_LIMIT)
-                offset = _int(request.query.get("offset"), "offset", 0, 0, 10_000_000)
-            except BadRequest as exc:
-                return self.json({"error": str(exc)}, status=400)
-            total, records = await in_thread(services.store.list_records, tenant, limit, offset)
-            chunks = await in_thread(services.store.count_chunks, tenant)
-            page = RecordsPage(total, chunks, [StoredRecord(r.record_id, r.text, r.lineage) for r in records])
-            return self.json(page.to_json())
+            return await serve(self, request, "/records")
 
     @app.page("/forget")
     class Forget(View):
         async def post(self, request: Request) -> Response:
-            try:
-                body = await request.json()
-            except ValueError:
-                return self.json({"error": "body is not JSON"}, status=400)
-            status, reply = await forget_subject(services, body)
-            return self.json(reply, status=status)
+            return await serve(self, request, "/forget")

@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from agents.cli._base import cli_settings
 from agents.core.settings import Settings
 
+if TYPE_CHECKING:
+    from agents.api.client import IndexApi
 
-def _api_url(settings: Settings) -> str:
+
+def _api(settings: Settings, token: str | None, timeout_s: float) -> IndexApi:
+    """The running worker's API, called with --token or else SLUICE_API_TOKEN."""
+    from agents.api.client import IndexApi
     from agents.processes.runtime import status as runtime_status
 
     url = runtime_status(settings)["api_url"]
     if not url:
         raise click.ClickException("no worker API known: run `sluice up` first")
-    return str(url)
+    if token is None and settings.api_token is not None:
+        token = settings.api_token.get_secret_value()
+    return IndexApi(str(url), token=token, timeout_s=timeout_s)
+
+
+def token_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--token",
+        default=None,
+        help="API token (default: SLUICE_API_TOKEN, which keeps it out of the process list and shell history).",
+    )(command)
 
 
 @contextmanager
@@ -42,11 +58,10 @@ def _api_errors(action: str) -> Iterator[None]:
 @click.argument("query")
 @click.option("--tenant", required=True, help="Only this tenant's records are searched.")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
-def search(query: str, tenant: str, k: int) -> None:
+@token_option
+def search(query: str, tenant: str, k: int, token: str | None) -> None:
     """Semantic search over the de-identified index through the worker's API."""
-    from agents.api.client import IndexApi
-
-    api = IndexApi(_api_url(cli_settings()), timeout_s=30)
+    api = _api(cli_settings(), token, timeout_s=30)
     with _api_errors("search"):
         hits = api.search(tenant, query, k)
     click.echo(json.dumps({"hits": [hit.to_json() for hit in hits]}, indent=2, ensure_ascii=False))
@@ -116,18 +131,19 @@ def deid_pseudonym(entity_type: str, value: str) -> None:
     "--type", "entity_type", type=click.Choice(_entity_types(identifiers_only=True)), help="Type of --identifier."
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def forget(tenant: str, subject: str | None, identifier: str | None, entity_type: str | None, as_json: bool) -> None:
+@token_option
+def forget(
+    tenant: str, subject: str | None, identifier: str | None, entity_type: str | None, as_json: bool, token: str | None
+) -> None:
     """Right to erasure: delete every indexed chunk of TENANT that mentions a data subject; audited.
 
     Name the subject by pseudonym (--subject) or by a raw identifier and its type (--identifier, --type), whose
     pseudonym is computed here and never leaves this process.
     """
-    from agents.api.client import IndexApi
-
     if (subject is None) == (identifier is None) or (identifier is None) != (entity_type is None):
         raise click.UsageError("give either --subject PSEUDONYM, or --identifier VALUE with --type TYPE")
     settings = cli_settings()
-    api = IndexApi(_api_url(settings), timeout_s=60)
+    api = _api(settings, token, timeout_s=60)
     if identifier is not None and entity_type is not None:
         subject = _subject_of(identifier, entity_type, settings)
     assert subject is not None  # one of the two, checked above

@@ -32,7 +32,7 @@ def create_app(
         broker_commit_interval=1.0,
         web_enabled=web_port is not None,
         web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_bind=settings.api_bind,  # loopback unless configured; agents/api/auth.py guards what is served
         web_port=web_port or 6066,
         web_stats_enabled=False,
         web_graph_enabled=False,

@@ -38,6 +38,12 @@ RULE_PACK_UPDATES = Counter(
 )
 INDEXED_CHUNKS = Gauge("sluice_index_chunks", "Chunks in the vector store", registry=REGISTRY)
 SEARCHES = Counter("sluice_searches_total", "Searches served by the HTTP API", registry=REGISTRY)
+API_REFUSALS = Counter(
+    "sluice_api_refusals_total",
+    "HTTP API requests refused (no or bad token, other tenant, wrong scope, not JSON), by route and reason",
+    ["route", "reason"],
+    registry=REGISTRY,
+)
 
 # --- inference ---------------------------------------------------------------------------------------------------
 RESPONSES = Counter(

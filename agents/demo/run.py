@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm import tqdm
 
 from agents.api.client import IndexApi
+from agents.api.tokens import TokenStore
 from agents.core.digests import keyed_digest
 from agents.core.kafka_io import TopicFollower, end_offsets, produce_all, read_topic
 from agents.core.settings import Settings
@@ -28,20 +31,48 @@ DEMO_SEARCHES = (
 API_TIMEOUT_S = 60.0
 
 
-def stored_texts(api_url: str, tenant: str) -> list[str]:
+def stored_texts(api: IndexApi, tenant: str) -> list[str]:
     """Everything the index holds for a tenant, through the public API (Milvus Lite is owned by the worker)."""
-    return [json.dumps(r, ensure_ascii=False) for r in IndexApi(api_url, timeout_s=API_TIMEOUT_S).all_records(tenant)]
+    return [json.dumps(r, ensure_ascii=False) for r in api.all_records(tenant)]
+
+
+@contextmanager
+def tenant_apis(settings: Settings, api_url: str, tenants: Sequence[str]) -> Iterator[dict[str, IndexApi]]:
+    """One API client per demo tenant, each with a token of that tenant only, as a tenant's own front end would
+    hold; the tokens are revoked when the demo ends."""
+    store = TokenStore(settings.resolved_api_tokens_file)
+    issued = {tenant: store.create("tenant", tenant=tenant, name="make demo") for tenant in tenants}
+    try:
+        yield {tenant: IndexApi(api_url, token=i.token, timeout_s=API_TIMEOUT_S) for tenant, i in issued.items()}
+    finally:
+        for i in issued.values():
+            store.revoke(i.entry.token_id)
 
 
 def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict[str, Any]:
-    started = time.monotonic()
     print("== starting Sluice (broker, topics, worker) ==")
+    started = time.monotonic()
     state = runtime.up(settings)
     api_url = str(state["api_url"])
-    api = IndexApi(api_url, timeout_s=API_TIMEOUT_S)
-    bootstrap = resolve_bootstrap_servers(settings)
     run_id = time.strftime("%H%M%S")
     tenants = (f"acme-{run_id}", f"globex-{run_id}")
+    with tenant_apis(settings, api_url, tenants) as apis:
+        return _run_demo(settings, api_url, apis, tenants, run_id, started, events=events, broken=broken, seed=seed)
+
+
+def _run_demo(
+    settings: Settings,
+    api_url: str,
+    apis: dict[str, IndexApi],
+    tenants: tuple[str, str],
+    run_id: str,
+    started: float,
+    *,
+    events: int,
+    broken: int,
+    seed: int,
+) -> dict[str, Any]:
+    bootstrap = resolve_bootstrap_servers(settings)
     generator = DemoGenerator(seed=seed, tenants=tenants, run_id=run_id)
     stream = generator.stream(events=events, broken=broken)
     valid = [m for m in stream.messages if not m.broken]
@@ -96,7 +127,7 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
     searches = []
     for query, tenant_index in DEMO_SEARCHES:
         tenant = tenants[tenant_index]
-        hits = api.search(tenant, query, 3)
+        hits = apis[tenant].search(tenant, query, 3)
         searches.append({"query": query, "tenant": tenant, "hits": len(hits)})
         print(f"\n  {query!r} in {tenant}:")
         for hit in hits:
@@ -116,7 +147,7 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
         records = read_topic(bootstrap, topic, options=settings.kafka_options, start=starts[topic])
         corpus.extend((r.value or b"").decode("utf-8", "replace") for r in records)
     for tenant in tenants:
-        corpus.extend(stored_texts(api_url, tenant))
+        corpus.extend(stored_texts(apis[tenant], tenant))
     corpus.extend(path.read_text(errors="replace") for path in worker_logs(settings))
     # Planted = values that really went into an event (the generator draws a few it does not use).
     sent = [(m.value or b"").decode("utf-8", "replace") for m in stream.messages]
@@ -166,7 +197,10 @@ def run_demo(settings: Settings, *, events: int, broken: int, seed: int) -> dict
         if key in summary:
             print(f"  {key:<20} {summary[key]}")
     print(f"  {'pii_found':<20} {summary['pii_found']}")
-    print('\nSluice keeps running: try `sluice search "物流" --tenant ' + tenants[0] + "`; `sluice down` stops it.")
+    print(
+        f"\nSluice keeps running: try `export SLUICE_API_TOKEN=$(sluice tokens create --tenant {tenants[0]})` and "
+        f'`sluice search "物流" --tenant {tenants[0]}`; `sluice down` stops it.'
+    )
     return summary
 
 

@@ -153,9 +153,11 @@ def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_p
     if role == "all":
         register_chainer(app, settings, bootstrap, runner)
     if serves_api and index is not None:
+        from agents.api.auth import build_authenticator
         from agents.api.server import ApiServices, register_api
 
-        register_api(app, ApiServices(index.store, index.embedder, role, ready, audit=runner.audit))
+        auth = build_authenticator(settings)
+        register_api(app, ApiServices(index.store, index.embedder, ready, audit=runner.audit, auth=auth))
 
     if deidentify is not None:
         ready.waiting_for.add("rules")
@@ -180,6 +182,7 @@ def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_p
             group=consumer_group(settings, role),
             bootstrap_servers=bootstrap,
             web_port=web_port if serves_api else None,
+            web_bind=settings.api_bind if serves_api else None,
             rule_pack_version=rules.engine.version if deidentify else None,
             deid_version=deidentify.deidentifier.version if deidentify else None,
             embedder_version=index.embedder.version if index else None,
@@ -243,7 +246,12 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     served = ServedModels(settings, on_switch=audit_switch)
     batcher = build_batcher(settings, served.router)
     policy: EngineRef[PolicyEngine] = EngineRef(PolicyEngine([load_default_policy()]))
-    retriever = IndexApiRetriever(IndexApi(settings.retrieval_url, timeout_s=5.0)) if settings.retrieval_url else None
+    # Retrieval runs for whichever tenant sent the request: the service credential, which names it on each call.
+    retriever = (
+        IndexApiRetriever(IndexApi(settings.retrieval_url, token=settings.api_service_secret(), timeout_s=5.0))
+        if settings.retrieval_url
+        else None
+    )
     service = build_service(settings, served.router, batcher, lambda: policy.engine, retriever)
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
     send = topic_sender(app)

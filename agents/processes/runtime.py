@@ -88,8 +88,12 @@ def ensure_models(settings: Settings) -> None:
         )
 
 
-def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: str | None) -> dict[str, Any]:
+def _spawn(
+    settings: Settings, slot: str, api_port: int | None, retrieval_url: str | None, service_token: str
+) -> dict[str, Any]:
     role = slot.split("-", 1)[0]
+    # The index worker accepts the service credential, the inference worker presents it (retrieval for any tenant).
+    service = {"SLUICE_API_SERVICE_TOKEN": service_token} if role in ("index", "inference", "all") else {}
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     clear_ready(settings.run_dir, slot)  # a mark left by an earlier run says nothing about this one
     log_path = settings.run_dir / f"{slot}.log"
@@ -111,6 +115,7 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
                 "SLUICE_VAR_DIR": str(settings.var_dir),
                 "SLUICE_WORKER_SLOT": slot,
                 **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
+                **service,
             },
         )
     return {"role": role, "pid": process.pid, "api_port": api_port, "log": str(log_path)}
@@ -151,6 +156,7 @@ def _up(settings: Settings, *, wait: bool, log: Any) -> dict[str, Any]:
     bootstrap = resolve_bootstrap_servers(settings)
     apply_declared_topics(settings, bootstrap)
     log("topics      applied")
+    service_token = settings.api_service_secret()  # generated once here when not configured
     state = _read_state(settings)
     workers: dict[str, Any] = state.get("workers", {})
     for slot in planned_workers(settings):
@@ -162,7 +168,7 @@ def _up(settings: Settings, *, wait: bool, log: Any) -> dict[str, Any]:
         if slot.startswith("index"):
             # Keep the API where it was so that clients' configured URLs survive a restart.
             api_port = settings.api_port or int(known.get("api_port") or 0) or free_port()
-        workers[slot] = _spawn(settings, slot, api_port, _api_url(workers))
+        workers[slot] = _spawn(settings, slot, api_port, _api_url(settings, workers), service_token)
         log(f"{slot:<11} started  pid {workers[slot]['pid']}, log {workers[slot]['log']}")
     # Slots beyond the plan (fewer deidentify workers configured) are stopped.
     for slot in [s for s in workers if s not in planned_workers(settings)]:
@@ -174,9 +180,22 @@ def _up(settings: Settings, *, wait: bool, log: Any) -> dict[str, Any]:
     return status(settings)
 
 
-def _api_url(workers: dict[str, Any]) -> str | None:
+def _api_url(settings: Settings, workers: dict[str, Any]) -> str | None:
     port = (workers.get("index-0") or {}).get("api_port")
-    return f"http://127.0.0.1:{port}" if port else None
+    return reachable_url(settings.api_bind, int(port)) if port else None
+
+
+def reachable_url(bind: str, port: int) -> str:
+    """Where this machine reaches an API bound to `bind`: loopback for a wildcard bind, else the address itself."""
+    if bind in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif bind == "::":
+        host = "[::1]"  # asyncio binds "::" IPv6-only, so 127.0.0.1 would not answer
+    elif ":" in bind:
+        host = f"[{bind}]"
+    else:
+        host = bind
+    return f"http://{host}:{port}"
 
 
 def _worker_tail(worker: dict[str, Any], lines: int = 20) -> str:
@@ -191,7 +210,7 @@ def wait_healthy(settings: Settings, timeout_s: float) -> None:
     control topics read, tables recovered); a worker that exits meanwhile fails the wait with its log tail."""
     deadline = time.monotonic() + timeout_s
     workers: dict[str, Any] = _read_state(settings).get("workers", {})
-    api_url = _api_url(workers)
+    api_url = _api_url(settings, workers)
     while time.monotonic() < deadline:
         for slot, worker in workers.items():
             if not pid_alive(int(worker.get("pid") or 0)):
@@ -320,7 +339,7 @@ def status(settings: Settings) -> dict[str, Any]:
                         "why": _worker_tail(worker, lines=1) or "not running (no log line)",
                     }
                 )
-    api_url = _api_url(workers)
+    api_url = _api_url(settings, workers)
     reply = health(api_url) if api_url and all_alive else None
     return {
         "bootstrap_servers": bootstrap,

@@ -115,10 +115,21 @@ def bootstrap(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sluice_up(settings: Settings, bootstrap: str) -> dict[str, Any]:
-    """`sluice up` against the test broker: topics applied, one worker running, healthy."""
+    """`sluice up` against the test broker: topics applied, one worker running, healthy.
+
+    Besides what `sluice status` reports, `api_token` is the credential the session calls the worker's API with:
+    the service credential `sluice up` made, which names the tenant on every call, since each test owns a tenant.
+    What a tenant's own token may and may not do is pinned by test_api_auth.py.
+    """
     from agents.processes import runtime
 
-    return runtime.up(settings, log=lambda *_: None)
+    return {**runtime.up(settings, log=lambda *_: None), "api_token": settings.api_service_secret()}
+
+
+@pytest.fixture(scope="session")
+def api_token(sluice_up: dict[str, Any]) -> str:
+    """The session's API credential (see sluice_up)."""
+    return str(sluice_up["api_token"])
 
 
 @pytest.fixture()
@@ -138,11 +149,26 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 60.0, interval_s: 
         time.sleep(interval_s)
 
 
-def api(api_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def api(api_url: str, path: str, body: dict[str, Any] | None = None, *, token: str | None) -> Any:
+    """The reply of one API call as JSON; an error reply is its JSON with `status` added. `token=None` sends none."""
+    status, _, reply = api_call(api_url, path, body, token=token)
+    return reply if status < 400 else {"status": status, **reply}
+
+
+def api_call(
+    api_url: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, JSON reply) of one call with plain urllib: a POST when there is a body."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{api_url}{path}", data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(f"{api_url}{path}", data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+            return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return {"status": exc.code, **json.loads(exc.read() or b"{}")}
+        return exc.code, dict(exc.headers), json.loads(exc.read() or b"{}")

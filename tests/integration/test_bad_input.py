@@ -446,7 +446,8 @@ def test_every_bad_message_on_every_consumed_topic_ends_in_an_outcome_and_worker
     )
     request = {"request_id": f"{tenant}-after", "tenant": tenant, "prompt": "still there?", "max_tokens": 4}
     produce(bootstrap, [("inference.requests.v1", b"after", json.dumps(request).encode())])
-    wait_for(lambda: api(sluice_up["api_url"], f"/records?tenant={tenant}")["total"] == 1, timeout_s=60)
+    records = f"/records?tenant={tenant}"
+    wait_for(lambda: api(sluice_up["api_url"], records, token=sluice_up["api_token"])["total"] == 1, timeout_s=60)
     answer = wait_for(lambda: answers(bootstrap, responses_start, f"{tenant}-after").get(f"{tenant}-after"))
     assert [a["status"] for a in answer] == ["ok"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,10 @@ from tests.integration.helpers import produce
 from topics.specs import ALL_TOPICS
 
 
-def sluice(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def sluice(
+    *args: str, stdin: str | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`sluice ARGS` in a subprocess with this session's environment, plus `env`."""
     return subprocess.run(
         [sys.executable, "-m", "agents.cli", *args],
         input=stdin,
@@ -21,6 +25,7 @@ def sluice(*args: str, stdin: str | None = None, check: bool = True) -> subproce
         text=True,
         check=check,
         timeout=300,
+        env={**os.environ, **env} if env else None,
     )
 
 

@@ -114,7 +114,7 @@ def assert_exactly_once(sluice_up: dict[str, Any], bootstrap: str, tenant: str, 
     assert set(answers) == {f"{tenant}-r{i}" for i in range(asked)}, "a request has no response"
     assert [k for k, n in answers.items() if n != 1] == [], "a request was answered twice"
     acks = values(bootstrap, "records.indexed.v1", tenant=tenant)
-    stored = api(sluice_up["api_url"], f"/records?tenant={tenant}&limit=500")
+    stored = api(sluice_up["api_url"], f"/records?tenant={tenant}&limit=500", token=sluice_up["api_token"])
     assert stored["total"] == len(acks), "the index holds a record that was not acknowledged (or lacks one)"
     assert stored["chunks"] == sum(a["chunks"] for a in acks), "duplicate or missing chunks in the index"
 

@@ -21,7 +21,8 @@ ID_B = "310115199203054564"
 
 
 def records_of(sluice_up: dict[str, Any], tenant: str) -> dict[str, Any]:
-    return api(sluice_up["api_url"], f"/records?tenant={tenant}&limit=500")  # type: ignore[no-any-return]
+    path = f"/records?tenant={tenant}&limit=500"
+    return api(sluice_up["api_url"], path, token=sluice_up["api_token"])  # type: ignore[no-any-return]
 
 
 def subject_events(tenant: str) -> list[tuple[str, bytes | None, bytes | None]]:
@@ -92,7 +93,11 @@ def test_forget_removes_one_subjects_chunks_keeps_the_others_and_audits_it(
     assert {e for e, s in subjects.items() if phone_subject in s} == {"a-1", "a-4"}
 
     # By raw identifier: its pseudonym is computed locally; the value is never shown.
-    by_id = sluice("forget", "--tenant", tenant, "--identifier", ID_A, "--type", "CN_RESIDENT_ID", "--json")
+    # The CLI calls the API with the session's credential from SLUICE_API_TOKEN, as an operator would.
+    with_token = {"SLUICE_API_TOKEN": sluice_up["api_token"]}
+    by_id = sluice(
+        "forget", "--tenant", tenant, "--identifier", ID_A, "--type", "CN_RESIDENT_ID", "--json", env=with_token
+    )
     reply = json.loads(by_id.stdout)
     after_id = records_of(sluice_up, tenant)
     assert reply["tenant"] == tenant and reply["subject"] == id_subject
@@ -100,11 +105,12 @@ def test_forget_removes_one_subjects_chunks_keeps_the_others_and_audits_it(
     assert {r["record_id"] for r in after_id["records"]} == {by_event["a-4"], by_event["b-1"]}
 
     # By pseudonym: the log line that named subject A only by phone goes too; subject B stays.
-    by_subject = sluice("forget", "--tenant", tenant, "--subject", phone_subject)
+    by_subject = sluice("forget", "--tenant", tenant, "--subject", phone_subject, env=with_token)
     assert f"forgot {phone_subject} in tenant {tenant}" in by_subject.stdout
     after = records_of(sluice_up, tenant)
     assert [r["record_id"] for r in after["records"]] == [by_event["b-1"]]
-    hits = api(sluice_up["api_url"], "/search", {"query": "客户要求退货", "tenant": tenant, "k": 50})["hits"]
+    query = {"query": "客户要求退货", "tenant": tenant, "k": 50}
+    hits = api(sluice_up["api_url"], "/search", query, token=sluice_up["api_token"])["hits"]
     assert {h["record_id"] for h in hits} == {by_event["b-1"]}
 
     # Each erasure leaves one audit event that names the pseudonym, never the value.

@@ -28,7 +28,8 @@ def crm(event_id: str, tenant: str, notes: str, **contact: str) -> tuple[str, by
 
 
 def records_of(sluice_up: dict[str, Any], tenant: str) -> dict[str, Any]:
-    return api(sluice_up["api_url"], f"/records?tenant={tenant}&limit=500")  # type: ignore[no-any-return]
+    path = f"/records?tenant={tenant}&limit=500"
+    return api(sluice_up["api_url"], path, token=sluice_up["api_token"])  # type: ignore[no-any-return]
 
 
 def test_events_become_vectors_acks_and_audit_events_without_raw_pii(
@@ -87,7 +88,8 @@ def test_events_become_vectors_acks_and_audit_events_without_raw_pii(
     for secret in (PHONE, ID_NUMBER, EMAIL, "10.1.2.3"):
         assert secret not in everything
 
-    hits = api(sluice_up["api_url"], "/search", {"query": "退货", "tenant": tenant, "k": 5})["hits"]
+    query = {"query": "退货", "tenant": tenant, "k": 5}
+    hits = api(sluice_up["api_url"], "/search", query, token=sluice_up["api_token"])["hits"]
     assert hits and all(h["lineage"]["tenant"] == tenant if "tenant" in h["lineage"] else True for h in hits)
     assert {h["record_id"] for h in hits} <= {r["record_id"] for r in stored["records"]}
 
@@ -103,9 +105,11 @@ def test_search_never_returns_another_tenants_records(sluice_up: dict[str, Any],
     )
     wait_for(lambda: records_of(sluice_up, tenant)["total"] == 1 and records_of(sluice_up, other)["total"] == 1)
     mine = {r["record_id"] for r in records_of(sluice_up, tenant)["records"]}
-    hits = api(sluice_up["api_url"], "/search", {"query": "shared words about invoices", "tenant": tenant, "k": 50})
+    query = {"query": "shared words about invoices", "tenant": tenant, "k": 50}
+    hits = api(sluice_up["api_url"], "/search", query, token=sluice_up["api_token"])
     assert {h["record_id"] for h in hits["hits"]} == mine
-    hostile = api(sluice_up["api_url"], "/search", {"query": "x", "tenant": f'{tenant}" or tenant != "', "k": 5})
+    query = {"query": "x", "tenant": f'{tenant}" or tenant != "', "k": 5}
+    hostile = api(sluice_up["api_url"], "/search", query, token=sluice_up["api_token"])
     assert hostile["status"] == 400
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agents.api.client import IndexApi
 from agents.core.kafka_io import end_offsets, produce_all, read_topic
 from agents.core.settings import Settings
 from agents.demo.data import DemoGenerator
@@ -62,7 +63,7 @@ def test_no_planted_pii_appears_in_any_topic_index_log_or_report(
     for topic, start in starts.items():
         corpus += [(r.value or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic, start=start)]
         corpus += [(r.key or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic, start=start)]
-    corpus += stored_texts(sluice_up["api_url"], tenant)
+    corpus += stored_texts(IndexApi(sluice_up["api_url"], token=sluice_up["api_token"]), tenant)
     corpus += [path.read_text(errors="replace") for path in worker_logs(settings)]
     corpus += [html_report.read_text(encoding="utf-8"), csv_report.read_text(encoding="utf-8")]
 

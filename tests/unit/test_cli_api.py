@@ -13,6 +13,14 @@ from agents.api.wire import SearchHit
 from agents.cli import main
 
 API_URL = "http://127.0.0.1:6066"
+TOKEN = "sluice_0123456789ab_" + "T" * 43
+# The Authorization header each call carried (None: none).
+tokens: list[str | None] = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tokens() -> None:
+    tokens.clear()
 
 
 @pytest.fixture()
@@ -20,14 +28,17 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
     """A running worker as `sluice status` would report it; IndexApi's calls are recorded, not sent."""
     monkeypatch.setenv("SLUICE_PSEUDONYM_KEY", "cli-unit-test-pseudonym-key-0123456789")
     monkeypatch.setattr("agents.processes.runtime.status", lambda _settings: {"api_url": API_URL})
+    monkeypatch.delenv("SLUICE_API_TOKEN", raising=False)
     recorded: list[tuple[str, tuple[Any, ...]]] = []
 
     def search(self: IndexApi, *args: Any) -> list[SearchHit]:
         recorded.append(("search", (self.url, *args)))
+        tokens.append(self._headers.get("Authorization"))
         return [SearchHit("r-1", 0.12345678, "客户<PERSON_1>退货", {"source": "crm"})]
 
     def forget(self: IndexApi, *args: Any) -> dict[str, Any]:
         recorded.append(("forget", (self.url, *args)))
+        tokens.append(self._headers.get("Authorization"))
         return {"tenant": args[0], "subject": args[1], "chunks_deleted": 3, "audit_event_id": "e-1"}
 
     monkeypatch.setattr(IndexApi, "search", search)
@@ -84,3 +95,23 @@ def test_no_known_worker_api_says_to_start_sluice(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("agents.processes.runtime.status", lambda _settings: {"api_url": None})
     result = CliRunner().invoke(main, ["forget", "--tenant", "acme", "--subject", "<X>"])
     assert result.exit_code == 1 and result.stderr == "Error: no worker API known: run `sluice up` first\n"
+
+
+@pytest.mark.parametrize(
+    "command", [["search", "q", "--tenant", "acme"], ["forget", "--tenant", "acme", "--subject", "<X>"]]
+)
+def test_the_token_comes_from_the_option_or_else_sluice_api_token(
+    calls: list[Any], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    assert CliRunner().invoke(main, [*command, "--token", TOKEN]).exit_code == 0
+    monkeypatch.setenv("SLUICE_API_TOKEN", "sluice_0123456789ab_" + "E" * 43)
+    assert CliRunner().invoke(main, command).exit_code == 0
+    assert CliRunner().invoke(main, [*command, "--token", TOKEN]).exit_code == 0
+    assert tokens == [f"Bearer {TOKEN}", "Bearer sluice_0123456789ab_" + "E" * 43, f"Bearer {TOKEN}"]
+
+
+def test_a_refused_token_reads_as_one_line_naming_the_status(calls: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    failing(monkeypatch, "search", IndexApiError("/search failed (401): the token is not valid", status=401))
+    result = CliRunner().invoke(main, ["search", "q", "--tenant", "acme", "--token", TOKEN])
+    assert result.exit_code == 1 and result.stderr == "Error: search failed (401): the token is not valid\n"
+    assert TOKEN not in result.output

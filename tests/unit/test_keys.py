@@ -52,6 +52,7 @@ def test_configured_keys_need_no_generated_ones(tmp_path: Path) -> None:
         dead_letter_key="ab" * 32,
         audit_hmac_keys={"2026-11": "a" * 32},
         audit_hmac_key_id="2026-11",
+        api_service_token="s" * 40,
         kafka_bootstrap_servers="kafka-1:9092",
     )
     assert settings.generated_keys() == []
@@ -138,6 +139,7 @@ def test_sluice_up_creates_the_keys_before_anything_starts(tmp_path: Path) -> No
     with pytest.raises(ConfigurationError, match="no embedding model"):  # stops right after the keys
         runtime.up(settings, wait=False, log=lambda *_: None)
     assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == [
+        "api-service.token",
         "audit-hmac-local-1.key",
         "dlq.key",
         "pseudonym.key",

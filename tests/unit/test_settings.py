@@ -39,7 +39,12 @@ def test_redacted_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_generated_keys_are_created_once_and_private(tmp_path: Path) -> None:
     settings = load_settings(var_dir=tmp_path)
     created = create_generated_keys(settings)
-    assert sorted(p.name for p in created) == ["audit-hmac-local-1.key", "dlq.key", "pseudonym.key"]
+    assert sorted(p.name for p in created) == [
+        "api-service.token",
+        "audit-hmac-local-1.key",
+        "dlq.key",
+        "pseudonym.key",
+    ]
     first = settings.pseudonym_secret()
     assert create_generated_keys(settings) == created and first == load_settings(var_dir=tmp_path).pseudonym_secret()
     assert all(path.stat().st_mode & 0o077 == 0 for path in created)
@@ -82,3 +87,54 @@ def test_the_worker_slot_names_run_files_and_defaults_to_the_role(monkeypatch: p
     monkeypatch.setenv("SLUICE_WORKER_SLOT", "../etc")
     with pytest.raises(ConfigurationError, match="SLUICE_WORKER_SLOT"):
         load_settings()
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0", "::", "::1", "10.0.0.5", "sluice-index.internal"])
+def test_the_api_bind_address_takes_addresses_and_host_names(monkeypatch: pytest.MonkeyPatch, bind: str) -> None:
+    monkeypatch.setenv("SLUICE_API_BIND", bind)
+    assert load_settings().api_bind == bind
+
+
+def test_the_api_binds_to_loopback_by_default() -> None:
+    assert load_settings().api_bind == "127.0.0.1"
+
+
+@pytest.mark.parametrize("bind", ["http://0.0.0.0", "0.0.0.0:6066", "", "a b"])
+def test_a_bind_address_with_scheme_or_port_fails_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, bind: str
+) -> None:
+    monkeypatch.setenv("SLUICE_API_BIND", bind)
+    with pytest.raises(ConfigurationError, match="SLUICE_API_BIND"):
+        load_settings()
+
+
+def test_a_short_service_token_fails_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_API_SERVICE_TOKEN", "too-short")
+    with pytest.raises(ConfigurationError, match="SLUICE_API_SERVICE_TOKEN"):
+        load_settings()
+
+
+def test_the_service_token_is_generated_once_and_private_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match="SLUICE_API_SERVICE_TOKEN"):  # only `sluice up` creates it
+        load_settings(var_dir=tmp_path).api_service_secret()
+    create_generated_keys(load_settings(var_dir=tmp_path))
+    generated = load_settings(var_dir=tmp_path).api_service_secret()
+    assert generated == load_settings(var_dir=tmp_path).api_service_secret() and len(generated) >= 32
+    assert (tmp_path / "secrets" / "api-service.token").stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("SLUICE_API_SERVICE_TOKEN", "x" * 40)
+    assert load_settings(var_dir=tmp_path).api_service_secret() == "x" * 40
+
+
+def test_api_tokens_live_under_var_secrets_unless_configured(tmp_path: Path) -> None:
+    assert load_settings(var_dir=tmp_path).resolved_api_tokens_file == tmp_path / "secrets" / "api-tokens.json"
+    shared = tmp_path / "shared" / "tokens.json"
+    assert load_settings(var_dir=tmp_path, api_tokens_file=shared).resolved_api_tokens_file == shared
+
+
+def test_api_tokens_are_hidden_in_the_redacted_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_API_TOKEN", "sluice_0123456789ab_secret-part")
+    monkeypatch.setenv("SLUICE_API_SERVICE_TOKEN", "service-secret-" * 3)
+    shown = json.dumps(load_settings().redacted())
+    assert "secret-part" not in shown and "service-secret-" not in shown

@@ -10,6 +10,7 @@ import pytest
 from agents.api.server import MAX_SUBJECT_CHARS, ApiServices, forget_subject
 from agents.core.audit import AuditEmitter
 from models.store import ChunkRow
+from tests.unit.api_fakes import NO_TOKENS
 from tests.unit.ingest.fakes import FakeEmbedder, FakeStore
 
 SUBJECT = "<CN_RESIDENT_ID_7747702706c1e93b>"
@@ -65,7 +66,7 @@ class Sent:
 
 def services(store: SubjectStore, sent: Sent | None = None) -> ApiServices:
     audit = AuditEmitter(sent) if sent is not None else None
-    return ApiServices(store, FakeEmbedder(), "index", lambda: True, audit=audit)
+    return ApiServices(store, FakeEmbedder(), lambda: True, audit=audit, auth=NO_TOKENS)
 
 
 @pytest.fixture()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from agents.api.server import MAX_K, ApiServices, search_records
+from tests.unit.api_fakes import NO_TOKENS
 from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
 
 TARGET = "<PERSON_3c976b0a75e2d418>"
@@ -20,7 +21,7 @@ def services() -> ApiServices:
         add(store, embedder, "acme", f"r{i}", f"<PERSON_{i:016x}> ordered two pallets of widgets")
     add(store, embedder, "acme", "target", f"{TARGET} ordered one box of screws")
     add(store, embedder, "globex", "g1", f"{TARGET} ordered")
-    return ApiServices(store, embedder, "index", lambda: True)
+    return ApiServices(store, embedder, lambda: True, auth=NO_TOKENS)
 
 
 async def test_a_query_naming_a_pseudonym_gets_its_record_first(services: ApiServices) -> None:

@@ -115,7 +115,12 @@ async def _rerun(
     router = ModelRouter({model_ref: ServingModel(model_ref, generator)}, {model_ref: 1.0})
     batcher = build_batcher(settings, router)
     policy = PolicyEngine([load_default_policy()])
-    retriever = IndexApiRetriever(IndexApi(retrieval_url, timeout_s=5.0)) if retrieval_url else None
+    # Re-execution retrieves as the inference worker did, for each request's own tenant: the service credential.
+    retriever = (
+        IndexApiRetriever(IndexApi(retrieval_url, token=settings.api_service_secret(), timeout_s=5.0))
+        if retrieval_url
+        else None
+    )
     service = build_service(settings, router, batcher, lambda: policy, retriever)
     await batcher.start()
 
