@@ -5,8 +5,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from models.deid.entity_types import PATTERN_TYPES
 from models.deid.pseudonyms import pseudonym
+from models.deid.syntax import PATTERN_SYNTAX
 
 
 @dataclass(frozen=True)
@@ -23,21 +23,16 @@ class IdentifierPseudonym:
 
 
 def recognised_as(value: str, entity_type: str) -> bool | None:
-    """Whether the pattern/checksum recognizer of ``entity_type`` finds ``value`` whole, as ingest would."""
-    if entity_type not in PATTERN_TYPES:
-        return None
-    from models.deid.recognizers import pattern_recognizers
+    """Whether the pattern/checksum recognizer of ``entity_type`` finds ``value`` whole, as ingest would.
 
+    Only that type's regexes and checks run (models.deid.syntax, which the recognizer wraps): no Presidio, so a
+    lookup does not load spaCy, transformers and torch.
+    """
+    syntax = PATTERN_SYNTAX.get(entity_type)
+    if syntax is None:
+        return None
     # Ingest folds full-width characters before the recognizers run; NFKC does the same for one value.
-    text = unicodedata.normalize("NFKC", value).strip()
-    for recognizer in pattern_recognizers():
-        if entity_type not in recognizer.supported_entities:
-            continue
-        # Pattern recognizers need no NLP artifacts.
-        for hit in recognizer.analyze(text, [entity_type], None):  # type: ignore[arg-type]
-            if hit.entity_type == entity_type and hit.start == 0 and hit.end == len(text):
-                return True
-    return False
+    return syntax.matches_whole(unicodedata.normalize("NFKC", value).strip())
 
 
 def identifier_pseudonym(value: str, entity_type: str, key: bytes) -> IdentifierPseudonym:

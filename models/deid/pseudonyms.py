@@ -8,7 +8,7 @@ import ipaddress
 import unicodedata
 
 from models.deid.pseudonym_format import DIGEST_CHARS
-from models.deid.recognizers.cn_mobile import mobile_digits
+from models.deid.syntax.cn_mobile import mobile_digits
 
 _DIGEST_CHARS = DIGEST_CHARS
 _COMPACT_TYPES = frozenset({"BANK_CARD", "CN_RESIDENT_ID", "CN_USCC"})
