@@ -16,10 +16,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from agents.api.wire import RecordsPage, SearchHit, StoredRecord
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
+from agents.core.forgotten import ErasureRecorder
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN
 from models.embedding.encoder import Embedder
 from models.store import VectorStore, search_text
 from schemas.records import TENANT_RULE, is_valid_tenant
+from topics.specs import SUBJECTS_FORGOTTEN
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +36,8 @@ class ApiServices:
     embedder: Embedder
     role: str
     is_ready: Callable[[], bool]
-    audit: AuditEmitter | None = None  # where erasures are recorded (the worker's audit emitter)
+    audit: AuditEmitter | None = None  # where erasures are audited (the worker's audit emitter)
+    erasures: ErasureRecorder | None = None  # where they are recorded, so that they stick (subjects.forgotten.v1)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="api")
@@ -100,10 +103,13 @@ async def search_records(services: ApiServices, body: Any) -> tuple[int, dict[st
 
 
 async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[str, Any]]:
-    """Right to erasure: delete every chunk of the tenant that mentions the subject, and audit it.
+    """Right to erasure: record the subject as forgotten, delete every chunk of the tenant that mentions it, and
+    audit it.
 
-    Returns (HTTP status, JSON body). Forgetting is idempotent: a repeated request deletes nothing more and is
-    audited again with `chunks_deleted: 0`.
+    The record comes first (subjects.forgotten.v1, acknowledged by Kafka, and this worker's registry): from then
+    on no worker indexes a record naming the subject, so the deletion that follows is final. If it cannot be
+    recorded nothing is deleted. Returns (HTTP status, JSON body). Forgetting is idempotent: a repeated request
+    deletes nothing more and is recorded and audited again with `chunks_deleted: 0`.
     """
     try:
         if not isinstance(body, dict):
@@ -112,6 +118,15 @@ async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[st
         subject = _subject(body.get("subject"))
     except BadRequest as exc:
         return 400, {"error": str(exc)}
+    if services.erasures is not None:
+        try:
+            await services.erasures.record(tenant, subject)
+        except Exception as exc:
+            log.error("forget_record_failed", tenant=tenant, subject=subject, error_type=type(exc).__name__)
+            return 503, {
+                "error": f"the erasure could not be recorded on {SUBJECTS_FORGOTTEN.name}, so nothing was deleted; "
+                "repeat the request once the broker is reachable"
+            }
     deleted = int(await in_executor(services, services.store.delete_subject, tenant, subject))
     metrics.SUBJECTS_FORGOTTEN.inc()
     reply: dict[str, Any] = {"tenant": tenant, "subject": subject, "chunks_deleted": deleted}

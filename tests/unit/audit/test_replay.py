@@ -95,6 +95,13 @@ def test_subject_selects_the_requests_whose_retrieval_returned_its_records() -> 
                 7, event_type="subject.forgotten", stage="forget", subject_id="ps-bob", details={"chunks_deleted": 1}
             ),
             answered(8, "req-after-forget", status="ok", retrieved=["rec-b"]),
+            # The subject's event re-sent after the erasure: dead-lettered by de-identification, not indexed.
+            draft(
+                9,
+                event_type="record.subject_suppressed",
+                subject_id="rec-a",
+                details={"subjects": ["ps-bob"], "forgotten": ["ps-bob"], "action": "dead_lettered"},
+            ),
         ]
     )
     got = subjects_of(select(ReplayFilter(subjects=frozenset({"ps-bob"})), events))
@@ -103,6 +110,7 @@ def test_subject_selects_the_requests_whose_retrieval_returned_its_records() -> 
         ("request.answered", "req-uses-a"),
         ("request.answered", "req-cites-a"),
         ("subject.forgotten", "ps-bob"),
+        ("record.subject_suppressed", "rec-a"),
     ]
     carol = subjects_of(select(ReplayFilter(subjects=frozenset({"ps-carol"})), events))
     assert [r for t, r in carol if t == "request.answered"] == ["req-uses-a", "req-uses-b", "req-after-forget"]
