@@ -169,7 +169,8 @@ class DeadLetter(_Written):
     original_included: bool = Field(
         default=True,
         description="False when the original was too large to carry in a Kafka message of its own (over 700,000 "
-        "bytes): it is still at source_topic/partition/offset for as long as that topic retains it.",
+        "bytes), or when it names a forgotten data subject (error_type SubjectForgotten: an erasure must not leave "
+        "a new copy): it is still at source_topic/partition/offset for as long as that topic retains it.",
     )
     original_bytes: int
     original_sha256: str = Field(
@@ -226,3 +227,26 @@ class RulePackMessage(_Written):
 def pack_key(kind: str, name: str) -> str:
     """The rules.v1 key: compaction keeps the latest pack per key, so kinds must not share names."""
     return name if kind == "cleaning" else f"{kind}:{name}"
+
+
+class ForgottenSubject(_Written):
+    """On subjects.forgotten.v1 (compacted, key `tenant:pseudonym`): a data subject forgotten in one tenant.
+
+    Every de-identification and index worker reads the topic from the beginning and indexes no record of the
+    tenant that names the subject again. A tombstone (null value) for the key withdraws the entry.
+    """
+
+    tenant: str = Field(pattern=TENANT_PATTERN)
+    subject: str = Field(
+        min_length=1, max_length=200, description="The subject's keyed pseudonym, never the raw identifier."
+    )
+    forgotten_at: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        return forgotten_key(self.tenant, self.subject)
+
+
+def forgotten_key(tenant: str, subject: str) -> str:
+    """The subjects.forgotten.v1 key: one entry per tenant and subject (a tenant never holds a colon)."""
+    return f"{tenant}:{subject}"

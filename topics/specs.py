@@ -15,6 +15,7 @@ from schemas.records import (
     DeadLetter,
     DeidentifiedRecord,
     ErpEvent,
+    ForgottenSubject,
     IndexedAck,
     LogEvent,
     RulePackMessage,
@@ -117,6 +118,17 @@ RULES = TopicSpec(
     cleanup_policy="compact",
     retention_ms=-1,
 )
+SUBJECTS_FORGOTTEN = TopicSpec(
+    # Read whole by every de-identification and index worker, like rules.v1: a forgotten subject is never indexed
+    # again, whatever is re-sent or replayed. Kept forever: it is the record that the erasure must stick.
+    "subjects.forgotten.v1",
+    "data subjects forgotten per tenant (pseudonyms only); their records are not indexed again",
+    "tenant:pseudonym",
+    ForgottenSubject,
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
 
 INFERENCE_REQUESTS = TopicSpec(
     "inference.requests.v1",
@@ -162,6 +174,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     AUDIT_PENDING,
     AUDIT_EVENTS,
     RULES,
+    SUBJECTS_FORGOTTEN,
     INFERENCE_REQUESTS,
     INFERENCE_RESPONSES,
     REVIEW_PENDING,

@@ -23,10 +23,12 @@ from agents.api.auth import Authenticator, Principal, Refusal, admin_refusal, sc
 from agents.api.wire import RecordsPage, SearchHit, StoredRecord
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
+from agents.core.forgotten import ErasureRecorder
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN, legacy_pseudonym
 from models.embedding.encoder import Embedder
 from models.store import VectorStore, search_text
 from schemas.records import TENANT_RULE, is_valid_tenant
+from topics.specs import SUBJECTS_FORGOTTEN
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +45,7 @@ class ApiServices:
     is_ready: Callable[[], bool]
     audit: AuditEmitter | None = None  # where erasures and refusals are recorded (the worker's audit emitter)
     auth: Authenticator = field(kw_only=True)
+    erasures: ErasureRecorder | None = None  # where erasures are recorded, so that they stick (subjects.forgotten.v1)
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="api")
@@ -108,10 +111,13 @@ async def search_records(services: ApiServices, body: Any) -> tuple[int, dict[st
 
 
 async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[str, Any]]:
-    """Right to erasure: delete every chunk of the tenant that mentions the subject, and audit it.
+    """Right to erasure: record the subject as forgotten, delete every chunk of the tenant that mentions it, and
+    audit it.
 
-    Returns (HTTP status, JSON body). Forgetting is idempotent: a repeated request deletes nothing more and is
-    audited again with `chunks_deleted: 0`.
+    The record comes first (subjects.forgotten.v1, acknowledged by Kafka, and this worker's registry): from then
+    on no worker indexes a record naming the subject, so the deletion that follows is final. If it cannot be
+    recorded nothing is deleted. Returns (HTTP status, JSON body). Forgetting is idempotent: a repeated request
+    deletes nothing more and is recorded and audited again with `chunks_deleted: 0`.
     """
     try:
         if not isinstance(body, dict):
@@ -120,10 +126,20 @@ async def forget_subject(services: ApiServices, body: Any) -> tuple[int, dict[st
         subject = _subject(body.get("subject"))
     except BadRequest as exc:
         return 400, {"error": str(exc)}
-    deleted = int(await in_executor(services, services.store.delete_subject, tenant, subject))
-    # Records indexed before pseudonyms grew to 16 digits hold the subject's first 10: erase those too, or a
-    # forget by identifier would silently leave every older record behind (README: pseudonym migration).
+    # Records indexed before pseudonyms grew to 16 digits hold the subject's first 10: erase (and record) that
+    # form too, or a forget by identifier would silently leave every older record behind (README: migration).
     legacy = legacy_pseudonym(subject)
+    if services.erasures is not None:
+        try:
+            for forgotten in (subject, *([legacy] if legacy else [])):
+                await services.erasures.record(tenant, forgotten)
+        except Exception as exc:
+            log.error("forget_record_failed", tenant=tenant, subject=subject, error_type=type(exc).__name__)
+            return 503, {
+                "error": f"the erasure could not be recorded on {SUBJECTS_FORGOTTEN.name}, so nothing was deleted; "
+                "repeat the request once the broker is reachable"
+            }
+    deleted = int(await in_executor(services, services.store.delete_subject, tenant, subject))
     legacy_deleted = int(await in_executor(services, services.store.delete_subject, tenant, legacy)) if legacy else 0
     metrics.SUBJECTS_FORGOTTEN.inc()
     details: dict[str, Any] = {"chunks_deleted": deleted + legacy_deleted}

@@ -86,7 +86,8 @@ def audit_verify(since: Any, until: Any, as_json: bool, topic: str | None) -> No
     "subjects",
     multiple=True,
     metavar="PSEUDONYM",
-    help="Record events naming this subject pseudonym, and later events about those records (repeatable).",
+    help="Record events naming this subject pseudonym, later events about those records, the requests whose "
+    "retrieval returned them, and the subject's forget events (repeatable).",
 )
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default stdout).")

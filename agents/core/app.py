@@ -52,14 +52,20 @@ def create_app(
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
 
 
-def topic_sender(app: faust.App) -> SendFn:
-    """send(topic, key, value) over the app's producer, with one raw-bytes Faust topic object per name."""
+def topic_sender(app: faust.App, *, delivered: bool = False) -> SendFn:
+    """send(topic, key, value) over the app's producer, with one raw-bytes Faust topic object per name.
+
+    A send returns once the message is handed to the producer, or with `delivered=True` once Kafka acknowledged
+    it: for a send no input's transaction covers (an API call) whose caller acts on it having been written.
+    """
     topics: dict[str, faust.TopicT] = {}
 
     async def send(name: str, key: bytes | None, value: bytes) -> None:
         topic = topics.get(name)
         if topic is None:
             topic = topics[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
-        await topic.send(key=key, value=value)
+        sent = await topic.send(key=key, value=value)
+        if delivered:
+            await sent
 
     return send

@@ -1,4 +1,4 @@
-"""Control topics (rules.v1, later models.registry.v1): every worker reads all of it, from the beginning."""
+"""Control topics (rules.v1, models.registry.v1, subjects.forgotten.v1): every worker reads each from the start."""
 
 from __future__ import annotations
 

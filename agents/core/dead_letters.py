@@ -33,6 +33,9 @@ class StageFailure:
     error_message: str
     stage: str
     attempt: int = 1
+    # False when the input must not be copied anywhere (it names a forgotten subject): the letter then describes
+    # the original (size, SHA-256, where it is) without carrying it.
+    keep_original: bool = True
 
 
 class DeadLetterBuilder:
@@ -49,7 +52,7 @@ class DeadLetterBuilder:
 
     def build(self, failure: StageFailure) -> DeadLetter:
         original = failure.position.value or b""
-        included = len(original) <= MAX_ORIGINAL_BYTES
+        included = failure.keep_original and len(original) <= MAX_ORIGINAL_BYTES
         sealed = b""
         if included:
             nonce = os.urandom(12)
@@ -76,7 +79,7 @@ class DeadLetterBuilder:
         """The original bytes, for an operator holding the key (e.g. to repair and replay)."""
         if not letter.original_included:
             raise ValueError(
-                f"the original ({letter.original_bytes} bytes) was too large to carry: read it from "
+                f"the original ({letter.original_bytes} bytes) is not carried ({letter.error_type}): read it from "
                 f"{letter.source_topic} partition {letter.partition} offset {letter.offset}"
             )
         blob = base64.b64decode(letter.original_encrypted)

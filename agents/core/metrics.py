@@ -76,7 +76,7 @@ MODEL_TOKENS_PER_SECOND = Gauge(
 # --- control topics and erasure ----------------------------------------------------------------------------------
 CONTROL_MESSAGES_REJECTED = Counter(
     "sluice_control_messages_rejected_total",
-    "Messages on a control topic (rules.v1, models.registry.v1) that could not be applied",
+    "Messages on a control topic (rules.v1, models.registry.v1, subjects.forgotten.v1) that could not be applied",
     ["topic"],
     registry=REGISTRY,
 )

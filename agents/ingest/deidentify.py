@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from agents.core.forgotten import ForgottenSubjects
 from agents.core.messages import SourcePosition
 from agents.core.packs import EngineRef
 from agents.core.stage import StageOutcome, unexpected_failure
@@ -37,9 +38,13 @@ class FieldAnonymizer(Protocol):
 
 @dataclass(frozen=True)
 class DeidentifiedOutput:
+    """A de-identified record; `forgotten` names the forgotten subjects of its tenant it names, in which case it
+    is not published but dead-lettered (the flow's `suppress`)."""
+
     position: SourcePosition
     record: DeidentifiedRecord
     timings_ms: dict[str, float]
+    forgotten: tuple[str, ...] = ()
 
 
 class DeidentifyStage:
@@ -54,11 +59,13 @@ class DeidentifyStage:
         deidentifier: Deidentifier,
         fields: FieldAnonymizer,
         max_message_bytes: int,
+        forgotten: ForgottenSubjects | None = None,
     ) -> None:
         self.rules = rules
         self.deidentifier = deidentifier
         self.fields = fields
         self.max_message_bytes = max_message_bytes
+        self.forgotten = forgotten if forgotten is not None else ForgottenSubjects()
 
     def run(self, batch: Sequence[SourcePosition]) -> StageOutcome[DeidentifiedOutput]:
         outcome: StageOutcome[DeidentifiedOutput] = StageOutcome()
@@ -124,6 +131,11 @@ class DeidentifyStage:
                     lineage=record.lineage,
                     processed_at=now,
                 )
+                timings = {"clean": clean_ms, "deidentify": deid_ms}
+                forgotten = self.forgotten.among(out.tenant, out.subjects)
+                if forgotten:  # an erasure must stick: a re-sent or replayed event is not indexed again
+                    outcome.results.append(DeidentifiedOutput(position, out, timings, tuple(forgotten)))
+                    continue
                 size = len(out.model_dump_json())
                 if size > MAX_OUTPUT_BYTES:
                     # Pseudonyms are longer than what they replace: a dense input can outgrow what the broker
@@ -132,7 +144,7 @@ class DeidentifyStage:
                         f"de-identified record is {size} bytes, above the {MAX_OUTPUT_BYTES}-byte output limit",
                         stage=self.name,
                     )
-                outcome.results.append(DeidentifiedOutput(position, out, {"clean": clean_ms, "deidentify": deid_ms}))
+                outcome.results.append(DeidentifiedOutput(position, out, timings))
             except Exception as exc:
                 outcome.failures.append(unexpected_failure(position, self.name, exc))
         return outcome

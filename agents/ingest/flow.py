@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,10 +12,13 @@ import faust
 
 from agents.core import metrics
 from agents.core.app import SendFn
+from agents.core.dead_letters import StageFailure
+from agents.core.forgotten import SUBJECT_FORGOTTEN
+from agents.core.messages import SourcePosition
 from agents.core.runner import BatchRunner, micro_batches
 from agents.ingest.deidentify import DeidentifiedOutput, DeidentifyStage
 from agents.ingest.index import IndexedOutput, IndexStage
-from schemas.records import IndexedAck
+from schemas.records import DeidentifiedRecord, IndexedAck
 from topics.specs import RECORDS_DEIDENTIFIED, RECORDS_INDEXED, SOURCE_TOPICS
 
 
@@ -34,8 +38,36 @@ class IngestFlow:
         self.deid_executor = ThreadPoolExecutor(1, thread_name_prefix="deidentify")
         self.index_executor = ThreadPoolExecutor(1, thread_name_prefix="index")
 
+    async def suppress(
+        self, stage: str, position: SourcePosition, record: DeidentifiedRecord, forgotten: Sequence[str]
+    ) -> None:
+        """A record naming a forgotten subject of its tenant is not indexed again: it becomes a dead letter that
+        describes the input without carrying it (an erasure must not leave a new copy), and an audit event that
+        names the record and the pseudonyms (so `sluice audit replay --subject` finds it)."""
+        failure = StageFailure(position, SUBJECT_FORGOTTEN, "subject forgotten", stage, keep_original=False)
+        await self.runner.dead_letter(failure)
+        await self.runner.audit.emit(
+            "record.subject_suppressed",
+            stage=stage,
+            subject_id=record.record_id,
+            tenant=record.tenant,
+            source_topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            details={
+                "kind": record.kind,
+                "subjects": sorted(record.subjects),
+                "forgotten": list(forgotten),
+                "action": "dead_lettered",
+                "dead_letter_topic": self.runner.dead_letters.topic,
+            },
+        )
+
     async def publish_deidentified(self, out: DeidentifiedOutput) -> None:
         record = out.record
+        if out.forgotten:
+            await self.suppress("deidentify", out.position, record, out.forgotten)
+            return
         key = record.record_id.encode()
         await self.send(RECORDS_DEIDENTIFIED.name, key, record.model_dump_json().encode())
         for entity_type, count in record.entity_counts.items():
@@ -58,6 +90,9 @@ class IngestFlow:
     async def publish_indexed(self, out: IndexedOutput) -> None:
         assert self.index is not None
         record = out.record
+        if out.forgotten:
+            await self.suppress("index", out.position, record, out.forgotten)
+            return
         ack = IndexedAck(
             record_id=record.record_id,
             tenant=record.tenant,

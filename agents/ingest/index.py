@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agents.core.decode import parse_json_bytes, validate
+from agents.core.forgotten import ForgottenSubjects
 from agents.core.messages import SourcePosition
 from agents.core.stage import StageOutcome, unexpected_failure
 from models.chunking import chunk_text
@@ -19,10 +20,14 @@ from schemas.records import DeidentifiedRecord
 
 @dataclass(frozen=True)
 class IndexedOutput:
+    """A record written to (or deleted from) the store; `forgotten` names the forgotten subjects of its tenant it
+    names, in which case nothing was written and it is dead-lettered (the flow's `suppress`)."""
+
     position: SourcePosition
     record: DeidentifiedRecord
     chunks: int
     timings_ms: dict[str, float]
+    forgotten: tuple[str, ...] = ()
 
 
 class IndexStage:
@@ -38,12 +43,16 @@ class IndexStage:
         chunk_max_chars: int,
         chunk_overlap_chars: int,
         max_message_bytes: int,
+        forgotten: ForgottenSubjects | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.chunk_max_chars = chunk_max_chars
         self.chunk_overlap_chars = chunk_overlap_chars
         self.max_message_bytes = max_message_bytes
+        # Defence in depth: records de-identified before an erasure (or by a worker that had not yet read it)
+        # still wait on records.deidentified.v1.
+        self.forgotten = forgotten if forgotten is not None else ForgottenSubjects()
 
     def chunks_of(self, record: DeidentifiedRecord) -> list[str]:
         """The stored chunks of a record (an empty text still gets one chunk, so it can be listed)."""
@@ -61,6 +70,10 @@ class IndexStage:
                     self.store.delete_record(record.tenant, record.record_id)
                     timing = {"delete": (time.perf_counter() - started) * 1000}
                     outcome.results.append(IndexedOutput(position, record, 0, timing))
+                    continue
+                forgotten = self.forgotten.among(record.tenant, record.subjects)
+                if forgotten:
+                    outcome.results.append(IndexedOutput(position, record, 0, {}, tuple(forgotten)))
                     continue
                 chunks = self.chunks_of(record)
                 to_embed.append((position, record, chunks))
@@ -122,9 +135,27 @@ class IndexStage:
         rows = self.embed_rows([(record, chunks) for _, record, chunks in items])
         embed_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
         started = time.perf_counter()
-        self.store.upsert(rows)
+        kept: list[tuple[SourcePosition, DeidentifiedRecord, list[str]]] = []
+        suppressed: list[tuple[SourcePosition, DeidentifiedRecord, list[str]]] = []
+        # Checked again with the registry held still until the upsert is done: a subject forgotten while this
+        # batch was embedded is seen here, and one forgotten from now on waits, so its deletion follows the upsert.
+        with self.forgotten.unchanged():
+            to_upsert: list[ChunkRow] = []
+            first = 0
+            for position, record, chunks in items:
+                forgotten = self.forgotten.among(record.tenant, record.subjects)
+                if forgotten:
+                    suppressed.append((position, record, forgotten))
+                else:
+                    kept.append((position, record, chunks))
+                    to_upsert.extend(rows[first : first + len(chunks)])
+                first += len(chunks)
+            if to_upsert:
+                self.store.upsert(to_upsert)
         upsert_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
-        for position, record, chunks in items:
+        for position, record, chunks in kept:
             outcome.results.append(
                 IndexedOutput(position, record, len(chunks), {"embed": embed_ms, "upsert": upsert_ms})
             )
+        for position, record, forgotten in suppressed:
+            outcome.results.append(IndexedOutput(position, record, 0, {"embed": embed_ms}, tuple(forgotten)))

@@ -28,6 +28,7 @@ from agents.core.dead_letters import (
     dead_letter_sink,
 )
 from agents.core.deid import build_deidentifier, build_field_anonymizer
+from agents.core.forgotten import ErasureRecorder, ForgottenSubjects
 from agents.core.liveness import Heartbeat, heartbeat_path, register_heartbeat
 from agents.core.logs import configure_logging
 from agents.core.packs import EngineRef, pack_listener
@@ -40,7 +41,8 @@ from agents.ingest.deidentify import DeidentifyStage, RuleEngineRef
 from agents.ingest.flow import IngestFlow
 from agents.ingest.index import IndexStage
 from agents.processes.broker import resolve_bootstrap_servers
-from topics.specs import INGEST_DLQ, RULES
+from schemas.errors import BrokerUnavailableError
+from topics.specs import INGEST_DLQ, RULES, SUBJECTS_FORGOTTEN
 
 log = structlog.get_logger(__name__)
 
@@ -84,17 +86,38 @@ def watch_packs(
     return watcher
 
 
-def build_deidentify_stage(settings: Settings, rules: RuleEngineRef) -> DeidentifyStage:
+def follow_forgotten(
+    settings: Settings, bootstrap: str, forgotten: ForgottenSubjects, *, builder: DeadLetterBuilder
+) -> CompactedTopicWatcher:
+    """Follow subjects.forgotten.v1 from the beginning (every worker sees every erasure), read to its end before
+    the first record: a worker that does not know who was forgotten would index them again, so it does not start.
+    A message that is not a forgotten subject becomes a dead letter."""
+    on_failure = dead_letter_sink(bootstrap, INGEST_DLQ.name, builder, settings.kafka_options)
+    watcher = CompactedTopicWatcher(
+        bootstrap, SUBJECTS_FORGOTTEN.name, forgotten.apply, settings.kafka_options, on_failure=on_failure
+    )
+    watcher.start()
+    if not watcher.wait_caught_up(120):
+        watcher.stop()
+        raise BrokerUnavailableError(f"{SUBJECTS_FORGOTTEN.name} was not read to its end within 120 s")
+    log.info("forgotten_subjects_loaded", topic=SUBJECTS_FORGOTTEN.name, subjects=len(forgotten))
+    return watcher
+
+
+def build_deidentify_stage(
+    settings: Settings, rules: RuleEngineRef, forgotten: ForgottenSubjects | None = None
+) -> DeidentifyStage:
     """The de-identification stage as a worker runs it (the ingest bench measures this same stage)."""
     return DeidentifyStage(
         rules=rules,
         deidentifier=build_deidentifier(settings),
         fields=build_field_anonymizer(settings),
         max_message_bytes=settings.max_message_bytes,
+        forgotten=forgotten,
     )
 
 
-def build_index_stage(settings: Settings) -> IndexStage:
+def build_index_stage(settings: Settings, forgotten: ForgottenSubjects | None = None) -> IndexStage:
     """The index stage as a worker runs it: the CTranslate2 encoder and the vector store from settings."""
     from models.embedding.encoder import CT2Encoder
     from models.store import MilvusStore
@@ -110,6 +133,7 @@ def build_index_stage(settings: Settings) -> IndexStage:
         chunk_max_chars=settings.chunk_max_chars,
         chunk_overlap_chars=settings.chunk_overlap_chars,
         max_message_bytes=settings.max_message_bytes,
+        forgotten=forgotten,
     )
 
 
@@ -139,8 +163,10 @@ def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_p
 
     ready = ReadyFlag()
     rules = RuleEngineRef(RuleEngine(load_bundled_packs()))
-    deidentify = build_deidentify_stage(settings, rules) if role in ("all", "deidentify") else None
-    index = build_index_stage(settings) if role in ("all", "index") else None
+    # One registry per process: the de-identification and index stages of an `all` worker share it.
+    forgotten = ForgottenSubjects()
+    deidentify = build_deidentify_stage(settings, rules, forgotten) if role in ("all", "deidentify") else None
+    index = build_index_stage(settings, forgotten) if role in ("all", "index") else None
     serves_api = index is not None and web_port is not None
     app = create_app(
         settings, bootstrap, group_id=consumer_group(settings, role), web_port=web_port if serves_api else None
@@ -157,7 +183,15 @@ def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_p
         from agents.api.server import ApiServices, register_api
 
         auth = build_authenticator(settings)
-        register_api(app, ApiServices(index.store, index.embedder, ready, audit=runner.audit, auth=auth))
+        erasures = ErasureRecorder(topic_sender(app, delivered=True), forgotten)
+        register_api(
+            app, ApiServices(index.store, index.embedder, ready, audit=runner.audit, auth=auth, erasures=erasures)
+        )
+
+    # Forgotten subjects: read subjects.forgotten.v1 to its end before the first record, then follow it.
+    ready.waiting_for.add("forgotten")
+    follow_forgotten(settings, bootstrap, forgotten, builder=builder)
+    ready.done("forgotten")
 
     if deidentify is not None:
         ready.waiting_for.add("rules")

@@ -25,10 +25,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.deid.recognizers.bank_card import is_valid_bank_card
-from models.deid.recognizers.cn_mobile import is_plausible_mobile
-from models.deid.recognizers.cn_resident_id import is_valid_resident_id
 from models.deid.spelling import SEPARATORS, digit_class, fold_char, is_ignorable, numeral_digit
+from models.deid.syntax.bank_card import is_valid_bank_card
+from models.deid.syntax.cn_mobile import is_plausible_mobile
+from models.deid.syntax.cn_resident_id import is_valid_resident_id
 
 __all__ = ["DetectionView", "detection_views"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from models.deid.entity_types import PATTERN_TYPES
 from models.deid.pseudonyms import pseudonym
+from models.deid.syntax import PATTERN_SYNTAX
 
 
 @dataclass(frozen=True)
@@ -23,22 +23,19 @@ class IdentifierPseudonym:
 
 
 def recognised_as(value: str, entity_type: str) -> bool | None:
-    """Whether the pattern/checksum recognizer of ``entity_type`` finds ``value`` whole, as ingest would."""
-    if entity_type not in PATTERN_TYPES:
+    """Whether the pattern/checksum check of ``entity_type`` accepts ``value`` whole, as ingest would find it.
+
+    Only that type's regexes and checks run (models.deid.syntax, which the recognizer wraps), on the value read
+    through the engine's detection views (every spelling ingest recognises): no Presidio, so a lookup does not
+    load spaCy, transformers and torch.
+    """
+    syntax = PATTERN_SYNTAX.get(entity_type)
+    if syntax is None:
         return None
     from models.deid.detection_view import detection_views
-    from models.deid.recognizers import pattern_recognizers
 
-    # The recognizers read the value through the detection views, as ingest reads free text.
     text = unicodedata.normalize("NFKC", value).strip()
-    recognizers = [recognizer for recognizer in pattern_recognizers() if entity_type in recognizer.supported_entities]
-    for view in detection_views(text):
-        for recognizer in recognizers:
-            # Pattern recognizers need no NLP artifacts.
-            for hit in recognizer.analyze(view.text, [entity_type], None):  # type: ignore[arg-type]
-                if hit.entity_type == entity_type and view.original_span(hit.start, hit.end) == (0, len(text)):
-                    return True
-    return False
+    return any(syntax.matches_whole(view.text) for view in detection_views(text))
 
 
 def identifier_pseudonym(value: str, entity_type: str, key: bytes) -> IdentifierPseudonym:

@@ -9,8 +9,8 @@ import unicodedata
 
 from models.deid.entity_types import PATTERN_TYPES
 from models.deid.pseudonym_format import DIGEST_CHARS
-from models.deid.recognizers.cn_mobile import mobile_digits
 from models.deid.spelling import SEPARATORS, fold_identifier_text, spells_a_number
+from models.deid.syntax.cn_mobile import mobile_digits
 
 _COMPACT_TYPES = frozenset({"BANK_CARD", "CN_RESIDENT_ID", "CN_USCC"})
 # Identifiers made of digits alone (and a check X), which people also write in numerals (一三八…).

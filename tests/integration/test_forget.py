@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.core.settings import Settings
+from agents.ingest.normalise import record_id_for
 from agents.processes.broker import free_port
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, produce, raw_values, values
@@ -163,3 +165,82 @@ def cli_with_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
         timeout=120,
         check=False,
     )
+
+
+def crm_event(key: bytes, tenant: str, notes: str, id_number: str | None = None) -> tuple[str, bytes, bytes]:
+    payload: dict[str, Any] = {"customer_id": "C-1", "channel": "phone", "notes": notes}
+    if id_number:
+        payload["contact"] = {"id_number": id_number}
+    return "crm.events.v1", key, event(key.decode(), tenant, payload)
+
+
+def test_a_forgotten_subject_is_not_indexed_again_when_its_events_come_back(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    """As a user found it: after `forget`, re-sending the same event indexed the subject again. Now the erasure is
+    recorded on subjects.forgotten.v1, and every de-identification and index worker refuses the subject's records."""
+    a_key, b_key, c_key = (f"{tenant}-{x}".encode() for x in "abc")
+    sent_a = crm_event(a_key, tenant, "客户要求退货", ID_A)
+    sent_b = crm_event(b_key, tenant, "另一位客户要求退货", ID_B)
+    produce(bootstrap, [sent_a, sent_b])
+    before = wait_for(lambda: (r := records_of(sluice_up, tenant))["total"] == 2 and r, timeout_s=90)
+    by_event = {r["lineage"]["event_id"].encode(): r["record_id"] for r in before["records"]}
+    a_record, b_record = by_event[a_key], by_event[b_key]
+    # What de-identification wrote before the erasure: the index worker may meet it again (a replay).
+    (old_a,) = [r for r in values(bootstrap, "records.deidentified.v1", tenant=tenant) if r["record_id"] == a_record]
+
+    forgot = sluice("forget", "--tenant", tenant, "--identifier", "-", "--type", "CN_RESIDENT_ID", "--json", stdin=ID_A)
+    subject = json.loads(forgot.stdout)["subject"]
+    assert subject == sluice("deid", "pseudonym", "--type", "CN_RESIDENT_ID", ID_A).stdout.strip()
+    recorded = values(bootstrap, "subjects.forgotten.v1", tenant=tenant)
+    assert [(r["tenant"], r["subject"]) for r in recorded] == [(tenant, subject)]
+    assert {r["record_id"] for r in records_of(sluice_up, tenant)["records"]} == {b_record}
+
+    def audited(event_type: str, record_id: str) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in values(bootstrap, "audit.events.v1", tenant=tenant)
+            if a["event_type"] == event_type and a["subject_id"] == record_id
+        ]
+
+    # The same events again, as an upstream retry or a replay from the beginning sends them.
+    produce(bootstrap, [sent_a, sent_b])
+    (again,) = wait_for(lambda: audited("record.subject_suppressed", a_record), timeout_s=90)
+    wait_for(lambda: len(audited("record.indexed", b_record)) == 2, timeout_s=90)
+    assert {r["record_id"] for r in records_of(sluice_up, tenant)["records"]} == {b_record}
+    assert again["details"]["forgotten"] == [subject] and subject in again["details"]["subjects"]
+    # De-identification refuses it once its watcher has read the erasure; the index worker had it before the
+    # delete, so whichever saw it first, it is not indexed.
+    assert again["stage"] in ("deidentify", "index")
+
+    # Defence in depth: a record de-identified before the erasure comes back to the index worker.
+    produce(bootstrap, [("records.deidentified.v1", a_record.encode(), json.dumps(old_a).encode())])
+    wait_for(lambda: len(audited("record.subject_suppressed", a_record)) == 2, timeout_s=90)
+    by_index = audited("record.subject_suppressed", a_record)[1]
+    assert (by_index["stage"], by_index["source_topic"]) == ("index", "records.deidentified.v1")
+
+    # A new event naming the subject, now that every worker has read the erasure: refused by de-identification,
+    # so not even records.deidentified.v1 holds a new copy.
+    produce(bootstrap, [crm_event(c_key, tenant, f"身份证{ID_A}，来电询问发票")])
+    c_record = record_id_for("crm", tenant, c_key.decode())
+    (refused,) = wait_for(lambda: audited("record.subject_suppressed", c_record), timeout_s=90)
+    assert (refused["stage"], refused["details"]["action"]) == ("deidentify", "dead_lettered")
+    assert c_record not in {r["record_id"] for r in values(bootstrap, "records.deidentified.v1", tenant=tenant)}
+    assert {r["record_id"] for r in records_of(sluice_up, tenant)["records"]} == {b_record}
+
+    # Each refusal is a dead letter that describes its input without carrying it.
+    keys = {hashlib.sha256(key).hexdigest() for key in (a_key, c_key, a_record.encode())}
+    letters = [d for d in values(bootstrap, "ingest.dlq.v1") if d["key_sha256"] in keys]
+    assert len(letters) == 3
+    assert all(d["error_type"] == "SubjectForgotten" and not d["original_included"] for d in letters)
+
+    # The compliance view: replay --subject lists the erasure and every refusal.
+    replayed = sluice("audit", "replay", "--subject", subject, "--tenant", tenant, "--format", "jsonl")
+    lines = [json.loads(line)["event"] for line in replayed.stdout.splitlines()]
+    kinds = [(e["event_type"], e["subject_id"]) for e in lines]
+    assert ("subject.forgotten", subject) in kinds and ("record.subject_suppressed", c_record) in kinds
+    assert kinds.count(("record.subject_suppressed", a_record)) == 2
+
+    topics = ("audit.events.v1", "ingest.dlq.v1", "subjects.forgotten.v1")
+    written = "\n".join(raw for topic in topics for raw in raw_values(bootstrap, topic))
+    assert ID_A not in written and ID_B not in written

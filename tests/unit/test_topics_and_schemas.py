@@ -36,7 +36,7 @@ def test_required_topics_of_the_ingest_flow_are_declared() -> None:
 
 
 def test_control_topics_are_compacted_single_partition() -> None:
-    for name in ("rules.v1", "models.registry.v1"):
+    for name in ("rules.v1", "models.registry.v1", "subjects.forgotten.v1"):
         topic = spec(name)
         assert topic.config()["cleanup.policy"] == "compact" and topic.partitions == 1
 

@@ -9,6 +9,7 @@ import pytest
 
 from agents.api.server import MAX_SUBJECT_CHARS, ApiServices, forget_subject
 from agents.core.audit import AuditEmitter
+from agents.core.forgotten import ErasureRecorder, ForgottenSubjects
 from models.store import ChunkRow
 from tests.unit.api_fakes import NO_TOKENS
 from tests.unit.ingest.fakes import FakeEmbedder, FakeStore
@@ -64,9 +65,9 @@ class Sent:
         self.messages.append((topic, key, value))
 
 
-def services(store: SubjectStore, sent: Sent | None = None) -> ApiServices:
+def services(store: SubjectStore, sent: Sent | None = None, erasures: ErasureRecorder | None = None) -> ApiServices:
     audit = AuditEmitter(sent) if sent is not None else None
-    return ApiServices(store, FakeEmbedder(), lambda: True, audit=audit, auth=NO_TOKENS)
+    return ApiServices(store, FakeEmbedder(), lambda: True, audit=audit, auth=NO_TOKENS, erasures=erasures)
 
 
 @pytest.fixture()
@@ -133,6 +134,40 @@ async def test_forget_without_an_audit_emitter_still_deletes(store: SubjectStore
 async def test_an_audit_failure_after_the_delete_is_reported_not_hidden(store: SubjectStore) -> None:
     status, reply = await forget_subject(services(store, Sent(fail=True)), {"tenant": "acme", "subject": SUBJECT})
     assert status == 500 and reply["chunks_deleted"] == 3 and "audit event could not be written" in reply["error"]
+
+
+async def test_the_erasure_is_recorded_before_anything_is_deleted(store: SubjectStore) -> None:
+    sent, forgotten = Sent(), ForgottenSubjects()
+    seen_at_delete: list[list[str]] = []
+    delete = store.delete_subject
+
+    def delete_after_checking(tenant: str, subject: str) -> int:
+        topics = [topic for topic, _, _ in sent.messages]
+        seen_at_delete.append([*topics, *forgotten.among(tenant, [subject])])
+        return delete(tenant, subject)
+
+    store.delete_subject = delete_after_checking  # type: ignore[method-assign]
+    status, reply = await forget_subject(
+        services(store, sent, ErasureRecorder(sent, forgotten)), {"tenant": "acme", "subject": SUBJECT}
+    )
+    assert status == 200 and reply["chunks_deleted"] == 3
+    # Kafka had the record and the local registry the subject before the delete ran; the audit event came after.
+    # Both spellings of the subject (16 digits, and the 10 older records hold) were recorded before either delete.
+    recorded = ["subjects.forgotten.v1", "subjects.forgotten.v1"]
+    assert seen_at_delete == [[*recorded, SUBJECT], [*recorded, LEGACY_SUBJECT]]
+    assert [topic for topic, _, _ in sent.messages] == [*recorded, "audit.pending.v1"]
+    (_, key, value) = sent.messages[0]
+    assert key == f"acme:{SUBJECT}".encode() and json.loads(value)["subject"] == SUBJECT
+    assert forgotten.among("globex", [SUBJECT]) == []
+
+
+async def test_an_erasure_that_cannot_be_recorded_deletes_nothing(store: SubjectStore) -> None:
+    forgotten = ForgottenSubjects()
+    status, reply = await forget_subject(
+        services(store, Sent(), ErasureRecorder(Sent(fail=True), forgotten)), {"tenant": "acme", "subject": SUBJECT}
+    )
+    assert status == 503 and "nothing was deleted" in reply["error"] and "subjects.forgotten.v1" in reply["error"]
+    assert store.deletes == [] and len(store.rows) == 5 and len(forgotten) == 0
 
 
 @pytest.mark.parametrize(

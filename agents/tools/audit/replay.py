@@ -51,9 +51,10 @@ class ReplayFilter:
     """Which events to select. Different filters combine with AND; the values of one filter with OR.
 
     `subjects` selects record events whose `details.subjects` holds one of the pseudonyms, and every later event
-    about those record ids (record.indexed, record.deleted, …), and the subject's own events (subject.forgotten).
-    Events about one record share its tenant and so its audit partition, which is read in order: "later" is
-    well defined.
+    about those record ids (record.indexed, record.deleted, record.subject_suppressed, …), the requests whose
+    retrieval returned one of those records (`details.retrieved` or `details.citations` of request.answered),
+    and the subject's own events (subject.forgotten). Events about one record, and the requests that retrieved
+    it, share its tenant and so its audit partition, which is read in order: "later" is well defined.
     """
 
     since: datetime | None = None
@@ -115,6 +116,8 @@ class Selector:
                 if f.subjects & named:
                     self.subject_records.add(subject_id)
                 subject_ok = subject_id in self.subject_records
+            elif is_request:  # a request that retrieved (and so may have shown the model) the subject's records
+                subject_ok = not self.subject_records.isdisjoint(retrieved_records(event))
             elif event_type.startswith("subject."):  # subject.forgotten: its subject_id is the pseudonym
                 subject_ok = subject_id in f.subjects
         if not subject_ok:
@@ -128,6 +131,20 @@ class Selector:
         if f.request_ids and not (is_request and subject_id in f.request_ids):
             return False
         return not f.record_ids or (is_record and subject_id in f.record_ids)
+
+
+def retrieved_records(event: dict[str, Any]) -> set[str]:
+    """The record ids a request event says its retrieval returned: `details.retrieved` (every record put in the
+    prompt) and `details.citations` (those the answer cited; a subset, kept for events that carry only them)."""
+    details = event.get("details")
+    if not isinstance(details, dict):
+        return set()
+    ids: set[str] = set()
+    for name in ("retrieved", "citations"):
+        values = details.get(name)
+        if isinstance(values, list):
+            ids.update(v for v in values if isinstance(v, str))
+    return ids
 
 
 def select_events(

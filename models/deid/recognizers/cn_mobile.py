@@ -5,36 +5,13 @@ from __future__ import annotations
 from presidio_analyzer import Pattern
 
 from models.deid.recognizers._declared import DeclaredPatternRecognizer
-
-# Country prefix in its common spellings: +86, 0086, 86 only when followed by a separator, and the
-# parenthesised (+86) / (86); each may be followed by one space or dash.
-_PREFIX = r"(?:(?:\+|00)86[ -]?|86[ -]|[(（]\+?86[)）][ -]?)?"
-# 3-4-4 grouping with one consistent separator (or none). The look-behind also rejects '+', so a
-# number inside "+8613812345678" is only ever matched together with its prefix.
-_REGEX = r"(?<![0-9A-Za-z+])" + _PREFIX + r"1[3-9][0-9](?P<sep>[ -]?)[0-9]{4}(?P=sep)[0-9]{4}(?![0-9A-Za-z])"
-
-
-def mobile_digits(value: str) -> str:
-    """The 11 national digits of a mobile number in any supported spelling (prefix dropped)."""
-    digits = "".join(char for char in value if "0" <= char <= "9")
-    if len(digits) == 15 and digits.startswith("0086"):
-        return digits[4:]
-    if len(digits) == 13 and digits.startswith("86"):
-        return digits[2:]
-    return digits
-
-
-def is_plausible_mobile(value: str) -> bool:
-    """Whether ``value`` holds 11 national digits that are not a placeholder."""
-    digits = mobile_digits(value)
-    # A single repeated digit after the network prefix (13800000000) is a placeholder.
-    return len(digits) == 11 and len(set(digits[3:])) > 1
+from models.deid.syntax.cn_mobile import MOBILE_REGEX, is_plausible_mobile
 
 
 class CnMobileRecognizer(DeclaredPatternRecognizer):
     """Finds mainland mobile numbers; there is no checksum, so the score stays below the validated ones."""
 
     ENTITY = "CN_MOBILE"
-    PATTERNS = (Pattern("cn_mobile", _REGEX, 0.7),)
+    PATTERNS = (Pattern("cn_mobile", MOBILE_REGEX, 0.7),)
     CONTEXT = ("手机", "手机号", "电话", "联系电话", "联系方式", "致电", "mobile", "phone", "tel", "cell")
     PLAUSIBILITY = staticmethod(is_plausible_mobile)

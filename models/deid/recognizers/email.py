@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
-import tldextract
 from presidio_analyzer import Pattern
 
 from models.deid.recognizers._declared import DeclaredPatternRecognizer
-
-# ASCII-only classes on purpose: Presidio's EmailRecognizer uses \w, which also matches Chinese, so in
-# "邮箱zhang@x.com" it would swallow "邮箱" into the address and the pseudonym would change with context.
-_REGEX = (
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9](?![A-Za-z0-9\-])"
-)
-
-
-@functools.cache
-def _suffix_extractor() -> tldextract.TLDExtract:
-    # No suffix-list URLs and no cache dir: the public suffix list snapshot bundled with tldextract is
-    # used, so validation never touches the network or the disk.
-    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
-
-
-def has_public_suffix(address: str) -> bool:
-    """Whether the domain part of ``address`` ends in a known public suffix (.com, .com.cn, ...)."""
-    domain = address.rpartition("@")[2]
-    parts = _suffix_extractor()(domain)
-    return bool(parts.suffix) and bool(parts.domain)
+from models.deid.syntax.email import EMAIL_REGEX, has_public_suffix
 
 
 class EmailAddressRecognizer(DeclaredPatternRecognizer):
     """Finds e-mail addresses whose domain ends in a known public suffix."""
 
     ENTITY = "EMAIL_ADDRESS"
-    PATTERNS = (Pattern("email", _REGEX, 0.8),)
+    PATTERNS = (Pattern("email", EMAIL_REGEX, 0.8),)
     CONTEXT = ("邮箱", "电子邮件", "邮件", "email", "e-mail", "mail")
     PLAUSIBILITY = staticmethod(has_public_suffix)

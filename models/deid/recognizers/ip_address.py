@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from presidio_analyzer import Pattern
 
 from models.deid.recognizers._declared import DeclaredPatternRecognizer
-
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-# Not part of a longer dotted number (versions like 1.2.3.4.5) or a longer digit run.
-_IPV4 = r"(?<![0-9.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?![0-9]|\.[0-9])"
-# A loose candidate (hex groups and colons, optional embedded IPv4 and zone); ipaddress decides.
-# Neighbouring letters are excluded so "std::vector" or hashes are not candidates.
-_IPV6 = (
-    r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{1,4}|:)?(?::[0-9A-Fa-f]{0,4}){2,7}"
-    r"(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?(?:%[0-9A-Za-z]+)?(?![0-9A-Za-z:]|\.[0-9])"
-)
-
-
-def is_valid_ip(value: str) -> bool:
-    """Whether ``value`` parses as an IPv4 or IPv6 address; IPv6 needs two or more non-empty groups."""
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    if address.version == 6:
-        # "::" or "::1" alone are too often something else (C++ scopes, log separators) to report.
-        return sum(1 for group in value.split("%")[0].split(":") if group) >= 2
-    return True
+from models.deid.syntax.ip_address import IPV4_REGEX, IPV6_REGEX, is_valid_ip
 
 
 class IpAddressRecognizer(DeclaredPatternRecognizer):
     """Finds IPv4 addresses (valid octets) and IPv6 addresses."""
 
     ENTITY = "IP_ADDRESS"
-    PATTERNS = (Pattern("ipv4", _IPV4, 0.6), Pattern("ipv6", _IPV6, 0.6))
+    PATTERNS = (Pattern("ipv4", IPV4_REGEX, 0.6), Pattern("ipv6", IPV6_REGEX, 0.6))
     CONTEXT = ("ip", "ip地址", "地址", "address", "host", "server", "登录")
     PLAUSIBILITY = staticmethod(is_valid_ip)

@@ -77,6 +77,48 @@ def test_subject_selects_its_records_and_their_later_events() -> None:
     ]
 
 
+def answered(i: int, request_id: str, **details: Any) -> dict[str, Any]:
+    return draft(i, event_type="request.answered", stage="inference", subject_id=request_id, details=details)
+
+
+def test_subject_selects_the_requests_whose_retrieval_returned_its_records() -> None:
+    events = chain(
+        [
+            draft(0, subject_id="rec-a", details={"kind": "order", "subjects": ["ps-bob"]}),
+            draft(1, subject_id="rec-b", details={"kind": "order", "subjects": ["ps-carol"]}),
+            answered(2, "req-uses-a", status="ok", retrieved=["rec-b", "rec-a"], citations=["rec-b"]),
+            answered(3, "req-uses-b", status="ok", retrieved=["rec-b"], citations=[]),
+            answered(4, "req-no-context", status="ok", retrieved=[], citations=[]),
+            answered(5, "req-cites-a", status="ok", citations=["rec-a"]),  # an event with citations only
+            answered(6, "req-rejected", status="rejected"),  # no retrieval at all
+            draft(
+                7, event_type="subject.forgotten", stage="forget", subject_id="ps-bob", details={"chunks_deleted": 1}
+            ),
+            answered(8, "req-after-forget", status="ok", retrieved=["rec-b"]),
+            # The subject's event re-sent after the erasure: dead-lettered by de-identification, not indexed.
+            draft(
+                9,
+                event_type="record.subject_suppressed",
+                subject_id="rec-a",
+                details={"subjects": ["ps-bob"], "forgotten": ["ps-bob"], "action": "dead_lettered"},
+            ),
+        ]
+    )
+    got = subjects_of(select(ReplayFilter(subjects=frozenset({"ps-bob"})), events))
+    assert got == [
+        ("record.deidentified", "rec-a"),
+        ("request.answered", "req-uses-a"),
+        ("request.answered", "req-cites-a"),
+        ("subject.forgotten", "ps-bob"),
+        ("record.subject_suppressed", "rec-a"),
+    ]
+    carol = subjects_of(select(ReplayFilter(subjects=frozenset({"ps-carol"})), events))
+    assert [r for t, r in carol if t == "request.answered"] == ["req-uses-a", "req-uses-b", "req-after-forget"]
+    # Combined with --request-id (AND): only that request, and only because it retrieved the subject's record.
+    one = ReplayFilter(subjects=frozenset({"ps-bob"}), request_ids=frozenset({"req-uses-a", "req-uses-b"}))
+    assert subjects_of(select(one, events)) == [("request.answered", "req-uses-a")]
+
+
 def test_filters_of_different_kinds_combine_with_and() -> None:
     alice = frozenset({"ps-alice"})
     assert len(select(ReplayFilter(subjects=alice))) == 3  # rec-a twice, rec-c once

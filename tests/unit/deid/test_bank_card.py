@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.deid.recognizers.bank_card import BankCardRecognizer, is_valid_bank_card, luhn_is_valid
+from models.deid.recognizers.bank_card import BankCardRecognizer
+from models.deid.syntax.bank_card import is_valid_bank_card, luhn_is_valid
 
 from ._helpers import found, luhn
 

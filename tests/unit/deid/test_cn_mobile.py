@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.deid.recognizers.cn_mobile import CnMobileRecognizer, mobile_digits
+from models.deid.recognizers.cn_mobile import CnMobileRecognizer
+from models.deid.syntax.cn_mobile import mobile_digits
 
 from ._helpers import found, luhn, resident_id
 

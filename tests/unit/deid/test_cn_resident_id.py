@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from models.deid.recognizers.cn_resident_id import CnResidentIdRecognizer, is_valid_resident_id
+from models.deid.recognizers.cn_resident_id import CnResidentIdRecognizer
+from models.deid.syntax.cn_resident_id import is_valid_resident_id
 
 from ._helpers import found, resident_id, wrong_check
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.deid.recognizers.cn_uscc import CnUsccRecognizer, is_valid_uscc
+from models.deid.recognizers.cn_uscc import CnUsccRecognizer
+from models.deid.syntax.cn_uscc import is_valid_uscc
 
 from ._helpers import USCC_ALPHABET, found, resident_id, uscc, wrong_check
 

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from models.deid.recognizers.email import EmailAddressRecognizer, has_public_suffix
+from models.deid.recognizers.email import EmailAddressRecognizer
+from models.deid.syntax.email import has_public_suffix
 
 from ._helpers import found
 

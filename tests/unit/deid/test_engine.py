@@ -10,7 +10,7 @@ import pytest
 from models.deid.engine import ENGINE_VERSION, Deidentifier, DeidResult, Entity, PresidioDeidentifier
 from models.deid.overlaps import Detection, resolve_overlaps
 from models.deid.pseudonyms import pseudonym
-from models.deid.recognizers.bank_card import luhn_is_valid
+from models.deid.syntax.bank_card import luhn_is_valid
 
 from ._helpers import luhn, resident_id, uscc
 from .conftest import KEY, OTHER_KEY

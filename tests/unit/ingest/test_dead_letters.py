@@ -72,3 +72,15 @@ def test_an_original_too_large_for_a_kafka_message_is_described_but_not_carried(
     with pytest.raises(ValueError, match=r"crm\.events\.v1 partition 1 offset 17"):
         builder.decrypt(letter)
     assert builder.decrypt(builder.build(failure(original[:MAX_ORIGINAL_BYTES]))) == original[:MAX_ORIGINAL_BYTES]
+
+
+def test_an_input_that_must_not_be_copied_is_described_but_not_carried() -> None:
+    original = "客户 13812345678".encode()
+    position = SourcePosition("crm.events.v1", 1, 17, b"event-9", original)
+    builder = DeadLetterBuilder(KEY, DIGEST_KEY)
+    failure = StageFailure(position, "SubjectForgotten", "subject forgotten", "deidentify", keep_original=False)
+    letter = builder.build(failure)
+    assert not letter.original_included and letter.original_encrypted == ""
+    assert letter.original_bytes == len(original) and letter.original_sha256 == keyed(original)
+    with pytest.raises(ValueError, match="SubjectForgotten"):
+        builder.decrypt(letter)
