@@ -6,9 +6,21 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.core.audit_keys import (
+    KEY_ID_PATTERN,
+    CheckpointKeys,
+    check_key_id,
+    create_local_signing_key,
+    private_key_from_text,
+    public_key_from_text,
+    read_local_hmac_keys,
+    read_local_public_keys,
+    read_local_signing_keys,
+)
 from schemas.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,22 +145,37 @@ class Settings(BaseSettings):
         description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    audit_signing_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Ed25519 checkpoint signing keys by key id (JSON {"2026-11": "<base64 seed>"}); only the chainer '
+        "needs them. Unset = one generated under var/secrets/ for local use (refused with an external cluster).",
+    )
+    audit_signing_key_id: str = Field(
+        default="local-1", pattern=KEY_ID_PATTERN, description="Key id whose private key signs new checkpoints."
+    )
+    audit_public_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ed25519 public keys by key id (JSON {"2026-11": "<base64>"}) that verify checkpoints: every id '
+        "that signed one still on the topic. Unset = the local ones under var/secrets/.",
+    )
     audit_hmac_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description='Checkpoint HMAC keys by key id (JSON object {"2026-11": "secret"}); keep retired ids to verify '
-        "old checkpoints. Unset = one key generated under var/secrets/ for local use.",
+        description="HMAC keys by key id of checkpoints written before Ed25519 signing (JSON); only read, to check "
+        "those old checkpoints. Unset = the local var/secrets/audit-hmac-*.key files, if any.",
     )
-    audit_hmac_key_id: str = Field(
-        default="local-1", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Key id that signs new checkpoints."
+    audit_accept_legacy_tail: bool = Field(
+        default=False,
+        description="Upgrade only: let the chainer continue a chain whose last events were written unsealed by an "
+        "earlier version (and not covered by a checkpoint it can check) instead of refusing to start.",
     )
     audit_checkpoint_every: int = Field(
-        default=100, ge=1, description="Events per audit partition between two HMAC checkpoints."
+        default=100, ge=1, description="Events per audit partition between two signed checkpoints."
     )
     audit_checkpoint_interval_s: float = Field(
         default=60.0, gt=0, description="Longest time between checkpoints of a partition that receives events."
     )
 
-    @field_validator("kafka_options", "audit_hmac_keys", mode="before")
+    @field_validator("kafka_options", "audit_signing_keys", "audit_public_keys", "audit_hmac_keys", mode="before")
     @classmethod
     def _parse_json_object(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -192,21 +219,65 @@ class Settings(BaseSettings):
             raise ConfigurationError("SLUICE_DEAD_LETTER_KEY must be 64 hexadecimal characters (32 bytes)")
         return key
 
-    def audit_keys(self) -> dict[str, bytes]:
-        """Every checkpoint key by id: the configured ones, or the local one when none is configured."""
-        if self.audit_hmac_keys:
-            return {key_id: secret.get_secret_value().encode() for key_id, secret in self.audit_hmac_keys.items()}
-        return {self.audit_hmac_key_id: self._local_secret(f"audit-hmac-{self.audit_hmac_key_id}.key").encode()}
+    @property
+    def secrets_dir(self) -> Path:
+        return self.var_dir / "secrets"
 
-    def audit_signing_key(self) -> tuple[str, bytes]:
-        """(key id, key) that signs new checkpoints."""
-        keys = self.audit_keys()
-        if self.audit_hmac_key_id not in keys:
+    def audit_signer(self, *, create_local: bool = False) -> tuple[str, dict[str, Ed25519PrivateKey]]:
+        """(id that signs, every private key by id) for the chainer: SLUICE_AUDIT_SIGNING_KEYS, or the local keys.
+
+        `create_local` generates the local key when it is missing (the chainer's start, nothing else).
+        """
+        key_id = self.audit_signing_key_id
+        if self.audit_signing_keys:
+            keys = {
+                check_key_id(kid, "SLUICE_AUDIT_SIGNING_KEYS"): private_key_from_text(
+                    secret.get_secret_value(), f"SLUICE_AUDIT_SIGNING_KEYS[{kid!r}]"
+                )
+                for kid, secret in self.audit_signing_keys.items()
+            }
+            if key_id not in keys:
+                raise ConfigurationError(
+                    f"SLUICE_AUDIT_SIGNING_KEY_ID={key_id!r} is not among SLUICE_AUDIT_SIGNING_KEYS "
+                    f"({', '.join(sorted(keys))}): add its key there or pick one of those ids"
+                )
+            return key_id, keys
+        if self.kafka_bootstrap_servers:
             raise ConfigurationError(
-                f"SLUICE_AUDIT_HMAC_KEY_ID={self.audit_hmac_key_id!r} is not among SLUICE_AUDIT_HMAC_KEYS "
-                f"({', '.join(sorted(keys))}): add it there or pick one of those ids"
+                f"SLUICE_AUDIT_SIGNING_KEYS is not set, and with an external cluster ({self.kafka_bootstrap_servers}) "
+                "no local key is generated: every machine would sign with its own. Set it to "
+                '{"<key id>": "<base64 Ed25519 seed>"} on the machines that run the audit chainer, '
+                "SLUICE_AUDIT_SIGNING_KEY_ID to that id, and give auditors the public key "
+                "(`sluice audit public-key`)"
             )
-        return self.audit_hmac_key_id, keys[self.audit_hmac_key_id]
+        keys = read_local_signing_keys(self.secrets_dir)
+        if key_id not in keys:
+            if not create_local:
+                raise ConfigurationError(
+                    f"no audit signing key {key_id!r} under {self.secrets_dir}: it is generated when the audit "
+                    "chainer first starts (`sluice up`), or set SLUICE_AUDIT_SIGNING_KEYS"
+                )
+            keys[key_id] = create_local_signing_key(self.secrets_dir, key_id)
+        return key_id, keys
+
+    def audit_checkpoint_keys(self) -> CheckpointKeys:
+        """Keys that verify checkpoints: SLUICE_AUDIT_PUBLIC_KEYS (else the local public keys) and the legacy HMAC
+        keys (SLUICE_AUDIT_HMAC_KEYS, else local ones). Reads only: verifying never creates a key."""
+        if self.audit_public_keys:
+            public = {
+                check_key_id(kid, "SLUICE_AUDIT_PUBLIC_KEYS"): public_key_from_text(
+                    text, f"SLUICE_AUDIT_PUBLIC_KEYS[{kid!r}]"
+                )
+                for kid, text in self.audit_public_keys.items()
+            }
+            source = "SLUICE_AUDIT_PUBLIC_KEYS"
+        else:
+            public, source = read_local_public_keys(self.secrets_dir), f"{self.secrets_dir}/*.pub"
+        if self.audit_hmac_keys:
+            hmac_keys = {kid: secret.get_secret_value().encode() for kid, secret in self.audit_hmac_keys.items()}
+        else:
+            hmac_keys = read_local_hmac_keys(self.secrets_dir)
+        return CheckpointKeys(public, hmac_keys, source)
 
     def _local_secret(self, name: str) -> str:
         # Local development only: production sets the secret explicitly so that every worker shares it.
