@@ -120,7 +120,8 @@ class PartitionReport:
     unauthenticated_tail: int = 0
     low_watermark: int | None = None
     end_offset: int | None = None
-    signed_head: dict[str, Any] | None = None  # the last verified signed tree head, as --expect-heads takes it
+    signed_head: dict[str, Any] | None = None  # the last verified signed tree head, verbatim (--expect-heads)
+    signed_head_checkpoint: dict[str, int] | None = None  # offset and seq of the checkpoint event carrying it
     problems: list[Problem] = field(default_factory=list)
     notices: list[Problem] = field(default_factory=list)
 
@@ -143,6 +144,7 @@ class PartitionReport:
             "checkpoints_verified": self.checkpoints_verified,
             "unauthenticated_tail": self.unauthenticated_tail,
             "signed_head": self.signed_head,
+            "signed_head_checkpoint": self.signed_head_checkpoint,
             "problems": [p.to_json() for p in self.problems],
             "notices": [n.to_json() for n in self.notices],
         }

@@ -238,7 +238,8 @@ class _PartitionChain:
         report, newest = self.report, self.newest
         offset, flagged = (newest.offset, Flagged.of(newest.event)) if newest is not None else (None, Flagged())
         covered_to = expected.tree_size  # the seq of the checkpoint that signed it
-        if report.last_seq is None or report.last_seq < covered_to:
+        ends_early = report.last_seq is None or report.last_seq < covered_to
+        if ends_early and self.rules.reaches_end:  # with --until the window may end before it by design
             ends = "no events" if report.last_seq is None else f"seq {report.last_seq}"
             self._problem(
                 offset,
@@ -582,7 +583,9 @@ class _PartitionChain:
             self.signed_low_watermark = (
                 low if self.signed_low_watermark is None else min(self.signed_low_watermark, low)
             )
-        self.report.signed_head = {"checkpoint_offset": entry.offset, "checkpoint_seq": entry.seq, **details}
+        # Verbatim: it is what the signature covers, so that --expect-heads can check it again later.
+        self.report.signed_head = dict(details)
+        self.report.signed_head_checkpoint = {"offset": entry.offset, "seq": entry.seq}
         return True
 
     def _notice(self, entry: Entry, kind: NoticeKind, detail: str) -> None:

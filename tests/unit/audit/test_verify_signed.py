@@ -3,14 +3,20 @@ truncation at either end, rejected events, legacy HMAC checkpoints; and each pro
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agents.audit_chain.chain import ChainHead, seal
-from agents.audit_chain.checkpoints import parse_signed_head
+from agents.audit_chain.checkpoints import parse_signed_head, verify_signed_head
 from agents.audit_chain.merkle import leaf_hash
 from agents.core.audit_keys import CheckpointKeys
+from agents.tools.audit.commands import load_expected_heads
 from agents.tools.audit.report import ChainReport, render_text
 from agents.tools.audit.verify import Bounds, verify_records
+from schemas.errors import ConfigurationError
 from tests.unit.audit.chains import (
     HMAC_KEYS,
     KEYS,
@@ -39,12 +45,8 @@ def test_an_intact_signed_chain_reports_its_last_signed_head() -> None:
     assert report.intact, kinds(report)
     (part,) = report.partitions
     assert part.checkpoints_verified == 2 and part.unauthenticated_tail == 0
-    assert part.signed_head is not None
-    assert (part.signed_head["checkpoint_offset"], part.signed_head["tree_size"], part.signed_head["key_id"]) == (
-        10,
-        10,
-        "k2",
-    )
+    assert part.signed_head is not None and part.signed_head_checkpoint == {"offset": 10, "seq": 10}
+    assert (part.signed_head["tree_size"], part.signed_head["key_id"]) == (10, "k2")
     assert "k1, k2" in render_text(report, "audit.events.v1")[-2]
 
 
@@ -132,6 +134,7 @@ def test_a_partition_emptied_by_deletion_still_fails() -> None:
 def test_events_removed_from_the_end_show_against_a_head_recorded_earlier() -> None:
     events = simple_chain(8, checkpoints={3: "k1", 8: "k1"})
     full = verify(events)
+    assert verify_signed_head(full.to_json()["partitions"][0]["signed_head"], KEYS.public).valid, "kept verbatim"
     recorded = parse_signed_head(full.partitions[0].signed_head or {})
     truncated = events[:5]  # the last signed head and the events before it are gone: what is left still links
     assert verify(truncated, max_unauthenticated=10).intact
@@ -160,3 +163,16 @@ def test_a_window_checks_roots_from_its_first_signed_head_on() -> None:
     events.append(seal(signed_checkpoint(0, head, "k1", SIGNING["k1"], at=draft(10)["emitted_at"]), head))
     report = verify(events, since=T0.replace(second=5))  # the window starts after the events that differ
     assert kinds(report) == [("bad_checkpoint", 11)]
+
+
+def test_heads_recorded_by_an_earlier_verify_are_read_back_only_when_their_signature_holds(tmp_path: Path) -> None:
+    events = simple_chain(4)
+    recorded = tmp_path / "heads.json"
+    recorded.write_text(json.dumps(verify(events).to_json()))
+    heads = load_expected_heads(recorded, KEYS)
+    assert list(heads) == [0] and heads[0].tree_size == 4
+    body = json.loads(recorded.read_text())
+    body["partitions"][0]["signed_head"]["tree_size"] = 3
+    recorded.write_text(json.dumps(body))
+    with pytest.raises(ConfigurationError, match="does not verify"):
+        load_expected_heads(recorded, KEYS)
