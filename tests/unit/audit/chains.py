@@ -76,6 +76,7 @@ def chain(
     legacy: dict[int, str] | None = None,
     sealer: Sealer | None = None,
     head: ChainHead | None = None,
+    topic: str = TOPIC,
 ) -> list[dict[str, Any]]:
     """Seals drafts in order; `checkpoints` {n: key_id} adds a signed checkpoint after the n-th draft (1-based),
     `legacy` {n: key_id} an HMAC one (HMAC_KEYS) as earlier versions did."""
@@ -86,7 +87,8 @@ def chain(
         out.append(seal(d, head, sealer))
         if checkpoints and n in checkpoints:
             key_id = checkpoints[n]
-            out.append(seal(signed_checkpoint(partition, head, key_id, keys[key_id], at=d["emitted_at"]), head, sealer))
+            cp = signed_checkpoint(partition, head, key_id, keys[key_id], at=d["emitted_at"], topic=topic)
+            out.append(seal(cp, head, sealer))
         if legacy and n in legacy:
             key_id = legacy[n]
             out.append(seal(legacy_checkpoint(partition, head, key_id, HMAC_KEYS[key_id], at=d["emitted_at"]), head))
