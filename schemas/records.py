@@ -203,11 +203,21 @@ class AuditEvent(_Written):
     emitted_at: datetime
 
 
-class ChainedAuditEvent(AuditEvent):
-    """On audit.events.v1: an audit event sealed into its partition's hash chain (agents/audit/chain.py)."""
+class ChainSeal(_Written):
+    """The chainer's own mark on an event it sealed; only the chainer can make or check it, verifiers ignore it."""
 
-    seq: int = Field(ge=0, description="Position in this partition's chain, from 0.")
+    key_id: str = Field(description="Signing key id the seal key is derived from.")
+    mac: str = Field(description="HMAC-SHA256 (hex) over the event's canonical JSON without `hash` and `seal`.")
+
+
+class ChainedAuditEvent(AuditEvent):
+    """On audit.events.v1: an audit event sealed into its partition's hash chain (agents/audit_chain/chain.py)."""
+
+    seq: int = Field(ge=0, description="Position in this partition's chain, from 0 (and its Merkle leaf index).")
     prev_hash: str = Field(description="`hash` of the previous event in this partition; 64 zeros for seq 0.")
+    seal: ChainSeal | None = Field(
+        default=None, description="Lets a restarted chainer tell its own events from appended ones (absent before v2)."
+    )
     hash: str = Field(description="SHA-256 of this event's canonical JSON without the `hash` field.")
 
 

@@ -1,11 +1,14 @@
-"""The audit hash chain: canonical JSON, per-partition sealing and HMAC-authenticated checkpoints.
+"""The audit hash chain: canonical JSON, event hashes, per-partition sealing and each partition's Merkle tree.
 
 Every event on audit.events.v1 carries `seq` (0, 1, 2, … per partition), `prev_hash` (the `hash` of the event
 before it in that partition, GENESIS for the first) and `hash`: SHA-256 over the canonical JSON encoding of the
-event without its `hash` field. A checkpoint event (event_type `audit.checkpoint`) records the chain head and
-count, authenticated with HMAC-SHA256 under a key id from settings, so a rewritten chain is detected even when
-every hash in it was recomputed. The chainer (agents/audit/chainer.py) is the only writer; the verifier and the
-replay command only read.
+event without its `hash` field. The events of a partition are also the leaves of an RFC 6962 Merkle tree (leaf i
+= the event with seq i), whose root the chainer signs in its checkpoints (agents/audit_chain/checkpoints.py).
+
+The chainer also puts a `seal` on every event it writes: an HMAC under a key derived from its signing key, over the
+event without `hash` (so the hash covers the seal too). Nobody else can make one and verifiers ignore it; it is how
+a restarted chainer tells the events it wrote from events someone else appended after its last checkpoint, which it
+must never sign over (agents/audit_chain/resume.py).
 """
 
 from __future__ import annotations
@@ -14,13 +17,20 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from agents.audit_chain.merkle import MerkleFrontier, event_leaf
 
 GENESIS = "0" * 64
 CHECKPOINT_EVENT = "audit.checkpoint"
-CHAIN_FIELDS = ("seq", "prev_hash", "hash")
+TAIL_REJECTED_EVENT = "audit.tail_rejected"
+CHAIN_FIELDS = ("seq", "prev_hash", "hash", "seal")
+# Versioned: another label would be another key, and seals made under the old one would stop matching.
+SEAL_KEY_LABEL = b"sluice/audit-seal/v1"
 
 
 def canonical_json(value: Any) -> bytes:
@@ -33,77 +43,76 @@ def event_hash(event: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json({k: v for k, v in event.items() if k != "hash"})).hexdigest()
 
 
+@dataclass(frozen=True)
+class Sealer:
+    """What puts the chainer's seal on an event: a key id and the seal key derived from that id's signing key."""
+
+    key_id: str
+    key: bytes
+
+    @classmethod
+    def of(cls, key_id: str, private: Ed25519PrivateKey) -> Sealer:
+        seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return cls(key_id, hmac.new(seed, SEAL_KEY_LABEL, hashlib.sha256).digest())
+
+    def mac(self, event: Mapping[str, Any]) -> str:
+        body = {k: v for k, v in event.items() if k not in ("hash", "seal")}
+        return hmac.new(self.key, canonical_json(body), hashlib.sha256).hexdigest()
+
+
+def seal_status(event: Mapping[str, Any], sealers: Mapping[str, Sealer]) -> str:
+    """`ours` (a valid seal under a key we hold), `unsealed`, `unknown_key` (a seal under an id we hold no key of),
+    or `forged` (a seal that does not verify)."""
+    seal = event.get("seal")
+    if seal is None:
+        return "unsealed"
+    if not isinstance(seal, dict) or not isinstance(seal.get("key_id"), str) or not isinstance(seal.get("mac"), str):
+        return "forged"
+    sealer = sealers.get(seal["key_id"])
+    if sealer is None:
+        return "unknown_key"
+    return "ours" if hmac.compare_digest(seal["mac"], sealer.mac(event)) else "forged"
+
+
 @dataclass
 class ChainHead:
-    """Where one partition's chain stands: the next seq, the last hash and what the last checkpoint covered."""
+    """Where one partition's chain stands: the next seq, the last hash, its Merkle tree, the last checkpoint.
+
+    `low_watermark` is the partition's first offset as the chainer found it when it (re)loaded the chain, and
+    `rejected` the seq ranges it refused as not its own (agents/audit_chain/resume.py); both go into every signed
+    tree head. `rejection` is a refusal found on loading that is still to be written into the chain.
+    """
 
     next_seq: int = 0
     last_hash: str = GENESIS
     checkpointed_seq: int = -1
     checkpointed_at: float = 0.0
-
-    @classmethod
-    def after(cls, event: Mapping[str, Any], *, now: float) -> ChainHead:
-        """The head once `event` (the last committed one of a partition) is in the chain."""
-        seq = int(event["seq"])
-        checkpointed = seq if event.get("event_type") == CHECKPOINT_EVENT else -1
-        return cls(next_seq=seq + 1, last_hash=str(event["hash"]), checkpointed_seq=checkpointed, checkpointed_at=now)
+    tree: MerkleFrontier = field(default_factory=MerkleFrontier)
+    low_watermark: int = 0
+    rejected: list[tuple[int, int]] = field(default_factory=list)
+    rejection: dict[str, Any] | None = None
 
     @property
     def since_checkpoint(self) -> int:
         return self.next_seq - 1 - self.checkpointed_seq
 
+    def advance(self, event: Mapping[str, Any]) -> None:
+        """Takes `event` (the next of this chain, already sealed) into the head and its tree."""
+        self.next_seq = int(event["seq"]) + 1
+        self.last_hash = str(event["hash"])
+        self.tree.append(event_leaf(self.last_hash))
 
-def seal(draft: Mapping[str, Any], head: ChainHead) -> dict[str, Any]:
-    """The draft as the next event of the chain (seq, prev_hash, hash added); advances `head`."""
+
+def seal(draft: Mapping[str, Any], head: ChainHead, sealer: Sealer | None = None) -> dict[str, Any]:
+    """The draft as the next event of the chain (seq, prev_hash, seal, hash added); advances `head`.
+
+    Without a sealer the event carries no seal (tests that build chains, and the events of earlier versions).
+    """
     event = {k: v for k, v in draft.items() if k not in CHAIN_FIELDS}
     event["seq"] = head.next_seq
     event["prev_hash"] = head.last_hash
+    if sealer is not None:
+        event["seal"] = {"key_id": sealer.key_id, "mac": sealer.mac(event)}
     event["hash"] = event_hash(event)
-    head.next_seq += 1
-    head.last_hash = event["hash"]
+    head.advance(event)
     return event
-
-
-def checkpoint_body(partition: int, head_seq: int, head_hash: str) -> dict[str, Any]:
-    """What a checkpoint's MAC covers: the partition, the seq and hash of its head, and the event count."""
-    return {"partition": partition, "head_seq": head_seq, "head_hash": head_hash, "count": head_seq + 1}
-
-
-def checkpoint_mac(key: bytes, body: Mapping[str, Any]) -> str:
-    return hmac.new(key, canonical_json(dict(body)), hashlib.sha256).hexdigest()
-
-
-def checkpoint_draft(partition: int, head: ChainHead, key_id: str, key: bytes) -> dict[str, Any]:
-    """An unsealed checkpoint event for the current head of `partition` (seal it next, with the same head)."""
-    body = checkpoint_body(partition, head.next_seq - 1, head.last_hash)
-    return {
-        "event_type": CHECKPOINT_EVENT,
-        "stage": "audit",
-        "subject_id": f"audit-partition-{partition}",
-        "tenant": None,
-        "source_topic": None,
-        "partition": None,
-        "offset": None,
-        "entity_counts": {},
-        "versions": {},
-        "timings_ms": {},
-        "details": {**body, "key_id": key_id, "mac": checkpoint_mac(key, body)},
-        "emitted_at": datetime.now(UTC).isoformat(),
-    }
-
-
-def checkpoint_problem(details: Mapping[str, Any], partition: int, keys: Mapping[str, bytes]) -> str | None:
-    """None when a checkpoint's MAC is valid under the key it names; otherwise why not."""
-    key_id = details.get("key_id")
-    if not isinstance(key_id, str) or key_id not in keys:
-        return f"checkpoint signed with unknown key id {key_id!r} (configure it in SLUICE_AUDIT_HMAC_KEYS)"
-    try:
-        body = checkpoint_body(partition, int(details["head_seq"]), str(details["head_hash"]))
-    except (KeyError, TypeError, ValueError):
-        return "checkpoint lacks head_seq/head_hash"
-    if details.get("count") != body["count"]:
-        return "checkpoint count does not match its head seq"
-    if not hmac.compare_digest(str(details.get("mac", "")), checkpoint_mac(keys[key_id], body)):
-        return "checkpoint MAC is invalid (forged or altered checkpoint)"
-    return None

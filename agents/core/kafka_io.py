@@ -151,47 +151,59 @@ class TopicFollower:
         self.consumer.close()
 
 
-def last_record(
-    bootstrap: str, topic: str, partition: int, *, options: dict[str, str] | None = None, timeout_s: float = 30.0
-) -> SourcePosition | None:
-    """The last committed message of one partition (None when it has none), read from its tail.
+def partition_bounds(
+    bootstrap: str, topic: str, partition: int, *, options: dict[str, str] | None = None
+) -> tuple[int, int]:
+    """(low, high) watermark of one partition: its first offset (the log start) and the offset after its last."""
+    consumer = Consumer(
+        {**(options or {}), "bootstrap.servers": bootstrap, "group.id": f"sluice-bounds-{uuid.uuid4().hex[:8]}"}
+    )
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+        return int(low), int(high)
+    finally:
+        consumer.close()
 
-    Transaction markers take offsets too, so the read starts a window before the end and widens it while the
-    window holds no message.
+
+def read_partition(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    start: int,
+    *,
+    options: dict[str, str] | None = None,
+    timeout_s: float = 120.0,
+) -> list[SourcePosition]:
+    """Every committed message of one partition from offset `start` to its end, read_committed, in offset order.
+
+    The end is where the consumer reports end-of-partition (read_committed: the last stable offset), so a
+    transaction still open is waited for, never read half; a read that does not get there in time raises.
     """
     consumer = Consumer(
         {
             **(options or {}),
             "bootstrap.servers": bootstrap,
-            "group.id": f"sluice-tail-{uuid.uuid4().hex[:8]}",
+            "group.id": f"sluice-partition-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
         }
     )
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
-        window = 64
+        consumer.assign([TopicPartition(topic, partition, start)])
+        out: list[SourcePosition] = []
         deadline = time.monotonic() + timeout_s
-        while True:
-            start = max(low, high - window)
-            consumer.assign([TopicPartition(topic, partition, start)])
-            last: SourcePosition | None = None
-            while time.monotonic() < deadline:
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    continue
-                last = record_of(message)
-            else:
-                raise TimeoutError(f"could not read the tail of {topic}[{partition}] within {timeout_s:.0f} s")
-            if last is not None or start == low:
-                return last
-            window *= 4
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return out
+                continue
+            out.append(record_of(message))
+        raise TimeoutError(f"could not read {topic}[{partition}] from offset {start} to its end in {timeout_s:.0f} s")
     finally:
         consumer.close()
 

@@ -39,8 +39,7 @@ def external_cluster_error(bootstrap: str, keys: Sequence[GeneratedKey]) -> Conf
     return ConfigurationError(
         f"KAFKA_BOOTSTRAP_SERVERS names an external cluster ({bootstrap}), where every machine would generate keys "
         f"of its own: set {variables} to the same values on every machine (`python -c 'import secrets; "
-        "print(secrets.token_hex(32))'` makes a key; SLUICE_AUDIT_HMAC_KEYS is a JSON object "
-        '{"<key id>": "<key>"} with SLUICE_AUDIT_HMAC_KEY_ID naming the signing id)'
+        "print(secrets.token_hex(32))'` makes a key)"
     )
 
 

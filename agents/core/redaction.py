@@ -14,7 +14,7 @@ MASK = "**********"
 # sasl.oauthbearer.client.secret, ssl.key.pem, api_token, sasl.jaas.config). Hiding a harmless one
 # (ssl.key.location) costs a line of debugging; showing a password costs the cluster.
 _SECRET_WORDS = re.compile(r"password|passwd|secret|token|credential|jaas|key", re.IGNORECASE)
-# ...unless the name says it is an identifier of a key (audit_hmac_key_id, encryption_key_id) or a digest.
+# ...unless the name says it is an identifier of a key (audit_signing_key_id, encryption_key_id) or a digest.
 _NAMES_A_KEY = re.compile(r"(?:[._-]id|[._-]ids|_sha256|_hmac)\Z", re.IGNORECASE)
 
 # scheme://userinfo@host: keep the user name (useful when debugging), hide what follows its colon; a userinfo

@@ -237,18 +237,21 @@ def _ingest_runner(settings: Settings, send: SendFn, role: Role) -> BatchRunner:
 
 
 def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner: BatchRunner) -> None:
-    """The audit chainer: seals audit.pending.v1 into the hash chains of audit.events.v1."""
-    from agents.audit_chain.chainer import AuditChainer, read_chain_head
+    """The audit chainer: seals audit.pending.v1 into the hash chains of audit.events.v1 and signs checkpoints."""
+    from agents.audit_chain.chainer import AuditChainer, KafkaChainReader
 
-    key_id, key = settings.audit_signing_key()
+    # The one place a local signing key is generated (refused with an external cluster): the chainer signs.
+    key_id, private_keys = settings.audit_signer(create_local=True)
     AuditChainer(
         runner,
-        read_chain_head(bootstrap, settings.kafka_options),
+        KafkaChainReader(bootstrap, settings.kafka_options),
         key_id,
-        key,
+        private_keys,
+        settings.audit_checkpoint_keys(),
         settings.audit_checkpoint_every,
         settings.audit_checkpoint_interval_s,
         settings.max_message_bytes,
+        accept_legacy_tail=settings.audit_accept_legacy_tail,
     ).register(app)
 
 

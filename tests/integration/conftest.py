@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents.core.keys import create_generated_keys
 from agents.core.settings import REPO_ROOT, Settings, load_settings
@@ -76,11 +77,15 @@ def settings(tiny_embedder_dir: Path, tiny_generator: str) -> Iterator[Settings]
     }
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("SLUICE_KAFKA_BOOTSTRAP_SERVERS"):
         # An external cluster refuses generated keys; the session shares keys of its own instead (unless set).
-        for variable in ("SLUICE_PSEUDONYM_KEY", "SLUICE_DEAD_LETTER_KEY"):
+        for variable in ("SLUICE_PSEUDONYM_KEY", "SLUICE_DEAD_LETTER_KEY", "SLUICE_API_SERVICE_TOKEN"):
             env[variable] = os.environ.get(variable) or secrets.token_hex(32)
-        if not os.environ.get("SLUICE_AUDIT_HMAC_KEYS"):
-            env["SLUICE_AUDIT_HMAC_KEYS"] = json.dumps({"test-1": secrets.token_hex(32)})
-            env["SLUICE_AUDIT_HMAC_KEY_ID"] = "test-1"
+        if not os.environ.get("SLUICE_AUDIT_SIGNING_KEYS"):
+            from agents.core.audit_keys import private_key_text, public_key_text
+
+            signing = Ed25519PrivateKey.generate()
+            env["SLUICE_AUDIT_SIGNING_KEYS"] = json.dumps({"test-1": private_key_text(signing)})
+            env["SLUICE_AUDIT_SIGNING_KEY_ID"] = "test-1"
+            env["SLUICE_AUDIT_PUBLIC_KEYS"] = json.dumps({"test-1": public_key_text(signing)})
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

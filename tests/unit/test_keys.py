@@ -29,9 +29,11 @@ def _no_keys_or_cluster_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_workers_and_tools_never_create_a_key(tmp_path: Path) -> None:
     settings = load_settings(var_dir=tmp_path)
-    for read in (settings.pseudonym_secret, settings.dead_letter_secret, settings.audit_keys, settings.digest_secret):
+    for read in (settings.pseudonym_secret, settings.dead_letter_secret, settings.digest_secret):
         with pytest.raises(MissingKeyError, match="sluice up"):
             read()
+    with pytest.raises(ConfigurationError, match="sluice up"):  # the audit signing key: the chainer makes it
+        settings.audit_signer()
     assert not (tmp_path / "secrets").exists()
 
 
@@ -41,8 +43,9 @@ def test_a_missing_key_names_the_setting_to_set(tmp_path: Path) -> None:
         settings.pseudonym_secret()
     with pytest.raises(MissingKeyError, match="SLUICE_DEAD_LETTER_KEY is not set"):
         settings.dead_letter_secret()
-    with pytest.raises(MissingKeyError, match=r"SLUICE_AUDIT_HMAC_KEYS is not set.*forged"):
-        settings.audit_keys()
+    # The audit signing key is the chainer's to create at its start; nothing else makes one up.
+    with pytest.raises(ConfigurationError, match="SLUICE_AUDIT_SIGNING_KEYS"):
+        settings.audit_signer()
 
 
 def test_configured_keys_need_no_generated_ones(tmp_path: Path) -> None:
@@ -50,14 +53,12 @@ def test_configured_keys_need_no_generated_ones(tmp_path: Path) -> None:
         var_dir=tmp_path,
         pseudonym_key="p" * 32,
         dead_letter_key="ab" * 32,
-        audit_hmac_keys={"2026-11": "a" * 32},
-        audit_hmac_key_id="2026-11",
         api_service_token="s" * 40,
         kafka_bootstrap_servers="kafka-1:9092",
     )
     assert settings.generated_keys() == []
     assert create_generated_keys(settings) == []
-    assert settings.pseudonym_secret() == b"p" * 32 and settings.audit_signing_key() == ("2026-11", b"a" * 32)
+    assert settings.pseudonym_secret() == b"p" * 32
     assert not (tmp_path / "secrets").exists()
 
 
@@ -68,7 +69,7 @@ def test_an_external_cluster_refuses_generated_keys_naming_every_variable(tmp_pa
     with pytest.raises(ConfigurationError) as refused:
         create_generated_keys(external)
     message = str(refused.value)
-    assert "SLUICE_DEAD_LETTER_KEY" in message and "SLUICE_AUDIT_HMAC_KEYS" in message
+    assert "SLUICE_DEAD_LETTER_KEY" in message and "SLUICE_API_SERVICE_TOKEN" in message
     assert "SLUICE_PSEUDONYM_KEY" not in message  # configured, so not asked for
     with pytest.raises(ConfigurationError, match=r"external cluster.*SLUICE_DEAD_LETTER_KEY"):
         external.dead_letter_secret()
@@ -128,7 +129,7 @@ def test_audit_verify_without_the_key_exits_2_naming_the_variable(
     monkeypatch.setenv("SLUICE_VAR_DIR", str(tmp_path))
     result = CliRunner().invoke(main, ["audit", "verify"])
     assert result.exit_code == 2, result.output
-    assert "SLUICE_AUDIT_HMAC_KEYS" in result.output
+    assert "SLUICE_AUDIT_PUBLIC_KEYS" in result.output
     assert not (tmp_path / "secrets").exists()  # and no key was made up to "verify" with
 
 
@@ -140,7 +141,6 @@ def test_sluice_up_creates_the_keys_before_anything_starts(tmp_path: Path) -> No
         runtime.up(settings, wait=False, log=lambda *_: None)
     assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == [
         "api-service.token",
-        "audit-hmac-local-1.key",
         "dlq.key",
         "pseudonym.key",
     ]
@@ -150,7 +150,7 @@ def test_sluice_up_against_an_external_cluster_without_keys_stops_before_startin
     from agents.processes import runtime
 
     settings = load_settings(var_dir=tmp_path, kafka_bootstrap_servers="kafka-1:9092")
-    every = "SLUICE_PSEUDONYM_KEY, SLUICE_DEAD_LETTER_KEY, SLUICE_AUDIT_HMAC_KEYS"
+    every = "SLUICE_PSEUDONYM_KEY, SLUICE_DEAD_LETTER_KEY, SLUICE_API_SERVICE_TOKEN"
     with pytest.raises(ConfigurationError, match=every):
         runtime.up(settings, wait=False, log=lambda *_: None)
     assert not (tmp_path / "secrets").exists() and not (tmp_path / "run").exists()

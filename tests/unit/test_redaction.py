@@ -32,7 +32,7 @@ def test_secret_option_names_are_recognised(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["bootstrap.servers", "security.protocol", "sasl.username", "audit_hmac_key_id", "key_sha256", "acks"]
+    "name", ["bootstrap.servers", "security.protocol", "sasl.username", "audit_signing_key_id", "key_sha256", "acks"]
 )
 def test_ordinary_option_names_and_key_ids_are_not_secret(name: str) -> None:
     assert not is_secret_name(name)
@@ -70,16 +70,19 @@ def test_config_hides_kafka_secrets_milvus_credentials_and_audit_keys(monkeypatc
     monkeypatch.setenv("SLUICE_KAFKA_OPTIONS", json.dumps(options))
     monkeypatch.setenv("SLUICE_MILVUS_URI", "http://root:milvus-pass-4@milvus.internal:19530")
     monkeypatch.setenv("SLUICE_AUDIT_HMAC_KEYS", json.dumps({"2026-11": "audit-key-5"}))
+    monkeypatch.setenv("SLUICE_AUDIT_SIGNING_KEYS", json.dumps({"2026-12": "audit-signing-seed-7"}))
     monkeypatch.setenv("SLUICE_MILVUS_TOKEN", "root:milvus-token-6")
     shown = load_settings().redacted()
     text = json.dumps(shown)  # no default=str: every value is plain JSON
-    for secret in ("kafka-pass-1", "key-pass-2", "oauth-secret-3", "milvus-pass-4", "audit-key-5", "milvus-token-6"):
+    secrets = ("kafka-pass-1", "key-pass-2", "oauth-secret-3", "milvus-pass-4", "audit-key-5", "milvus-token-6")
+    for secret in (*secrets, "audit-signing-seed-7"):
         assert secret not in text
     assert shown["kafka_options"]["sasl.username"] == "sluice"
     assert shown["kafka_options"]["sasl.password"] == MASK
     assert shown["milvus_uri"] == shown["resolved_milvus_uri"] == f"http://root:{MASK}@milvus.internal:19530"
     assert shown["audit_hmac_keys"] == {"2026-11": MASK}
-    assert shown["audit_hmac_key_id"] == "local-1" and shown["max_batch_tokens"] == 8192
+    assert shown["audit_signing_keys"] == {"2026-12": MASK}
+    assert shown["audit_signing_key_id"] == "local-1" and shown["max_batch_tokens"] == 8192
 
 
 def test_log_lines_hide_secret_fields_and_uri_credentials() -> None:

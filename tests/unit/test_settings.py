@@ -41,7 +41,6 @@ def test_generated_keys_are_created_once_and_private(tmp_path: Path) -> None:
     created = create_generated_keys(settings)
     assert sorted(p.name for p in created) == [
         "api-service.token",
-        "audit-hmac-local-1.key",
         "dlq.key",
         "pseudonym.key",
     ]

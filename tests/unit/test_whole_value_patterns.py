@@ -53,5 +53,5 @@ def test_whole_value_checks_refuse_a_trailing_newline_or_space(value: str) -> No
 
 
 def test_the_signing_key_id_is_checked_whole() -> None:
-    with pytest.raises(ConfigurationError, match="SLUICE_AUDIT_HMAC_KEY_ID"):
-        load_settings(audit_hmac_key_id="2026-11\n")
+    with pytest.raises(ConfigurationError, match="SLUICE_AUDIT_SIGNING_KEY_ID"):
+        load_settings(audit_signing_key_id="2026-11\n")

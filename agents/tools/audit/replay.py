@@ -303,9 +303,22 @@ def write_html(
         )
     lines.append("</table>")
     if report.problems:
-        lines.append("<table>" + row(["partition", "offset", "kind", "detail"], header=True))
+        header = ["partition", "offset", "seq", "event type", "tenant", "kind", "detail"]
+        lines.append("<table>" + row(header, header=True))
         lines.extend(
-            row([esc(x.partition), esc(x.offset), esc(x.kind), esc(x.detail)], numeric=(0, 1)) for x in report.problems
+            row(
+                [
+                    esc(x.partition),
+                    esc(x.offset),
+                    esc(x.event.seq),
+                    esc(x.event.event_type),
+                    esc(x.event.tenant),
+                    esc(x.kind),
+                    esc(x.detail),
+                ],
+                numeric=(0, 1, 2),
+            )
+            for x in report.problems
         )
         lines.append("</table>")
     lines.append(f'<p class="note">Note: {esc(TAIL_NOTE)}.</p>')

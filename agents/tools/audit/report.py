@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-ProblemKind = Literal["unparseable", "modified", "deleted", "inserted", "reordered", "broken_link", "bad_checkpoint"]
+ProblemKind = Literal[
+    "unparseable",
+    "modified",
+    "deleted",
+    "inserted",
+    "reordered",
+    "broken_link",
+    "bad_checkpoint",
+    "rejected",
+    "rewritten",
+    "truncated",
+    "no_valid_checkpoint",
+    "unauthenticated_tail",
+]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = (
     "unparseable",
     "modified",
@@ -15,11 +29,19 @@ PROBLEM_KINDS: tuple[ProblemKind, ...] = (
     "reordered",
     "broken_link",
     "bad_checkpoint",
+    "rejected",
+    "rewritten",
+    "truncated",
+    "no_valid_checkpoint",
+    "unauthenticated_tail",
 )
+# Findings that do not make a chain fail: a legacy HMAC checkpoint nobody here holds the key of.
+NoticeKind = Literal["unverifiable_checkpoint"]
 
 TAIL_NOTE = (
-    "hashes cannot reveal events removed from the end of a partition; events after the last valid checkpoint "
-    "are not authenticated (anyone who can write the topic could have appended them)"
+    "events after the last valid checkpoint are not authenticated (anyone who can write the topic could have "
+    "appended them), and events removed from the end of a partition are visible only against a signed head "
+    "recorded earlier (--expect-heads)"
 )
 ANCHOR_NOTE = (
     "verification starts mid-stream: the first event of each window is its anchor, its prev_hash is not checked"
@@ -27,23 +49,60 @@ ANCHOR_NOTE = (
 
 
 @dataclass(frozen=True)
+class Flagged:
+    """The event a finding is about, named by its place and kind, never by its content."""
+
+    seq: int | None = None
+    event_type: str | None = None
+    tenant: str | None = None
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any] | None) -> Flagged:
+        if event is None:
+            return cls()
+        seq = event.get("seq")
+        return cls(seq if type(seq) is int else None, _short(event.get("event_type")), _short(event.get("tenant")))
+
+    def describe(self) -> str:
+        parts = [f"seq {self.seq}" if self.seq is not None else "no seq"]
+        if self.event_type is not None:
+            parts.append(self.event_type)
+        if self.tenant is not None:
+            parts.append(f"tenant {self.tenant}")
+        return ", ".join(parts)
+
+
+def _short(value: Any) -> str | None:
+    # Types and tenants are identifiers; a forged event could put anything there, so only a short string is shown.
+    return value[:64] if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
 class Problem:
-    """One finding: where (partition, offset), what kind, a sentence, and every offset involved."""
+    """One finding: where (partition, offset), what kind, a sentence, every offset involved, the event flagged."""
 
     partition: int
-    offset: int
-    kind: ProblemKind
+    offset: int | None
+    kind: ProblemKind | NoticeKind
     detail: str
     offsets: tuple[int, ...] = ()
+    event: Flagged = field(default_factory=Flagged)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "partition": self.partition,
             "offset": self.offset,
+            "seq": self.event.seq,
+            "event_type": self.event.event_type,
+            "tenant": self.event.tenant,
             "kind": self.kind,
             "detail": self.detail,
-            "offsets": list(self.offsets or (self.offset,)),
+            "offsets": list(self.offsets or (() if self.offset is None else (self.offset,))),
         }
+
+    def where(self) -> str:
+        at = f"offset {self.offset}" if self.offset is not None else "no offset"
+        return f"{at} ({self.event.describe()})"
 
 
 @dataclass
@@ -59,7 +118,12 @@ class PartitionReport:
     last_seq: int | None = None
     checkpoints_verified: int = 0
     unauthenticated_tail: int = 0
+    low_watermark: int | None = None
+    end_offset: int | None = None
+    signed_head: dict[str, Any] | None = None  # the last verified signed tree head, verbatim (--expect-heads)
+    signed_head_checkpoint: dict[str, int] | None = None  # offset and seq of the checkpoint event carrying it
     problems: list[Problem] = field(default_factory=list)
+    notices: list[Problem] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -75,9 +139,14 @@ class PartitionReport:
             "last_offset": self.last_offset,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
+            "low_watermark": self.low_watermark,
+            "end_offset": self.end_offset,
             "checkpoints_verified": self.checkpoints_verified,
             "unauthenticated_tail": self.unauthenticated_tail,
+            "signed_head": self.signed_head,
+            "signed_head_checkpoint": self.signed_head_checkpoint,
             "problems": [p.to_json() for p in self.problems],
+            "notices": [n.to_json() for n in self.notices],
         }
 
 
@@ -88,6 +157,7 @@ class ChainReport:
     partitions: tuple[PartitionReport, ...]
     since: datetime | None = None
     until: datetime | None = None
+    keys: str = ""  # which public keys verified the checkpoints, said with the verdict
 
     @property
     def intact(self) -> bool:
@@ -102,6 +172,7 @@ class ChainReport:
             "intact": self.intact,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
+            "keys": self.keys,
             "partitions": [p.to_json() for p in self.partitions],
             "notes": [TAIL_NOTE, *([ANCHOR_NOTE] if self.since else [])],
         }
@@ -128,7 +199,11 @@ def render_text(report: ChainReport, topic: str) -> list[str]:
             f"{p.unauthenticated_tail} event(s) after the last valid checkpoint (unauthenticated)"
         )
         for problem in p.problems:
-            lines.append(f"  offset {problem.offset}: {problem.kind}: {problem.detail}")
+            lines.append(f"  {problem.where()}: {problem.kind}: {problem.detail}")
+        for notice in p.notices:
+            lines.append(f"  {notice.where()}: note: {notice.kind}: {notice.detail}")
+    if report.keys:
+        lines.append(f"checkpoints checked with {report.keys}")
     if report.since:
         lines.append(f"note: {ANCHOR_NOTE}")
     lines.append(f"note: {TAIL_NOTE}")

@@ -30,9 +30,16 @@ def read_audit_topic(
     stall_timeout_s: float = 30.0,
     on_progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
+    on_bounds: Callable[[dict[int, tuple[int, int]]], None] | None = None,
 ) -> Iterator[SourcePosition]:
-    """Every committed record of `topic`, in offset order per partition, up to the end as of the call."""
-    ends = _stable_ends(bootstrap, topic, options)
+    """Every committed record of `topic`, in offset order per partition, up to the end as of the call.
+
+    `on_bounds` gets each partition's (log start offset, last stable offset) before the first record.
+    """
+    bounds = _bounds(bootstrap, topic, options)
+    if on_bounds is not None:
+        on_bounds(bounds)
+    ends = {partition: end for partition, (_, end) in bounds.items()}
     consumer = Consumer(
         {
             **(options or {}),
@@ -74,8 +81,8 @@ def read_audit_topic(
         consumer.close()
 
 
-def _stable_ends(bootstrap: str, topic: str, options: dict[str, str] | None) -> dict[int, int]:
-    """Last stable offset of each partition (what read_committed can reach); raises when the topic is missing."""
+def _bounds(bootstrap: str, topic: str, options: dict[str, str] | None) -> dict[int, tuple[int, int]]:
+    """(log start offset, last stable offset) of each partition; raises when the topic is missing."""
     # log_level 4: no info line about background events purged when the admin client closes.
     admin = AdminClient({"log_level": 4, **(options or {}), "bootstrap.servers": bootstrap})
     try:
@@ -83,9 +90,14 @@ def _stable_ends(bootstrap: str, topic: str, options: dict[str, str] | None) -> 
         if metadata is None or metadata.error is not None or not metadata.partitions:
             reason = metadata.error.str() if metadata is not None and metadata.error is not None else "no partitions"
             raise AuditReadError(f"topic {topic!r} cannot be read: {reason}")
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        request = {TopicPartition(topic, p): latest for p in metadata.partitions}
-        futures = admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=15)
-        return {tp.partition: future.result().offset for tp, future in futures.items()}
+
+        def offsets(spec: OffsetSpec) -> dict[int, int]:
+            request = {TopicPartition(topic, p): spec for p in metadata.partitions}
+            futures = admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=15)
+            return {tp.partition: future.result().offset for tp, future in futures.items()}
+
+        lows = offsets(OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        ends = offsets(OffsetSpec.latest())  # type: ignore[no-untyped-call]
+        return {partition: (lows[partition], end) for partition, end in ends.items()}
     except KafkaException as exc:
         raise AuditReadError(f"cannot read {topic} from {bootstrap}: {exc}") from None

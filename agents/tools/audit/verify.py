@@ -1,9 +1,10 @@
 """Verifies the audit hash chain of each partition and names every tampering: one problem per tampering, not a cascade.
 
 The verifier is pure: it takes `(partition, offset, value bytes)` records in offset order per partition (partitions
-may interleave) and the checkpoint keys, and returns a report. For each partition it recomputes every event's hash,
-follows `seq` and `prev_hash` from event to event and checks every checkpoint's HMAC and head. After a problem it
-resynchronises on the event's own seq and hash, so one altered, removed, added or moved event yields one problem:
+may interleave), the keys that verify checkpoints and, when known, each partition's watermarks, and returns a
+report. For each partition it recomputes every event's hash, follows `seq` and `prev_hash` from event to event,
+keeps the partition's Merkle tree and checks every checkpoint. After a problem it resynchronises on the event's
+own seq and hash, so one altered, removed, added or moved event yields one problem:
 
 - `unparseable`: not a JSON object with integer `seq` and string `prev_hash` / `hash`;
 - `modified`: the stored hash is not the hash of the content (changed after sealing, hash not recomputed);
@@ -13,34 +14,54 @@ resynchronises on the event's own seq and hash, so one altered, removed, added o
 - `inserted`: an event that does not fit: a seq that appears twice, or an event whose seq and prev_hash do not link
   where it stands while the next event does (the offsets of both are named);
 - `reordered`: an event stored out of seq order that links where its seq belongs;
-- `bad_checkpoint`: invalid MAC, unknown key id, or an authenticated head hash that is not the hash of the event
-  with that seq.
+- `bad_checkpoint`: a signed tree head whose signature does not verify under the public key of its key id (or
+  whose key id no public key was given for), whose head hash is not the hash of the event with that seq, or whose
+  Merkle root is not the root of the events before it; a legacy HMAC checkpoint whose MAC is wrong, or that comes
+  after a signed tree head (anyone holding the HMAC key could have made it);
+- `rejected`: an event the chainer found after its last checkpoint, not written by it, and recorded as rejected in
+  a signed tree head (agents/audit_chain/resume.py);
+- `truncated`: the partition's log now starts later than a signed tree head recorded (records deleted from the
+  start), or the chain ends before a head signed earlier (`expected_heads`: removed from the end);
+- `rewritten`: the event at a seq a head signed earlier covers has another hash now;
+- `no_valid_checkpoint`: events, but no checkpoint in the partition verified, so none of them is authenticated;
+- `unauthenticated_tail`: more events after the last valid checkpoint than `max_unauthenticated`.
 
-What hashes cannot show: events removed from the end of a partition leave an intact, shorter chain, and events
-appended by someone who can compute SHA-256 link like real ones. A checkpoint's HMAC authenticates the chain up
-to its head, so only `unauthenticated_tail` events (after the last valid checkpoint) could have been appended, and
-truncation back to a checkpoint (or an earlier one) is visible only against an independent record of the last
-checkpoint (an archived copy, a checkpoint count held elsewhere).
+The last two apply when the read reaches the partition's end (no `until`). A legacy HMAC checkpoint without its key
+is a notice (`unverifiable_checkpoint`), not a problem: the signed tree heads after it cover the same events.
+
+Each problem names the event it flags by partition, offset, seq, event type and tenant, never by its content.
 
 Reading from the start of a partition, the first event must be seq 0 with GENESIS as prev_hash. Verifying a window
-(`since`), the window's first event is the anchor: its own hash is checked but its prev_hash cannot be. The window
-of a partition is contiguous: from its first event emitted at or after `since` up to the event before the first
-one emitted after `until`, so that events whose clocks disagree slightly never look like gaps.
+(`since`), the window's first event is the anchor: its own hash is checked but its prev_hash cannot be, and Merkle
+roots are checked from the first verified signed head on (its frontier stands in for the events before it). The
+window of a partition is contiguous: from its first event emitted at or after `since` up to the event before the
+first one emitted after `until`, so that events whose clocks disagree slightly never look like gaps.
 
 Memory: the hash of every seq of a partition is kept (about 150 bytes per event) to resolve checkpoints, duplicates
-and moved events.
+and moved events, plus the seq and kind of each event since the last valid checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agents.audit_chain.chain import GENESIS, checkpoint_problem
+from agents.audit_chain.chain import GENESIS
+from agents.audit_chain.checkpoints import SignedHead, verify_checkpoint
+from agents.audit_chain.merkle import MerkleError, MerkleFrontier, event_leaf
+from agents.core.audit_keys import CheckpointKeys
 from agents.tools.audit.entries import Entry, entry_of, event_time, parse_event, usable
-from agents.tools.audit.report import PROBLEM_KINDS, ChainReport, PartitionReport, Problem, ProblemKind
+from agents.tools.audit.report import (
+    PROBLEM_KINDS,
+    ChainReport,
+    Flagged,
+    NoticeKind,
+    PartitionReport,
+    Problem,
+    ProblemKind,
+)
 
 
 @dataclass
@@ -50,6 +71,26 @@ class _Gap:
     first: int
     last: int
     offset: int
+    flagged: Flagged = field(default_factory=Flagged)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A partition's watermarks when it was read: its first offset (log start) and the offset after its last."""
+
+    low: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a partition is held to beyond its links: the topic read, the tail bound, heads recorded earlier."""
+
+    topic: str
+    max_unauthenticated: int | None = None
+    reaches_end: bool = True
+    bounds: Bounds | None = None
+    expected: SignedHead | None = None
 
 
 def _seqs(first: int, last: int) -> str:
@@ -59,9 +100,10 @@ def _seqs(first: int, last: int) -> str:
 class _PartitionChain:
     """Follows one partition's chain. Processing runs one record behind reading, so each event can see the next."""
 
-    def __init__(self, partition: int, keys: Mapping[str, bytes], *, from_start: bool) -> None:
+    def __init__(self, partition: int, keys: CheckpointKeys, rules: Rules, *, from_start: bool) -> None:
         self.partition = partition
         self.keys = keys
+        self.rules = rules
         self.report = PartitionReport(partition, "genesis" if from_start else "window")
         self.next_seq: int | None = 0 if from_start else None
         self.last_hash: str | None = GENESIS if from_start else None  # None: the next link cannot be checked
@@ -73,6 +115,18 @@ class _PartitionChain:
         self.aside: dict[int, Entry] = {}  # events that came before the events they follow
         self.last_checkpoint_ordinal = -1
         self.pending: Entry | None = None
+        # The Merkle tree of seqs 0.. as read; None once out of step (a problem, a window): the next verified signed
+        # head's frontier takes its place.
+        self.tree: MerkleFrontier | None = MerkleFrontier() if from_start else None
+        self.signed_heads = 0
+        self.signed_low_watermark: int | None = None  # the lowest any verified signed head of this topic recorded
+        self.tail: dict[int, tuple[int, Flagged]] = {}  # seq -> (offset, event) of events since the last valid head
+        self.reported_rejected: set[int] = set()
+        self.first: tuple[int, Flagged] | None = None
+        self.newest: Entry | None = None
+        self.last_advanced: Flagged = Flagged()
+        self.tail_start: tuple[int, Flagged] | None = None
+        self.want_tail_start_ordinal: int | None = None
 
     # -- input ----------------------------------------------------------------------------------------------------
     def push(self, offset: int, parsed: dict[str, Any] | str) -> None:
@@ -81,7 +135,11 @@ class _PartitionChain:
         report.events += 1
         if report.first_offset is None:
             report.first_offset = offset
+            self.first = (offset, Flagged.of(entry.event))
         report.last_offset = offset
+        self.newest = entry
+        if self.want_tail_start_ordinal == entry.ordinal:
+            self.tail_start, self.want_tail_start_ordinal = (offset, Flagged.of(entry.event)), None
         if self.pending is not None:
             self._process(self.pending, entry)
         self.pending = entry
@@ -95,7 +153,11 @@ class _PartitionChain:
         for entry in sorted(self.aside.values(), key=lambda e: e.seq):
             if not self._fill_gap(entry):
                 self._problem(
-                    entry.offset, "inserted", f"seq {entry.seq} does not fit anywhere in the chain", (entry.offset,)
+                    entry.offset,
+                    "inserted",
+                    f"seq {entry.seq} does not fit anywhere in the chain",
+                    (entry.offset,),
+                    entry,
                 )
         self.aside.clear()
         for gap in self.gaps:
@@ -104,16 +166,107 @@ class _PartitionChain:
                 "deleted",
                 f"{_seqs(gap.first, gap.last)} missing before offset {gap.offset}",
                 (gap.offset,),
+                gap.flagged,
             )
         report = self.report
-        report.problems.sort(key=lambda p: (p.offset, PROBLEM_KINDS.index(p.kind)))
         report.unauthenticated_tail = report.events - 1 - self.last_checkpoint_ordinal
+        self._check_authenticated()
+        self._check_bounds()
+        self._check_expected()
+        rank: dict[str, int] = {kind: index for index, kind in enumerate(PROBLEM_KINDS)}
+        report.problems.sort(key=lambda p: (-1 if p.offset is None else p.offset, rank.get(p.kind, len(rank))))
         return report
+
+    def _check_authenticated(self) -> None:
+        report, rules = self.report, self.rules
+        if not rules.reaches_end or report.events == 0:
+            return
+        if report.checkpoints_verified == 0:
+            offset, flagged = self.first or (None, Flagged())
+            self._problem(
+                offset,
+                "no_valid_checkpoint",
+                f"no checkpoint of this partition verified: none of its {report.events} event(s) is authenticated",
+                (),
+                flagged,
+            )
+        elif rules.max_unauthenticated is not None and report.unauthenticated_tail > rules.max_unauthenticated:
+            newest = self.newest
+            offset, flagged = self.tail_start or (
+                (newest.offset, Flagged.of(newest.event)) if newest is not None else (None, Flagged())
+            )
+            self._problem(
+                offset,
+                "unauthenticated_tail",
+                f"{report.unauthenticated_tail} event(s) after the last valid checkpoint, more than the "
+                f"{rules.max_unauthenticated} allowed: none of them is authenticated (appended by anyone who can write "
+                "the topic, or the chainer has stopped checkpointing)",
+                (),
+                flagged,
+            )
+
+    def _check_bounds(self) -> None:
+        bounds = self.rules.bounds
+        if bounds is None:
+            return
+        report = self.report
+        report.low_watermark, report.end_offset = bounds.low, bounds.end
+        signed = self.signed_low_watermark
+        if signed is not None and bounds.low > signed:
+            offset, flagged = self.first or (None, Flagged())
+            self._problem(
+                offset,
+                "truncated",
+                f"the partition's log starts at offset {bounds.low}, but a signed tree head recorded it starting at "
+                f"{signed}: records at offsets {signed}..{bounds.low - 1} were deleted",
+                (),
+                flagged,
+            )
+        elif report.events == 0 and bounds.low > 0:
+            self._problem(
+                None,
+                "truncated",
+                f"no records are left, and the log starts at offset {bounds.low}: every record before it was deleted",
+                (),
+                Flagged(),
+            )
+
+    def _check_expected(self) -> None:
+        expected = self.rules.expected
+        if expected is None:
+            return
+        report, newest = self.report, self.newest
+        offset, flagged = (newest.offset, Flagged.of(newest.event)) if newest is not None else (None, Flagged())
+        covered_to = expected.tree_size  # the seq of the checkpoint that signed it
+        ends_early = report.last_seq is None or report.last_seq < covered_to
+        if ends_early and self.rules.reaches_end:  # with --until the window may end before it by design
+            ends = "no events" if report.last_seq is None else f"seq {report.last_seq}"
+            self._problem(
+                offset,
+                "truncated",
+                f"a head signed earlier (tree size {expected.tree_size}, key {expected.key_id}, signed "
+                f"{expected.signed_at}) covers the chain to seq {covered_to - 1}, its checkpoint is seq {covered_to}; "
+                f"the chain now ends at {ends}: events were removed from the end",
+                (),
+                flagged,
+            )
+            return
+        known = self.hashes.get(expected.head_seq)
+        if known is not None and known != expected.head_hash:
+            at = self.where.get(expected.head_seq)
+            self._problem(
+                at,
+                "rewritten",
+                f"a head signed earlier (tree size {expected.tree_size}) says seq {expected.head_seq} has hash "
+                f"{expected.head_hash[:16]}…, the event there now has {known[:16]}…: the chain was rewritten",
+                (),
+                Flagged(expected.head_seq),
+            )
 
     # -- classification -------------------------------------------------------------------------------------------
     def _process(self, entry: Entry, peek: Entry | None) -> None:
         if entry.event is None:
-            self._problem(entry.offset, "unparseable", f"not a chain event: {entry.reason}", (entry.offset,))
+            self._problem(entry.offset, "unparseable", f"not a chain event: {entry.reason}", (entry.offset,), entry)
             self.unreadable += 1
             return
         if not entry.hash_ok:
@@ -146,6 +299,7 @@ class _PartitionChain:
             "modified",
             f"stored hash is not the hash of the content (seq field {entry.seq}): changed after sealing",
             (entry.offset,),
+            entry,
         )
         if self.next_seq is not None and not self.unreadable and entry.prev == self.last_hash:
             # Only the content changed: its stored hash is the one the next event links to.
@@ -178,6 +332,7 @@ class _PartitionChain:
                 f"seq {seq} does not link to seq {seq - 1}; the next event (offset {peek.offset}) has the same seq "
                 "and does",
                 (entry.offset, peek.offset),
+                entry,
             )
             return
         before = self.where.get(seq - 1)
@@ -188,7 +343,8 @@ class _PartitionChain:
                 f"prev_hash is not the hash of seq {seq - 1} (offset {before}): that event was rewritten after "
                 "sealing and its hash recomputed"
             )
-        self._problem(entry.offset, "broken_link", detail, (*((before,) if before is not None else ()), entry.offset))
+        offsets = (*((before,) if before is not None else ()), entry.offset)
+        self._problem(entry.offset, "broken_link", detail, offsets, entry)
         self.claimed[seq - 1] = entry.prev
         self._advance(entry)
 
@@ -199,7 +355,7 @@ class _PartitionChain:
             # The next event continues the chain from here: this one came early (moved) or does not belong.
             self.aside[seq] = entry
             return
-        self.gaps.append(_Gap(expected, seq - 1, entry.offset))
+        self.gaps.append(_Gap(expected, seq - 1, entry.offset, Flagged.of(entry.event)))
         self.claimed[seq - 1] = entry.prev
         self._advance(entry)
 
@@ -209,7 +365,7 @@ class _PartitionChain:
         if first is not None:
             if entry.hash == self.hashes[seq]:
                 detail = f"seq {seq} again, an exact copy of offset {first}"
-                self._problem(entry.offset, "inserted", detail, (first, entry.offset))
+                self._problem(entry.offset, "inserted", detail, (first, entry.offset), entry)
                 return
             assert self.next_seq is not None
             continues_here = usable(peek) and peek.prev == entry.hash and peek.seq == seq + 1
@@ -221,6 +377,7 @@ class _PartitionChain:
                     f"seq {seq} appears twice (offsets {first} and {entry.offset}); the chain continues from offset "
                     f"{entry.offset}, so offset {first} was added",
                     (first, entry.offset),
+                    self.last_advanced,  # the event at `first` holds seq next_seq - 1: the last one advanced to
                 )
                 self.hashes[seq], self.where[seq], self.last_hash = entry.hash, entry.offset, entry.hash
                 self._check_checkpoint(entry)
@@ -231,6 +388,7 @@ class _PartitionChain:
                 f"seq {seq} appears twice (offsets {first} and {entry.offset}); the chain does not continue from "
                 f"offset {entry.offset}",
                 (first, entry.offset),
+                entry,
             )
             return
         if self._fill_gap(entry):
@@ -242,10 +400,15 @@ class _PartitionChain:
                 "inserted",
                 f"seq {seq} is lower than the window's first seq {low}: added later, or moved from before the window",
                 (entry.offset,),
+                entry,
             )
             return
         self._problem(
-            entry.offset, "inserted", f"seq {seq} is missing from the chain but does not link there", (entry.offset,)
+            entry.offset,
+            "inserted",
+            f"seq {seq} is missing from the chain but does not link there",
+            (entry.offset,),
+            entry,
         )
 
     def _fill_from_aside(self, until_seq: int | None) -> None:
@@ -265,6 +428,7 @@ class _PartitionChain:
                 + (f" (offset {before})" if before is not None else "")
                 + ", which it follows",
                 (early.offset, *((before,) if before is not None else ())),
+                early,
             )
             self._advance(early)
 
@@ -281,8 +445,9 @@ class _PartitionChain:
                 "reordered",
                 f"seq {seq} at offset {entry.offset} belongs before offset {gap.offset}",
                 (entry.offset, gap.offset),
+                entry,
             )
-            rest = [_Gap(gap.first, seq - 1, gap.offset), _Gap(seq + 1, gap.last, gap.offset)]
+            rest = [_Gap(gap.first, seq - 1, gap.offset, gap.flagged), _Gap(seq + 1, gap.last, gap.offset, gap.flagged)]
             self.gaps[index : index + 1] = [g for g in rest if g.first <= g.last]
             self.hashes[seq], self.where[seq] = entry.hash, entry.offset
             self._note_seq(seq)
@@ -299,8 +464,23 @@ class _PartitionChain:
         self.hashes[seq], self.where[seq] = entry.hash, entry.offset
         self.next_seq, self.last_hash = seq + 1, entry.hash
         self._note_seq(seq)
+        self.last_advanced = Flagged.of(entry.event)
+        self.tail[seq] = (entry.offset, self.last_advanced)
         if checkpoint:
             self._check_checkpoint(entry)
+        self._grow_tree(seq, entry.hash)
+
+    def _grow_tree(self, seq: int, hash_hex: str) -> None:
+        tree = self.tree
+        if tree is None:
+            return
+        if tree.size != seq:
+            self.tree = None  # out of step (a gap, a move): the next verified signed head resynchronises it
+            return
+        try:
+            tree.append(event_leaf(hash_hex))
+        except MerkleError:
+            self.tree = None
 
     def _note_seq(self, seq: int) -> None:
         report = self.report
@@ -313,11 +493,23 @@ class _PartitionChain:
         assert entry.event is not None
         details = entry.event.get("details")
         if not isinstance(details, dict):
-            self._problem(entry.offset, "bad_checkpoint", "checkpoint without details", (entry.offset,))
+            self._problem(entry.offset, "bad_checkpoint", "checkpoint without details", (entry.offset,), entry)
             return
-        why = checkpoint_problem(details, self.partition, self.keys)
-        if why is not None:
-            self._problem(entry.offset, "bad_checkpoint", why, (entry.offset,))
+        verdict = verify_checkpoint(details, self.partition, self.keys)
+        if verdict.status == "unverifiable":
+            self._notice(entry, "unverifiable_checkpoint", verdict.reason)
+            return
+        if not verdict.valid:
+            self._problem(entry.offset, "bad_checkpoint", verdict.reason, (entry.offset,), entry)
+            return
+        if verdict.legacy and self.signed_heads:
+            self._problem(
+                entry.offset,
+                "bad_checkpoint",
+                "a legacy HMAC checkpoint after a signed tree head: anyone holding the HMAC key could have made it",
+                (entry.offset,),
+                entry,
+            )
             return
         head_seq, head_hash = int(details["head_seq"]), str(details["head_hash"])
         if head_seq >= entry.seq:
@@ -326,6 +518,7 @@ class _PartitionChain:
                 "bad_checkpoint",
                 f"checkpoint (seq {entry.seq}) claims a head seq {head_seq} that does not precede it",
                 (entry.offset,),
+                entry,
             )
             return
         known = self.hashes.get(head_seq)
@@ -334,45 +527,141 @@ class _PartitionChain:
             self._problem(
                 entry.offset,
                 "bad_checkpoint",
-                f"checkpoint (valid MAC, key {details['key_id']}) authenticates a different hash for seq {head_seq} "
+                f"checkpoint (valid, key {details['key_id']}) authenticates a different hash for seq {head_seq} "
                 f"than the event at offset {at}: the chain up to it was rewritten",
                 (at, entry.offset),
+                entry,
             )
             return
-        # Valid MAC and a head that matches (or lies before the window, or in a gap already reported).
+        if verdict.head is not None and not self._signed_head(entry, verdict.head, details):
+            return
+        # Valid, and a head that matches (or lies before the window, or in a gap already reported).
         self.report.checkpoints_verified += 1
-        self.last_checkpoint_ordinal = max(self.last_checkpoint_ordinal, entry.ordinal)
+        if entry.ordinal > self.last_checkpoint_ordinal:
+            self.last_checkpoint_ordinal = entry.ordinal
+            newest = self.newest
+            if newest is not None and newest.ordinal == entry.ordinal + 1:
+                self.tail_start = (newest.offset, Flagged.of(newest.event))
+            else:
+                self.tail_start, self.want_tail_start_ordinal = None, entry.ordinal + 1
+        self.tail.clear()
 
-    def _problem(self, offset: int, kind: ProblemKind, detail: str, offsets: tuple[int, ...]) -> None:
-        self.report.problems.append(Problem(self.partition, offset, kind, detail, offsets))
+    def _signed_head(self, entry: Entry, head: SignedHead, details: Mapping[str, Any]) -> bool:
+        """The checks only a signed tree head allows: its Merkle root, what it rejected, the log start it saw."""
+        tree = self.tree
+        if tree is not None and tree.size == head.tree_size:
+            if tree.root().hex() != head.root_hash:
+                self._problem(
+                    entry.offset,
+                    "bad_checkpoint",
+                    f"signed tree head (key {head.key_id}) has a Merkle root that is not the root of seqs "
+                    f"0..{head.head_seq} as read: events before it were rewritten",
+                    (entry.offset,),
+                    entry,
+                )
+                return False
+        else:  # out of step, or a window: its frontier (folds to the signed root) stands in for what came before
+            self.tree = head.frontier.copy()
+        for first, last in head.rejected:
+            for seq in range(first, last + 1):
+                if seq in self.reported_rejected or seq not in self.tail:
+                    continue
+                self.reported_rejected.add(seq)
+                offset, flagged = self.tail[seq]
+                self._problem(
+                    offset,
+                    "rejected",
+                    f"the chainer found this event after its last checkpoint and did not write it; the signed tree "
+                    f"head at offset {entry.offset} records seq {seq} as rejected",
+                    (offset, entry.offset),
+                    flagged,
+                    keep_tree=True,
+                )
+        self.signed_heads += 1
+        if head.topic == self.rules.topic:
+            low = head.low_watermark
+            self.signed_low_watermark = (
+                low if self.signed_low_watermark is None else min(self.signed_low_watermark, low)
+            )
+        # Verbatim: it is what the signature covers, so that --expect-heads can check it again later.
+        self.report.signed_head = dict(details)
+        self.report.signed_head_checkpoint = {"offset": entry.offset, "seq": entry.seq}
+        return True
+
+    def _notice(self, entry: Entry, kind: NoticeKind, detail: str) -> None:
+        self.report.notices.append(
+            Problem(self.partition, entry.offset, kind, detail, (entry.offset,), Flagged.of(entry.event))
+        )
+
+    def _problem(
+        self,
+        offset: int | None,
+        kind: ProblemKind,
+        detail: str,
+        offsets: tuple[int, ...],
+        about: Entry | Flagged,
+        *,
+        keep_tree: bool = False,
+    ) -> None:
+        flagged = about if isinstance(about, Flagged) else Flagged.of(about.event)
+        self.report.problems.append(Problem(self.partition, offset, kind, detail, offsets, flagged))
+        if not keep_tree:
+            self.tree = None  # the hashes around a problem are in doubt: roots are checked again from the next head
 
 
 class ChainVerifier:
-    """Feed it records in offset order per partition, then ask for the report (see the module docstring)."""
+    """Feed it records in offset order per partition, then ask for the report (see the module docstring).
+
+    `bounds` (each partition's watermarks when reading began) enable the truncation checks and name partitions
+    left empty; `expected_heads` are signed tree heads recorded earlier, which each chain must still reach.
+    """
 
     def __init__(
         self,
-        keys: Mapping[str, bytes],
+        keys: CheckpointKeys,
         *,
         since: datetime | None = None,
         until: datetime | None = None,
+        topic: str = "audit.events.v1",
+        max_unauthenticated: int | None = None,
+        bounds: Mapping[int, Bounds] | None = None,
+        expected_heads: Mapping[int, SignedHead] | None = None,
     ) -> None:
-        self.keys = dict(keys)
+        self.keys = keys
         self.since, self.until = since, until
+        self.topic = topic
+        self.max_unauthenticated = max_unauthenticated
+        self.bounds: dict[int, Bounds] = dict(bounds or {})
+        self.expected_heads = dict(expected_heads or {})
         self._chains: dict[int, _PartitionChain] = {}
         self._started: set[int] = set()
         self._ended: set[int] = set()
+
+    def set_bounds(self, bounds: Mapping[int, Bounds]) -> None:
+        self.bounds.update(bounds)
 
     def feed(self, partition: int, offset: int, value: bytes | None) -> dict[str, Any] | None:
         """Takes one record; returns its event when it parses (replay reuses it), else None."""
         parsed = parse_event(value)
         event = parsed if isinstance(parsed, dict) else None
         if self._in_window(partition, event):
-            chain = self._chains.get(partition)
-            if chain is None:
-                chain = self._chains[partition] = _PartitionChain(partition, self.keys, from_start=self.since is None)
-            chain.push(offset, parsed)
+            self._chain(partition).push(offset, parsed)
         return event
+
+    def _chain(self, partition: int) -> _PartitionChain:
+        chain = self._chains.get(partition)
+        if chain is None:
+            rules = Rules(
+                self.topic,
+                self.max_unauthenticated,
+                reaches_end=self.until is None,
+                bounds=self.bounds.get(partition),
+                expected=self.expected_heads.get(partition),
+            )
+            chain = self._chains[partition] = _PartitionChain(
+                partition, self.keys, rules, from_start=self.since is None
+            )
+        return chain
 
     def _in_window(self, partition: int, event: dict[str, Any] | None) -> bool:
         if partition in self._ended:
@@ -388,20 +677,41 @@ class ChainVerifier:
         return True
 
     def report(self) -> ChainReport:
+        # A partition with no record read still has a verdict when its log was emptied or a head was expected.
+        for partition in sorted(set(self.bounds) | set(self.expected_heads)):
+            emptied = partition in self.bounds and self.bounds[partition].low > 0
+            if partition not in self._chains and (emptied or partition in self.expected_heads):
+                self._chain(partition)
         partitions = tuple(self._chains[p].finish() for p in sorted(self._chains))
         self._chains.clear()
-        return ChainReport(partitions, self.since, self.until)
+        ids = ", ".join(sorted(self.keys.public)) or "none"
+        keys = f"public keys {ids} ({self.keys.source})" + (
+            f", legacy HMAC keys {', '.join(sorted(self.keys.hmac))}" if self.keys.hmac else ""
+        )
+        return ChainReport(partitions, self.since, self.until, keys)
 
 
 def verify_records(
     records: Iterable[tuple[int, int, bytes | None]],
-    keys: Mapping[str, bytes],
+    keys: CheckpointKeys,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    topic: str = "audit.events.v1",
+    max_unauthenticated: int | None = None,
+    bounds: Mapping[int, Bounds] | None = None,
+    expected_heads: Mapping[int, SignedHead] | None = None,
 ) -> ChainReport:
     """Verifies `(partition, offset, value)` records (offset order per partition) against the checkpoint keys."""
-    verifier = ChainVerifier(keys, since=since, until=until)
+    verifier = ChainVerifier(
+        keys,
+        since=since,
+        until=until,
+        topic=topic,
+        max_unauthenticated=max_unauthenticated,
+        bounds=bounds,
+        expected_heads=expected_heads,
+    )
     for partition, offset, value in records:
         verifier.feed(partition, offset, value)
     return verifier.report()

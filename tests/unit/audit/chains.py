@@ -6,9 +6,22 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.audit_chain.chain import ChainHead, checkpoint_draft, event_hash, seal
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-KEYS = {"k1": b"test-key-one", "k2": b"test-key-two"}
+from agents.audit_chain.chain import CHECKPOINT_EVENT, ChainHead, Sealer, event_hash, seal
+from agents.audit_chain.checkpoints import checkpoint_body, checkpoint_draft, checkpoint_mac
+from agents.core.audit_keys import CheckpointKeys
+
+TOPIC = "audit.events.v1"
+# Fixed seeds: the same keys every run. "rogue" signs like the chainer would, but no verifier is given its key.
+SIGNING = {
+    "k1": Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32),
+    "k2": Ed25519PrivateKey.from_private_bytes(bytes([2]) * 32),
+}
+ROGUE = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
+KEYS = CheckpointKeys({key_id: key.public_key() for key_id, key in SIGNING.items()}, source="tests")
+HMAC_KEYS = {"old-1": b"legacy-hmac-key"}
+SEALER = Sealer.of("k1", SIGNING["k1"])
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
@@ -32,28 +45,60 @@ def draft(i: int, **overrides: Any) -> dict[str, Any]:
     return event
 
 
+def signed_checkpoint(
+    partition: int, head: ChainHead, key_id: str, key: Ed25519PrivateKey, *, at: str, topic: str = TOPIC
+) -> dict[str, Any]:
+    cp = checkpoint_draft(topic, partition, head, key_id, key)
+    cp["emitted_at"] = at
+    return cp
+
+
+def legacy_checkpoint(partition: int, head: ChainHead, key_id: str, key: bytes, *, at: str) -> dict[str, Any]:
+    """A checkpoint as versions before signed tree heads wrote it (HMAC-SHA256 under a shared key)."""
+    body = checkpoint_body(partition, head.next_seq - 1, head.last_hash)
+    return {
+        **draft(0, emitted_at=at),
+        "event_id": f"checkpoint-{partition}-{head.next_seq}",
+        "event_type": CHECKPOINT_EVENT,
+        "stage": "audit",
+        "subject_id": f"audit-partition-{partition}",
+        "tenant": None,
+        "details": {**body, "key_id": key_id, "mac": checkpoint_mac(key, body)},
+    }
+
+
 def chain(
     drafts: list[dict[str, Any]],
     *,
     partition: int = 0,
     checkpoints: dict[int, str] | None = None,
-    keys: dict[str, bytes] | None = None,
+    keys: dict[str, Ed25519PrivateKey] | None = None,
+    legacy: dict[int, str] | None = None,
+    sealer: Sealer | None = None,
+    head: ChainHead | None = None,
+    topic: str = TOPIC,
 ) -> list[dict[str, Any]]:
-    """Seals drafts in order; `checkpoints` {n: key_id} adds a checkpoint after the n-th draft (1-based count)."""
-    head = ChainHead()
-    keys = keys if keys is not None else KEYS
+    """Seals drafts in order; `checkpoints` {n: key_id} adds a signed checkpoint after the n-th draft (1-based),
+    `legacy` {n: key_id} an HMAC one (HMAC_KEYS) as earlier versions did."""
+    head = head if head is not None else ChainHead()
+    keys = keys if keys is not None else {**SIGNING, "rogue": ROGUE}
     out: list[dict[str, Any]] = []
     for n, d in enumerate(drafts, start=1):
-        out.append(seal(d, head))
+        out.append(seal(d, head, sealer))
         if checkpoints and n in checkpoints:
             key_id = checkpoints[n]
-            cp = checkpoint_draft(partition, head, key_id, keys[key_id])
-            cp["emitted_at"] = d["emitted_at"]
-            out.append(seal(cp, head))
+            cp = signed_checkpoint(partition, head, key_id, keys[key_id], at=d["emitted_at"], topic=topic)
+            out.append(seal(cp, head, sealer))
+        if legacy and n in legacy:
+            key_id = legacy[n]
+            out.append(seal(legacy_checkpoint(partition, head, key_id, HMAC_KEYS[key_id], at=d["emitted_at"]), head))
     return out
 
 
 def simple_chain(n: int, **kwargs: Any) -> list[dict[str, Any]]:
+    """n events; unless told otherwise, a checkpoint (k1) after the last, so that the chain is authenticated."""
+    if "checkpoints" not in kwargs and "legacy" not in kwargs:
+        kwargs["checkpoints"] = {n: "k1"}
     return chain([draft(i) for i in range(n)], **kwargs)
 
 

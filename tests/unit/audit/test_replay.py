@@ -201,7 +201,7 @@ def test_html_is_self_contained_and_escapes_every_value() -> None:
 
 
 def test_html_shows_chain_problems() -> None:
-    events = chain([draft(i) for i in range(4)])
+    events = chain([draft(i) for i in range(4)], checkpoints={4: "k1"})
     del events[1]
     verifier = ChainVerifier(KEYS)
     selected = list(select_events(records(events), ReplayFilter(), verifier=verifier))
@@ -209,7 +209,7 @@ def test_html_shows_chain_problems() -> None:
     write_html(selected, out, topic="t", filters=ReplayFilter(), report=verifier.report())
     page = out.getvalue()
     assert "1 problem(s) found" in page and "deleted" in page and "seq 1 missing" in page
-    assert page.split('<table class="events">', 1)[1].count("<tr><td") == 3
+    assert page.split('<table class="events">', 1)[1].count("<tr><td") == 4
 
 
 def test_subject_also_selects_its_erasure() -> None:

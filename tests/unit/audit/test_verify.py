@@ -6,11 +6,12 @@ import copy
 import json
 from typing import Any
 
-from agents.audit_chain.chain import ChainHead, checkpoint_draft, event_hash, seal
+from agents.audit_chain.chain import ChainHead, event_hash, seal
+from agents.core.audit_keys import CheckpointKeys
 from agents.tools.audit.entries import parse_instant
 from agents.tools.audit.report import ChainReport, Problem, render_text
 from agents.tools.audit.verify import verify_records
-from tests.unit.audit.chains import KEYS, T0, chain, draft, records, rehash, simple_chain
+from tests.unit.audit.chains import KEYS, SIGNING, T0, chain, draft, records, rehash, signed_checkpoint, simple_chain
 
 
 def verify(events: list[dict[str, Any]], **kwargs: Any) -> ChainReport:
@@ -37,8 +38,9 @@ def test_intact_chain_with_key_rotation_verifies_both_checkpoints() -> None:
 
 def test_retired_key_missing_from_the_keys_makes_its_checkpoints_fail() -> None:
     events = simple_chain(6, checkpoints={3: "k1"})
-    problem = only_problem(verify_records(records(events), {"k2": KEYS["k2"]}))
-    assert (problem.kind, problem.offset) == ("bad_checkpoint", 3)
+    report = verify_records(records(events), CheckpointKeys({"k2": KEYS.public["k2"]}))
+    assert [(p.kind, p.offset) for p in report.problems] == [("no_valid_checkpoint", 0), ("bad_checkpoint", 3)]
+    assert "'k1'" in report.problems[1].detail
 
 
 def test_field_changed_without_rehash_is_modified_at_that_offset_only() -> None:
@@ -78,9 +80,9 @@ def test_chain_rewritten_with_every_hash_recomputed_is_caught_by_the_checkpoint(
     drafts[2]["tenant"] = "other"
     head = ChainHead()
     rewritten = [seal(d, head) for d in drafts]  # the checkpoint keeps its (authentic) details
-    problem = only_problem(verify(rewritten))
-    assert (problem.kind, problem.offset) == ("bad_checkpoint", 5)
-    assert "seq 4" in problem.detail
+    report = verify(rewritten)
+    assert [(p.kind, p.offset) for p in report.problems] == [("no_valid_checkpoint", 0), ("bad_checkpoint", 5)]
+    assert "seq 4" in report.problems[1].detail
 
 
 def test_deleted_event_in_the_middle_is_named_once() -> None:
@@ -140,10 +142,10 @@ def test_forged_event_appended_with_a_duplicated_seq_is_inserted_at_its_offset()
 
 
 def test_exact_copy_of_an_event_is_inserted() -> None:
-    events = simple_chain(6)
+    events = simple_chain(6)  # offset 6: the checkpoint
     events.append(copy.deepcopy(events[2]))
     problem = only_problem(verify(events))
-    assert (problem.kind, problem.offset) == ("inserted", 6)
+    assert (problem.kind, problem.offset) == ("inserted", 7)
 
 
 def test_two_swapped_events_are_one_reordered() -> None:
@@ -177,29 +179,32 @@ def test_event_moved_earlier_is_reordered_where_it_now_stands() -> None:
     assert (problem.kind, problem.offset) == ("reordered", 3)
 
 
-def test_checkpoint_with_a_forged_mac_is_a_bad_checkpoint() -> None:
-    events = chain([draft(i) for i in range(8)], checkpoints={5: "k1"}, keys={"k1": b"guessed", "k2": b"x"})
+def test_checkpoint_signed_with_the_wrong_key_under_a_real_id_is_a_bad_checkpoint() -> None:
+    from tests.unit.audit.chains import ROGUE
+
+    events = chain([draft(i) for i in range(8)], checkpoints={5: "k1"}, keys={"k1": ROGUE})
     report = verify(events)
-    problem = only_problem(report)
-    assert (problem.kind, problem.offset) == ("bad_checkpoint", 5)
-    assert "MAC is invalid" in problem.detail
+    assert [(p.kind, p.offset) for p in report.problems] == [("no_valid_checkpoint", 0), ("bad_checkpoint", 5)]
+    assert "signature is not valid under public key 'k1'" in report.problems[1].detail
     assert report.partitions[0].checkpoints_verified == 0
     assert report.partitions[0].unauthenticated_tail == 9
 
 
 def test_checkpoint_signed_with_an_unknown_key_id_is_a_bad_checkpoint() -> None:
-    events = chain([draft(i) for i in range(8)], checkpoints={5: "rogue"}, keys={**KEYS, "rogue": b"r"})
+    events = simple_chain(8, checkpoints={5: "rogue", 8: "k1"})
     problem = only_problem(verify(events))
     assert (problem.kind, problem.offset) == ("bad_checkpoint", 5)
-    assert "unknown key id 'rogue'" in problem.detail
+    assert "key id 'rogue'" in problem.detail
 
 
 def test_checkpoint_copied_from_another_partition_is_a_bad_checkpoint() -> None:
     head = ChainHead()
     events = [seal(draft(i), head) for i in range(4)]
-    events.append(seal(checkpoint_draft(1, head, "k1", KEYS["k1"]), head))
-    problem = only_problem(verify(events))
-    assert (problem.kind, problem.offset) == ("bad_checkpoint", 4)
+    events.append(seal(signed_checkpoint(1, head, "k1", SIGNING["k1"], at=draft(4)["emitted_at"]), head))
+    events += simple_chain(0)  # nothing
+    report = verify(events)
+    assert [(p.kind, p.offset) for p in report.problems] == [("no_valid_checkpoint", 0), ("bad_checkpoint", 4)]
+    assert "partition 1" in report.problems[1].detail
 
 
 def test_unparseable_record_is_named_and_the_chain_resumes_after_it() -> None:
@@ -252,9 +257,9 @@ def test_partitions_are_independent_chains() -> None:
 
 
 def test_report_json_and_text_say_what_hashes_cannot_show() -> None:
-    report = verify(simple_chain(3))
+    report = verify(simple_chain(3, checkpoints={1: "k1"}), max_unauthenticated=5)
     body = report.to_json()
-    assert body["intact"] is True and body["partitions"][0]["unauthenticated_tail"] == 3
+    assert body["intact"] is True and body["partitions"][0]["unauthenticated_tail"] == 2
     assert any("end of a partition" in note for note in body["notes"])
     assert any("end of a partition" in line for line in render_text(report, "audit.events.v1"))
 
