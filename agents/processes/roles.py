@@ -66,8 +66,8 @@ def watch_packs(
 ) -> CompactedTopicWatcher:
     """Follow rules.v1 from the beginning (every worker sees every pack); read it to its end before the first
     record or request, so a restarted worker never runs on stale packs. A rejected pack becomes a dead letter."""
-    on_failure = dead_letter_sink(bootstrap, dead_letter_topic, builder, settings.kafka_options)
-    watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_options)
+    on_failure = dead_letter_sink(bootstrap, dead_letter_topic, builder, settings.kafka_client_config())
+    watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_client_config())
     watcher.start()
     if not watcher.wait_caught_up(60):
         log.warning("packs_not_caught_up", topic=RULES.name)
@@ -175,7 +175,7 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
     key_id, key = settings.audit_signing_key()
     AuditChainer(
         runner,
-        read_chain_head(bootstrap, settings.kafka_options),
+        read_chain_head(bootstrap, settings.kafka_client_config()),
         key_id,
         key,
         settings.audit_checkpoint_every,
@@ -230,16 +230,16 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         concurrency=settings.inference_concurrency,
         answered_retention_s=settings.answered_request_retention_s,
         session_retention_s=settings.session_retention_s,
-        topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
+        topic_exists=TopicCatalog(bootstrap, settings.kafka_client_config()).exists,
     ).register(app)
     registry_dead_letters = dead_letter_sink(
-        bootstrap, INFERENCE_DLQ.name, DeadLetterBuilder(settings.dead_letter_secret()), settings.kafka_options
+        bootstrap, INFERENCE_DLQ.name, DeadLetterBuilder(settings.dead_letter_secret()), settings.kafka_client_config()
     )
     watcher = CompactedTopicWatcher(
         bootstrap,
         MODELS_REGISTRY.name,
         served.on_registry_message,
-        settings.kafka_options,
+        settings.kafka_client_config(),
         on_failure=registry_dead_letters,
     )
     watcher.start()

@@ -67,7 +67,7 @@ def apply_declared_topics(settings: Settings, bootstrap: str) -> list[Any]:
     from topics.admin import admin_client, apply_topics
     from topics.specs import ALL_TOPICS, table_changelog
 
-    admin = admin_client(bootstrap, settings.kafka_options)
+    admin = admin_client(bootstrap, settings.kafka_client_config())
     # Faust would create its table changelogs itself; Sluice declares them like every other topic.
     changelogs = [table_changelog(f"{settings.app_id}-inference", table) for table in INFERENCE_TABLES]
     return apply_topics(

@@ -32,7 +32,7 @@ def _records(settings: Settings, topic: str, on_progress: Progress | None) -> It
     from agents.processes.broker import resolve_bootstrap_servers
 
     bootstrap = resolve_bootstrap_servers(settings)
-    for record in read_audit_topic(bootstrap, topic, options=settings.kafka_options, on_progress=on_progress):
+    for record in read_audit_topic(bootstrap, topic, options=settings.kafka_client_config(), on_progress=on_progress):
         yield record.partition, record.offset, record.value
 
 
