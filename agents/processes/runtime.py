@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from agents.api.client import IndexApi
 from agents.core.settings import Settings
+from agents.processes.access import worker_principal
 from agents.processes.broker import LocalBroker, free_port, pid_alive, resolve_bootstrap_servers
 from schemas.errors import ConfigurationError, SluiceError
 
@@ -92,6 +93,16 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
     command = [sys.executable, "-m", "agents.cli", "worker", "--role", role, "--keep-alive"]
     if api_port:
         command += ["--web-port", str(api_port)]
+    env = {
+        **os.environ,
+        "SLUICE_VAR_DIR": str(settings.var_dir),
+        **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
+    }
+    if settings.secure:
+        # Each role connects as its own principal, with the password generated for it (read from var/secrets/kafka/
+        # by the worker, so it is in no environment); never as whoever ran `sluice up`.
+        env.pop("SLUICE_KAFKA_PASSWORD", None)
+        env.update({"SLUICE_SECURE": "true", "SLUICE_KAFKA_USERNAME": worker_principal(role)})
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -99,11 +110,7 @@ def _spawn(settings: Settings, slot: str, api_port: int | None, retrieval_url: s
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives `sluice up`; `sluice down` stops it
-            env={
-                **os.environ,
-                "SLUICE_VAR_DIR": str(settings.var_dir),
-                **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
-            },
+            env=env,
         )
     return {"role": role, "pid": process.pid, "api_port": api_port, "log": str(log_path)}
 
@@ -117,6 +124,13 @@ def up(settings: Settings, *, wait: bool = True, log: Any = print) -> dict[str, 
     bootstrap = resolve_bootstrap_servers(settings)
     apply_declared_topics(settings, bootstrap)
     log("topics      applied")
+    if settings.secure:
+        from agents.processes.access import provision
+        from topics.admin import admin_client
+
+        made = provision(settings, admin_client(bootstrap, settings.kafka_client_config()))
+        made_now = ", ".join(made) or "none"
+        log(f"access      applied  (credentials set now: {made_now}; passwords in {settings.kafka_credentials_dir})")
     state = _read_state(settings)
     workers: dict[str, Any] = state.get("workers", {})
     for slot in planned_workers(settings):
@@ -242,6 +256,7 @@ def status(settings: Settings) -> dict[str, Any]:
     reply = health(api_url) if api_url and all_alive else None
     return {
         "bootstrap_servers": bootstrap,
+        "secure": settings.secure,
         "api_url": api_url,
         "processes": processes,
         "healthy": bool(bootstrap and reply and reply.get("healthy")),
