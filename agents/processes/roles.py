@@ -22,6 +22,7 @@ from agents.core.audit import AuditEmitter
 from agents.core.control import CompactedTopicWatcher
 from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter, StageFailure, dead_letter_sink
 from agents.core.deid import build_deidentifier, build_field_anonymizer
+from agents.core.kafka_io import TopicCatalog
 from agents.core.logs import configure_logging
 from agents.core.packs import EngineRef, pack_listener
 from agents.core.runner import BatchRunner
@@ -187,11 +188,10 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     """Answers requests: registry models behind the dynamic batcher, sessions in a table, hot model switches."""
     from agents.api.client import IndexApi, IndexApiRetriever
-    from agents.core.kafka_io import TopicCatalog
     from agents.inference.flow import InferenceFlow
     from agents.inference.serving import ServedModels, build_batcher, build_service
     from models.dialog import PolicyEngine, load_default_policy
-    from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
+    from topics.specs import INFERENCE_DLQ, INFERENCE_REQUESTS, MODELS_REGISTRY, tenant_request_topics
 
     loop_box: list[asyncio.AbstractEventLoop] = []
 
@@ -214,6 +214,9 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     retriever = IndexApiRetriever(IndexApi(settings.retrieval_url, timeout_s=5.0)) if settings.retrieval_url else None
     service = build_service(settings, served.router, batcher, lambda: policy.engine, retriever)
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
+    catalog = TopicCatalog(bootstrap, settings.kafka_client_config())
+    tenant_topics = tenant_request_topics(catalog.names())
+    follow_tenant_topics(app, catalog, tenant_topics)
     send = topic_sender(app)
     runner = BatchRunner(
         DeadLetterWriter(DeadLetterBuilder(settings.dead_letter_secret()), INFERENCE_DLQ.name, send),
@@ -230,7 +233,8 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         concurrency=settings.inference_concurrency,
         answered_retention_s=settings.answered_request_retention_s,
         session_retention_s=settings.session_retention_s,
-        topic_exists=TopicCatalog(bootstrap, settings.kafka_client_config()).exists,
+        topic_exists=catalog.exists,
+        request_topics=(INFERENCE_REQUESTS.name, *tenant_topics),
     ).register(app)
     registry_dead_letters = dead_letter_sink(
         bootstrap, INFERENCE_DLQ.name, DeadLetterBuilder(settings.dead_letter_secret()), settings.kafka_client_config()
@@ -266,6 +270,33 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         )
 
     return app
+
+
+TENANT_TOPICS_CHECK_S = 30.0
+
+
+def follow_tenant_topics(app: faust.App, catalog: TopicCatalog, subscribed: list[str]) -> None:
+    """Restart the inference worker when tenants' request topics come or go (`sluice tenants add`), so that it
+    subscribes to exactly those. Faust 0.15 subscribes by name only (its pattern subscription does not work), and
+    a restart is its one safe way to change a subscription: what was in flight is redelivered to the new worker."""
+    from confluent_kafka import KafkaException
+
+    from agents.core.restart import exit_for_restart
+    from topics.specs import tenant_request_topics
+
+    @app.timer(interval=TENANT_TOPICS_CHECK_S)  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+    async def check_tenant_topics() -> None:
+        try:
+            found = await asyncio.to_thread(lambda: tenant_request_topics(catalog.names()))
+        except KafkaException as exc:  # the broker is away: the next check tries again
+            log.warning("tenant_topics_unknown", error=str(exc.args[0]))
+            return
+        if found != subscribed:
+            added, removed = sorted(set(found) - set(subscribed)), sorted(set(subscribed) - set(found))
+            log.info("tenant_topics_changed", added=added, removed=removed)
+            exit_for_restart(
+                "inference", f"tenant request topics changed (+{len(added)}/-{len(removed)}): resubscribing"
+            )
 
 
 class SluiceWorker(faust.Worker):
