@@ -232,8 +232,16 @@ class LocalBroker:
         from agents.processes.tls import ensure_tls
 
         tls = ensure_tls(self.settings.tls_dir)
-        for principal in (LOCAL_ADMIN, CONTROLLER):
-            ensure_password(self.settings, principal)
+        admin_file = self.settings.kafka_credentials_dir / f"{LOCAL_ADMIN}.password"
+        if not admin_file.exists() and (self.data / "meta.properties").exists():
+            # The broker logs in to itself as admin with the credential stored at format time: a new password
+            # would lock everyone out of this cluster.
+            raise ConfigurationError(
+                f"{admin_file} is missing but the secured broker's data in {self.data} was made with it: "
+                f"restore the file, or remove {self.data} to start a new cluster"
+            )
+        ensure_password(self.settings, LOCAL_ADMIN)
+        ensure_password(self.settings, CONTROLLER)  # only this config knows it: a new one is as good as the old
         return (
             (DEPLOY_DIR / "listeners-secure.properties.template")
             .read_text()
