@@ -224,10 +224,11 @@ class TopicCatalog:
                 self._refresh()
             return name in self._names
 
-    def names(self) -> set[str]:
-        """Every topic this client may see (on a secured cluster: those its principal may describe)."""
+    def names(self, *, max_age_s: float | None = None) -> set[str]:
+        """Every topic this client may see (on a secured cluster: those its principal may describe), as listed at
+        most `max_age_s` ago (default: the catalog's ttl)."""
         with self._lock:
-            if time.monotonic() - self._fetched_at > self._ttl_s:
+            if time.monotonic() - self._fetched_at > (self._ttl_s if max_age_s is None else max_age_s):
                 self._refresh()
             return set(self._names)
 

@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     session_retention_s: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="How long a session's history is kept after its last turn."
     )
+    tenant_topics_check_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the inference worker looks for tenants' request topics added or removed since it "
+        "started (it restarts to subscribe to them).",
+    )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     pseudonymise_prompts: list[str] = Field(

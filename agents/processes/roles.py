@@ -216,7 +216,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
     catalog = TopicCatalog(bootstrap, settings.kafka_client_config())
     tenant_topics = tenant_request_topics(catalog.names())
-    follow_tenant_topics(app, catalog, tenant_topics)
+    follow_tenant_topics(app, catalog, tenant_topics, settings.tenant_topics_check_s)
     send = topic_sender(app)
     runner = BatchRunner(
         DeadLetterWriter(DeadLetterBuilder(settings.dead_letter_secret()), INFERENCE_DLQ.name, send),
@@ -272,10 +272,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     return app
 
 
-TENANT_TOPICS_CHECK_S = 30.0
-
-
-def follow_tenant_topics(app: faust.App, catalog: TopicCatalog, subscribed: list[str]) -> None:
+def follow_tenant_topics(app: faust.App, catalog: TopicCatalog, subscribed: list[str], every_s: float) -> None:
     """Restart the inference worker when tenants' request topics come or go (`sluice tenants add`), so that it
     subscribes to exactly those. Faust 0.15 subscribes by name only (its pattern subscription does not work), and
     a restart is its one safe way to change a subscription: what was in flight is redelivered to the new worker."""
@@ -284,10 +281,10 @@ def follow_tenant_topics(app: faust.App, catalog: TopicCatalog, subscribed: list
     from agents.core.restart import exit_for_restart
     from topics.specs import tenant_request_topics
 
-    @app.timer(interval=TENANT_TOPICS_CHECK_S)  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+    @app.timer(interval=every_s)  # type: ignore[untyped-decorator]  # faust's decorators are untyped
     async def check_tenant_topics() -> None:
         try:
-            found = await asyncio.to_thread(lambda: tenant_request_topics(catalog.names()))
+            found = await asyncio.to_thread(lambda: tenant_request_topics(catalog.names(max_age_s=0)))
         except KafkaException as exc:  # the broker is away: the next check tries again
             log.warning("tenant_topics_unknown", error=str(exc.args[0]))
             return
