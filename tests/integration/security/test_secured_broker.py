@@ -227,6 +227,16 @@ def test_an_upstream_event_is_indexed_by_workers_running_as_their_roles(secured:
     assert {"deidentify", "index", "audit", "inference"} <= workers
 
 
+def test_the_compliance_reader_verifies_the_audit_chain_and_can_do_nothing_else(secured: SecuredSluice) -> None:
+    result = CliRunner().invoke(main, ["audit", "verify", "--json"], env={"SLUICE_KAFKA_USERNAME": "compliance"})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["intact"] is True and sum(p["events"] for p in report["partitions"]) > 0
+    compliance = secured.options("compliance")
+    for topic in (tenant_request_topic("acme").name, ERP_EVENTS.name):
+        assert error_code(produce_one(compliance, topic, b"{}")[0]) == TOPIC_AUTHORIZATION_FAILED
+
+
 def test_a_tenant_added_while_running_is_answered_and_listed(secured: SecuredSluice) -> None:
     runner = CliRunner()
     added = runner.invoke(main, ["tenants", "add", "initech", "--json"])
