@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -9,6 +11,7 @@ from pydantic import BaseModel
 
 from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, ReviewItem
 from schemas.records import (
+    TENANT_PATTERN,
     AuditEvent,
     ChainedAuditEvent,
     CrmEvent,
@@ -197,6 +200,52 @@ def source_topic(name: str) -> TopicSpec:
         return SOURCE_BY_TOPIC[name]
     except KeyError:
         raise ValueError(f"topic {name} is not an ingest source topic") from None
+
+
+# Per-tenant inference topics. On a secured broker only principal tenant-<tenant> may write the request topic and
+# read the reply topic (agents/processes/access.py), so the topic a request arrives on names its tenant: the
+# inference worker answers it for that tenant and no other (agents/inference/binding.py). They are made by
+# `sluice tenants add`, never declared in ALL_TOPICS, and take the default (data) partition count so that their
+# partitions line up with the inference tables' changelog partitions.
+TENANT_REQUESTS_PREFIX = "inference.requests."
+TENANT_RESPONSES_PREFIX = "inference.responses."
+TENANT_TOPIC_SUFFIX = ".v1"
+_TENANT = TENANT_PATTERN.removeprefix("^").removesuffix("$")
+_TENANT_REQUEST_TOPIC = re.compile(
+    rf"{re.escape(TENANT_REQUESTS_PREFIX)}(?P<tenant>{_TENANT}){re.escape(TENANT_TOPIC_SUFFIX)}"
+)
+
+
+def tenant_request_topic(tenant: str) -> TopicSpec:
+    """inference.requests.<tenant>.v1: requests only that tenant's principal may write (secured broker)."""
+    return TopicSpec(
+        f"{TENANT_REQUESTS_PREFIX}{tenant}{TENANT_TOPIC_SUFFIX}",
+        f"chat and completion requests of tenant {tenant}, answered for that tenant only",
+        INFERENCE_REQUESTS.key,
+        InferenceRequest,
+        holds_raw_pii=True,
+    )
+
+
+def tenant_response_topic(tenant: str) -> TopicSpec:
+    """inference.responses.<tenant>.v1: responses only that tenant's principal may read (secured broker)."""
+    return TopicSpec(
+        f"{TENANT_RESPONSES_PREFIX}{tenant}{TENANT_TOPIC_SUFFIX}",
+        f"exactly one response per request of tenant {tenant}",
+        INFERENCE_RESPONSES.key,
+        InferenceResponse,
+    )
+
+
+def tenant_of_request_topic(name: str) -> str | None:
+    """The tenant whose request topic `name` is; None for the shared inference.requests.v1 or any other topic."""
+    match = _TENANT_REQUEST_TOPIC.fullmatch(name)
+    return match.group("tenant") if match else None
+
+
+def tenant_request_topics(names: Iterable[str]) -> list[str]:
+    """The tenant request topics among `names`, sorted."""
+    return sorted(name for name in names if tenant_of_request_topic(name) is not None)
 
 
 def table_changelog(group_id: str, table: str) -> TopicSpec:

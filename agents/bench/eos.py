@@ -84,7 +84,7 @@ def run_round(
     pids["bench-client"] = [os.getpid()]
 
     restarts_before = worker_restarts(settings)
-    follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
+    follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_client_config())
     client = bench_client(settings, bootstrap, asking_tenant)
     probes = (f"{tag}-probe-{i}" for i in range(10_000))
     try:

@@ -109,7 +109,7 @@ def ingest_end_to_end(
             yield m.topic, m.key, m.value
 
     started = time.monotonic()
-    produce_all(bootstrap, timed(), options=settings.kafka_options)
+    produce_all(bootstrap, timed(), options=settings.kafka_client_config())
     seen: set[str] = set()
     ack_messages = 0
     latencies: list[float] = []
@@ -148,7 +148,7 @@ def run_ingest_bench(settings: Settings, *, records: int) -> dict[str, Any]:
         print(f"  {name:<11} {per_s:9.1f} records/s")
 
     print(f"== end to end through Kafka: {records} records ==")
-    follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_options)
+    follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name], settings.kafka_client_config())
     follower.poll(1.0)  # drain older acks before the clock starts
     # Where the CPU goes end to end: on a small machine the stages, the broker and the clients share it.
     # Workers run under keep-alive supervisors: each counts with its worker (see cpu_reading).

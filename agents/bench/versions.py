@@ -62,7 +62,7 @@ def publish_registry(settings: Settings, bootstrap: str, name: str) -> None:
     produce_all(
         bootstrap,
         [(MODELS_REGISTRY.name, name.encode(), message.model_dump_json().encode())],
-        options=settings.kafka_options,
+        options=settings.kafka_client_config(),
     )
 
 

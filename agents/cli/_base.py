@@ -10,10 +10,15 @@ from agents.core.settings import Settings, load_settings
 from schemas.errors import SluiceError
 
 
-def cli_settings() -> Settings:
-    """The effective settings; bad configuration is one line naming the setting, not a traceback."""
+def cli_settings(*, secure: bool = False) -> Settings:
+    """The effective settings; bad configuration is one line naming the setting, not a traceback.
+
+    `secure=True` is `--secure` (as SLUICE_SECURE=true). A running local broker that is secured makes every command
+    connect securely too, so `sluice up --secure` need not be repeated on each later command."""
+    from agents.processes.broker import with_local_broker_mode
+
     try:
-        return load_settings()
+        return with_local_broker_mode(load_settings(**({"secure": True} if secure else {})))
     except SluiceError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -53,7 +53,7 @@ def _publish_registry(settings: Settings, name: str) -> None:
     produce_all(
         bootstrap,
         [(MODELS_REGISTRY.name, name.encode(), message.model_dump_json().encode())],
-        options=settings.kafka_options,
+        options=settings.kafka_client_config(),
     )
     click.echo(f"published on {MODELS_REGISTRY.name}: running workers switch without dropping requests")
 
@@ -152,7 +152,7 @@ def ab_report(tenant: str | None) -> None:
     from topics.specs import AUDIT_EVENTS
 
     settings = cli_settings()
-    records = read_topic(resolve_bootstrap_servers(settings), AUDIT_EVENTS.name, options=settings.kafka_options)
+    records = read_topic(resolve_bootstrap_servers(settings), AUDIT_EVENTS.name, options=settings.kafka_client_config())
     events = (json.loads(r.value) for r in records if r.value)
     click.echo(json.dumps(compare_variants(events, tenant=tenant), indent=2, ensure_ascii=False))
 

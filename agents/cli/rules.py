@@ -182,7 +182,7 @@ def rules_publish(pack_file: Path, kind: str) -> None:
     except ValueError as exc:  # RulePackError, PolicyError
         raise click.ClickException(str(exc)) from None
     message = RulePackMessage(name=pack.name, kind=kind, pack=pack.to_mapping())  # type: ignore[arg-type]
-    producer = Producer({**settings.kafka_options, "bootstrap.servers": resolve_bootstrap_servers(settings)})
+    producer = Producer({**settings.kafka_client_config(), "bootstrap.servers": resolve_bootstrap_servers(settings)})
     producer.produce(RULES.name, key=message.key.encode(), value=message.model_dump_json().encode())
     if producer.flush(30):
         raise click.ClickException("the pack was not acknowledged by Kafka within 30 s")
@@ -204,7 +204,7 @@ def rules_show(as_json: bool) -> None:
     settings = cli_settings()
     bootstrap = resolve_bootstrap_servers(settings)
     # Quiet librdkafka: an unreachable broker is the one line below, not a screen of connection retries.
-    options = {"log_level": "0", **settings.kafka_options}
+    options = {"log_level": "0", **settings.kafka_client_config()}
     try:
         records = list(read_topic(bootstrap, RULES.name, options=options))
     except KafkaException as exc:

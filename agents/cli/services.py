@@ -23,12 +23,19 @@ def broker() -> None:
     """The local single-node Apache Kafka (KRaft) broker."""
 
 
+SECURE_HELP = (
+    "SASL/SCRAM-SHA-512 over TLS with ACLs and one principal per role (also SLUICE_SECURE=true); "
+    "later commands follow a secured broker by themselves."
+)
+
+
 @broker.command("up")
-def broker_up() -> None:
+@click.option("--secure", is_flag=True, help=SECURE_HELP)
+def broker_up(secure: bool) -> None:
     """Start the local broker (assembling it from Maven artifacts the first time)."""
     from agents.processes.broker import LocalBroker
 
-    settings = cli_settings()
+    settings = cli_settings(secure=secure)
     if settings.kafka_bootstrap_servers:
         click.echo(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.kafka_bootstrap_servers}): nothing to start")
         return
@@ -143,11 +150,12 @@ def worker(role: str, web_port: int | None, keep_alive: bool) -> None:
 
 
 @click.command()
-def up() -> None:
+@click.option("--secure", is_flag=True, help=SECURE_HELP)
+def up(secure: bool) -> None:
     """Start the broker (unless one is configured), apply topics and start the worker; wait until healthy."""
     from agents.processes.runtime import up as runtime_up
 
-    state = runtime_up(cli_settings())
+    state = runtime_up(cli_settings(secure=secure))
     click.echo(json.dumps(state, indent=2))
 
 
@@ -170,6 +178,7 @@ def status(as_json: bool) -> None:
         click.echo(json.dumps(state))
     else:
         click.echo(f"bootstrap servers  {state['bootstrap_servers'] or '-'}")
+        click.echo(f"secure             {state['secure']}")
         click.echo(f"api                {state['api_url'] or '-'}")
         for process in state["processes"]:
             click.echo(f"{process['role']:<18} pid {process['pid']}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 
 import faust
+from faust.types.auth import CredentialsT
 
 from agents.core import committed_reads, transactions
-from agents.core.settings import Settings
+from agents.core.settings import KafkaSecurity, Settings
 
 
 def create_app(
@@ -17,6 +19,8 @@ def create_app(
     app = faust.App(
         group_id or settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
+        # The same principal and trust as the process's confluent-kafka clients (settings.kafka_security()).
+        broker_credentials=broker_credentials(settings.kafka_security()),
         autodiscover=False,
         store="memory://",
         # Topics are declared in topics/specs.py and created by `sluice topics apply`, never by Faust.
@@ -47,6 +51,20 @@ def create_app(
     if settings.processing_guarantee == "exactly_once":
         transactions.install(app)
     return app
+
+
+def broker_credentials(security: KafkaSecurity) -> CredentialsT | None:
+    """Faust's (aiokafka's) form of the process's Kafka security: SASL with TLS, SASL alone, TLS alone, or none."""
+    context = ssl.create_default_context(cafile=security.ca_location) if security.uses_tls else None
+    if security.uses_sasl:
+        assert security.username is not None and security.password is not None, "kafka_security() checks both"
+        return faust.SASLCredentials(
+            username=security.username,
+            password=security.password.get_secret_value(),
+            mechanism=security.mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]

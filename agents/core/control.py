@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 import structlog
@@ -12,7 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from agents.core import metrics
 from agents.core.dead_letters import FailureHandler
-from agents.core.kafka_io import record_of
+from agents.core.kafka_io import reader_group, record_of
 from agents.core.messages import SourcePosition
 from agents.core.stage import unexpected_failure
 from schemas.errors import BrokerUnavailableError
@@ -48,7 +47,7 @@ class CompactedTopicWatcher:
             {
                 **(options or {}),
                 "bootstrap.servers": bootstrap_servers,
-                "group.id": f"sluice-control-{uuid.uuid4().hex[:8]}",  # required by librdkafka; never committed
+                "group.id": reader_group("control"),  # required by librdkafka; never committed
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
             }

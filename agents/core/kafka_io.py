@@ -11,6 +11,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from agents.core.messages import SourcePosition
 
+# Sluice's own readers assign partitions and never commit, but librdkafka still looks up their group's coordinator.
+# One prefix for all those throwaway groups lets a secured cluster allow that lookup with one ACL (DESCRIBE on the
+# prefix, agents/processes/access.py) without letting anyone join the workers' real consumer groups.
+READER_GROUP_PREFIX = "sluice-reader-"
+
+
+def reader_group(purpose: str) -> str:
+    """A fresh throwaway group id for a reader that only assigns partitions (never subscribes or commits)."""
+    return f"{READER_GROUP_PREFIX}{purpose}-{uuid.uuid4().hex[:8]}"
+
 
 def record_of(message: Message) -> SourcePosition:
     """A delivered message as a plain value (librdkafka types topic/partition/offset as optional)."""
@@ -66,9 +76,7 @@ def produce_all(
 
 def end_offsets(bootstrap: str, topic: str, options: dict[str, str] | None = None) -> dict[int, int]:
     """The next offset of every partition: read_topic(start=…) from here sees only what comes after."""
-    consumer = Consumer(
-        {**(options or {}), "bootstrap.servers": bootstrap, "group.id": f"sluice-reader-{uuid.uuid4().hex[:8]}"}
-    )
+    consumer = Consumer({**(options or {}), "bootstrap.servers": bootstrap, "group.id": reader_group("ends")})
     try:
         partitions = consumer.list_topics(topic, timeout=15).topics[topic].partitions
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
@@ -89,7 +97,7 @@ def read_topic(
         {
             **(options or {}),
             "bootstrap.servers": bootstrap,
-            "group.id": f"sluice-reader-{uuid.uuid4().hex[:8]}",
+            "group.id": reader_group("read"),
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }
@@ -122,7 +130,7 @@ class TopicFollower:
             {
                 **(options or {}),
                 "bootstrap.servers": bootstrap,
-                "group.id": f"sluice-follower-{uuid.uuid4().hex[:8]}",
+                "group.id": reader_group("follow"),
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
             }
@@ -155,9 +163,7 @@ def partition_bounds(
     bootstrap: str, topic: str, partition: int, *, options: dict[str, str] | None = None
 ) -> tuple[int, int]:
     """(low, high) watermark of one partition: its first offset (the log start) and the offset after its last."""
-    consumer = Consumer(
-        {**(options or {}), "bootstrap.servers": bootstrap, "group.id": f"sluice-bounds-{uuid.uuid4().hex[:8]}"}
-    )
+    consumer = Consumer({**(options or {}), "bootstrap.servers": bootstrap, "group.id": reader_group("bounds")})
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
         return int(low), int(high)
@@ -183,7 +189,7 @@ def read_partition(
         {
             **(options or {}),
             "bootstrap.servers": bootstrap,
-            "group.id": f"sluice-partition-{uuid.uuid4().hex[:8]}",
+            "group.id": reader_group("partition"),
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
@@ -225,6 +231,17 @@ class TopicCatalog:
             age = time.monotonic() - self._fetched_at
             # A topic created a moment ago is found by asking again, at most once a second.
             if age > self._ttl_s or (name not in self._names and age > 1.0):
-                self._names = set(self._admin.list_topics(timeout=15).topics)
-                self._fetched_at = time.monotonic()
+                self._refresh()
             return name in self._names
+
+    def names(self, *, max_age_s: float | None = None) -> set[str]:
+        """Every topic this client may see (on a secured cluster: those its principal may describe), as listed at
+        most `max_age_s` ago (default: the catalog's ttl)."""
+        with self._lock:
+            if time.monotonic() - self._fetched_at > (self._ttl_s if max_age_s is None else max_age_s):
+                self._refresh()
+            return set(self._names)
+
+    def _refresh(self) -> None:
+        self._names = set(self._admin.list_topics(timeout=15).topics)
+        self._fetched_at = time.monotonic()

@@ -7,11 +7,12 @@ import hmac
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.core.audit_keys import (
@@ -58,6 +59,47 @@ DEFAULT_OPERATORS: dict[str, OperatorName] = {
 DEFAULT_REPLY_TO_PATTERNS = (r"^inference\.responses\.[A-Za-z0-9_.-]+$",)
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# A Kafka principal Sluice names: also a file name under var/secrets/kafka/, so no "/" and no leading ".".
+PRINCIPAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+# The super user of the secured local broker: the CLI's principal unless SLUICE_KAFKA_USERNAME says otherwise.
+LOCAL_ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every Kafka client of a process authenticates and what it trusts; `Settings.kafka_security()` makes it.
+
+    Faust's aiokafka clients (agents/core/app.py) and every confluent-kafka client (`librdkafka()`) are built from
+    this one value, so a worker's agents and its helper clients always connect as the same principal.
+    """
+
+    protocol: SecurityProtocol
+    mechanism: SaslMechanism | None
+    username: str | None
+    password: SecretStr | None
+    ca_location: Path | None
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    def librdkafka(self) -> dict[str, str]:
+        options: dict[str, str] = {"security.protocol": self.protocol}
+        if self.uses_sasl and self.mechanism and self.username and self.password:
+            options["sasl.mechanisms"] = self.mechanism
+            options["sasl.username"] = self.username
+            options["sasl.password"] = self.password.get_secret_value()
+        if self.uses_tls and self.ca_location is not None:
+            options["ssl.ca.location"] = str(self.ca_location)
+        return options
+
+
 class Settings(BaseSettings):
     """Effective configuration of a Sluice process. Every field can be set as SLUICE_<FIELD>."""
 
@@ -71,9 +113,36 @@ class Settings(BaseSettings):
     )
     kafka_options: dict[str, str] = Field(
         default_factory=dict,
-        description="Raw librdkafka options (JSON object) passed to Sluice's own Kafka clients.",
+        description="Raw librdkafka options (JSON object) for Sluice's confluent-kafka clients; security options "
+        "are not taken here but from the kafka_security_protocol/sasl/username/password/ssl fields.",
     )
-    kafka_password: SecretStr | None = Field(default=None, description="SASL password, if the cluster needs one.")
+    secure: bool = Field(
+        default=False,
+        description="The local broker runs SASL/SCRAM-SHA-512 over TLS with ACLs, and each worker role connects as "
+        "its own principal (`sluice up --secure`); needs the local broker (KAFKA_BOOTSTRAP_SERVERS unset).",
+    )
+    kafka_security_protocol: SecurityProtocol | None = Field(
+        default=None,
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL for every Kafka client (Faust's and confluent's); "
+        "unset = SASL_SSL when secure, else PLAINTEXT.",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism of the SASL_* protocols."
+    )
+    kafka_username: str | None = Field(
+        default=None,
+        pattern=PRINCIPAL_PATTERN,
+        description="SASL user; unset when secure = admin (`sluice up` gives each worker its role's principal).",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None,
+        description="SASL password; unset when secure = the one generated in var/secrets/kafka/<user>.password.",
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None,
+        description="CA certificate(s) that signed the brokers' (PEM); unset = var/secrets/tls/ca.crt when secure, "
+        "else the system's CAs.",
+    )
     topic_partitions: int = Field(default=3, ge=1, description="Partitions for data topics Sluice creates.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor for topics Sluice creates.")
     app_id: str = Field(default="sluice", description="Faust app id = consumer group of the workers.")
@@ -193,6 +262,12 @@ class Settings(BaseSettings):
         description="Regular expressions (JSON list) a request's reply_to must fully match, besides "
         "inference.responses.v1; other topics declared in topics/specs.py are refused whatever these say.",
     )
+    tenant_topics_check_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the inference worker looks for tenants' request topics added or removed since it "
+        "started (it restarts to subscribe to them).",
+    )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     pseudonymise_prompts: list[str] = Field(
@@ -304,6 +379,32 @@ class Settings(BaseSettings):
                 raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
         return value
 
+    @field_validator("kafka_options")
+    @classmethod
+    def _no_security_options(cls, value: dict[str, str]) -> dict[str, str]:
+        # Faust's clients never see these raw options: a security option here would secure only some clients.
+        misplaced = sorted(k for k in value if k == "security.protocol" or k.startswith(("sasl.", "ssl.")))
+        if misplaced:
+            raise ValueError(
+                f"{', '.join(misplaced)} cannot be set here: use SLUICE_KAFKA_SECURITY_PROTOCOL, "
+                "SLUICE_KAFKA_SASL_MECHANISM, SLUICE_KAFKA_USERNAME, SLUICE_KAFKA_PASSWORD and "
+                "SLUICE_KAFKA_SSL_CA_LOCATION, which every Kafka client of Sluice (the workers' Faust ones too) honours"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _secure_means_the_local_broker(self) -> Settings:
+        if not self.secure:
+            return self
+        if self.kafka_bootstrap_servers:
+            raise ValueError(
+                "SLUICE_SECURE secures the local broker that Sluice starts; for an existing cluster leave it unset and "
+                "set SLUICE_KAFKA_SECURITY_PROTOCOL, SLUICE_KAFKA_USERNAME and SLUICE_KAFKA_PASSWORD"
+            )
+        if self.kafka_security_protocol not in (None, "SASL_SSL") or self.kafka_sasl_mechanism != "SCRAM-SHA-512":
+            raise ValueError("SLUICE_SECURE: the secured local broker takes SASL_SSL with SCRAM-SHA-512 only")
+        return self
+
     @property
     def milvus_lite_path(self) -> Path:
         return self.var_dir / "milvus" / "sluice.db"
@@ -352,6 +453,63 @@ class Settings(BaseSettings):
         if self.api_service_token is not None:
             return self.api_service_token.get_secret_value()
         return self._generated_secret(API_SERVICE_TOKEN)
+
+    @property
+    def kafka_credentials_dir(self) -> Path:
+        """One password file per principal of the secured local broker (0600, made once by `sluice up --secure`)."""
+        return self.var_dir / "secrets" / "kafka"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The secured local broker's CA and certificate (agents/processes/tls.py)."""
+        return self.var_dir / "secrets" / "tls"
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The one place that decides how this process's Kafka clients authenticate and what they trust."""
+        protocol: SecurityProtocol = self.kafka_security_protocol or ("SASL_SSL" if self.secure else "PLAINTEXT")
+        username: str | None = None
+        password: SecretStr | None = None
+        if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+            username = self.kafka_username or (LOCAL_ADMIN if self.secure else None)
+            if username is None:
+                raise ConfigurationError(
+                    f"SLUICE_KAFKA_USERNAME is needed with SLUICE_KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
+            password = self.kafka_password or (self.principal_password(username) if self.secure else None)
+            if password is None:
+                raise ConfigurationError(
+                    f"SLUICE_KAFKA_PASSWORD is needed with SLUICE_KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
+        ca_location = self.kafka_ssl_ca_location
+        if ca_location is None and self.secure:
+            ca_location = self.tls_dir / "ca.crt"
+        if protocol in ("SSL", "SASL_SSL") and ca_location is not None and not ca_location.is_file():
+            raise ConfigurationError(
+                f"SLUICE_KAFKA_SSL_CA_LOCATION: no CA certificate at {ca_location}"
+                + (" (`sluice up --secure` makes the local one)" if self.secure else "")
+            )
+        return KafkaSecurity(
+            protocol=protocol,
+            mechanism=self.kafka_sasl_mechanism if username else None,
+            username=username,
+            password=password,
+            ca_location=ca_location if protocol in ("SSL", "SASL_SSL") else None,
+        )
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka options of every confluent-kafka client: SLUICE_KAFKA_OPTIONS and the security settings."""
+        return {**self.kafka_options, **self.kafka_security().librdkafka()}
+
+    def principal_password(self, username: str) -> SecretStr:
+        """The generated password of a principal of the secured local broker (var/secrets/kafka/<name>.password)."""
+        path = self.kafka_credentials_dir / f"{username}.password"
+        try:
+            return SecretStr(path.read_text().strip())
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"no password for Kafka principal {username!r} in {self.kafka_credentials_dir}: `sluice up --secure` "
+                "makes the role principals' and `sluice tenants add NAME` a tenant's; or set SLUICE_KAFKA_PASSWORD"
+            ) from None
 
     def pseudonym_secret(self) -> bytes:
         """The pseudonym key: SLUICE_PSEUDONYM_KEY, or the one `sluice up` generated under var/secrets/."""
@@ -463,7 +621,9 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
+        # An error of the whole object (a combination of settings) has no location; its message names them.
         problems = "; ".join(
-            f"SLUICE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"SLUICE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" if err["loc"] else err["msg"]
+            for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from exc

@@ -65,10 +65,11 @@ class InferenceClient:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.deadline_ms = deadline_ms
-        self.follower = TopicFollower(bootstrap, [INFERENCE_RESPONSES.name], settings.kafka_options)
+        self.options = settings.kafka_client_config()
+        self.follower = TopicFollower(bootstrap, [INFERENCE_RESPONSES.name], self.options)
         while self.follower.poll(1.0):  # skip older responses before any clock starts
             pass
-        self.producer = producer(bootstrap, settings.kafka_options)  # for ask_one: flushed at once, whatever linger
+        self.producer = producer(bootstrap, self.options)  # for ask_one: flushed at once, whatever linger
 
     def request(
         self,
@@ -95,7 +96,7 @@ class InferenceClient:
         produce_all(
             self.bootstrap,
             ((INFERENCE_REQUESTS.name, key, value) for key, value in messages),
-            options=self.settings.kafka_options,
+            options=self.options,
         )
 
     def timeout_error(self, desc: str, found: int, wanted: int, timeout_s: float) -> SluiceError:

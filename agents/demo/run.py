@@ -73,6 +73,7 @@ def _run_demo(
     seed: int,
 ) -> dict[str, Any]:
     bootstrap = resolve_bootstrap_servers(settings)
+    options = settings.kafka_client_config()
     generator = DemoGenerator(seed=seed, tenants=tenants, run_id=run_id)
     stream = generator.stream(events=events, broken=broken)
     valid = [m for m in stream.messages if not m.broken]
@@ -82,16 +83,14 @@ def _run_demo(
 
     print(f"== producing {len(stream.messages)} events ({len(valid)} valid, {broken} deliberately broken) ==")
     # The leak scan reads what this run wrote: earlier runs are not this run's evidence.
-    starts = {topic: end_offsets(bootstrap, topic, settings.kafka_options) for topic in written_topics(settings)}
-    follower = TopicFollower(
-        bootstrap, [RECORDS_INDEXED.name, INGEST_DLQ.name, RECORDS_DEIDENTIFIED.name], settings.kafka_options
-    )
+    starts = {topic: end_offsets(bootstrap, topic, options) for topic in written_topics(settings)}
+    follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name, INGEST_DLQ.name, RECORDS_DEIDENTIFIED.name], options)
     produce_started = time.monotonic()
     with tqdm(total=len(stream.messages), unit="ev", desc="produce") as bar:
         produce_all(
             bootstrap,
             ((m.topic, m.key, m.value) for m in stream.messages),
-            options=settings.kafka_options,
+            options=options,
             on_sent=lambda: bar.update(1),
         )
 
@@ -144,7 +143,7 @@ def _run_demo(
     print("\n== scanning everything Sluice wrote for the planted PII ==")
     corpus: list[str] = []
     for topic in written_topics(settings):
-        records = read_topic(bootstrap, topic, options=settings.kafka_options, start=starts[topic])
+        records = read_topic(bootstrap, topic, options=settings.kafka_client_config(), start=starts[topic])
         corpus.extend((r.value or b"").decode("utf-8", "replace") for r in records)
     for tenant in tenants:
         corpus.extend(stored_texts(apis[tenant], tenant))

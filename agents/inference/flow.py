@@ -18,6 +18,7 @@ from agents.core.audit import AuditEmitter
 from agents.core.restart import UNAVAILABLE, exit_for_restart
 from agents.core.runner import BatchRunner, micro_batches, position_of
 from agents.core.transactions import attribute_to, in_flight
+from agents.inference.binding import Refusal, TenantBinding, binding_of
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
 from agents.inference.reply_to import ReplyToRule
@@ -56,6 +57,9 @@ class InferenceFlow:
     # Whether a reply_to topic exists: a send to a missing topic waits for metadata forever (and under
     # exactly-once would hold up the commit), so such a request is answered on inference.responses.v1 instead.
     topic_exists: Callable[[str], bool] = lambda _name: True
+    # The shared topic and each tenant's inference.requests.<tenant>.v1 (agents/inference/binding.py). Faust 0.15
+    # cannot subscribe by pattern, so the worker subscribes to the tenant topics that exist when it starts.
+    request_topics: Sequence[str] = (INFERENCE_REQUESTS.name,)
 
     def __post_init__(self) -> None:
         # Turns of one session must not run at the same time (its history would race); with several actors
@@ -83,7 +87,7 @@ class InferenceFlow:
         )
 
     def register(self, app: faust.App) -> Any:
-        requests = app.topic(INFERENCE_REQUESTS.name, key_serializer="raw", value_serializer="raw")
+        requests = app.topic(*self.request_topics, key_serializer="raw", value_serializer="raw")
         sessions = self.use_tables(
             app.Table(SESSIONS_TABLE, default=None, partitions=self.partitions, key_type=str),
             app.Table(ANSWERED_TABLE, default=None, partitions=self.partitions, key_type=str),
@@ -134,6 +138,7 @@ class InferenceFlow:
         attribute_to(event)
         position = position_of(event)
         decoded = decode_request(position, max_bytes=self.max_message_bytes)
+        binding = binding_of(position.topic)  # None on the shared topic
         try:
             if isinstance(decoded, Unanswerable):
                 await self.runner.dead_letter(decoded.failure)
@@ -141,15 +146,21 @@ class InferenceFlow:
             if isinstance(decoded, InvalidRequest):
                 response = InferenceResponse(
                     request_id=decoded.request_id,
-                    tenant=decoded.tenant,
+                    tenant=binding.tenant if binding else decoded.tenant,
                     session_id=decoded.session_id,
                     status="error",
                     reason=decoded.reason,
                     responded_at=datetime.now(UTC),
                 )
-                await self._publish(response, None, {"error": "invalid request"}, None, position)
+                reply_to = binding.reply_topic if binding else None
+                await self._publish(response, None, {"error": "invalid request"}, reply_to, position)
                 return
             request = decoded
+            if binding is not None:
+                if (mismatch := binding.refusal(request)) is not None:
+                    await self._refuse_for_binding(request, binding, mismatch, position)
+                    return
+                request = binding.bind(request)
             previous = owned_by(request.tenant, self.answered.get(table_key(request.tenant, request.request_id)))
             if previous is not None:
                 await self._suppress_duplicate(request, previous, position)
@@ -216,6 +227,34 @@ class InferenceFlow:
             "request.reply_to_refused", request.request_id, request.tenant, position, details={"reason": reason}
         )
         await self._publish(response, request, {"error": "reply_to refused"}, None, position)
+
+    async def _refuse_for_binding(
+        self, request: InferenceRequest, binding: TenantBinding, refusal: Refusal, position: Any
+    ) -> None:
+        """A request on a tenant's topic that claims another tenant (or another reply topic): answered with an error
+        on that tenant's reply topic, for that tenant, and recorded in the audit stream."""
+        log.warning(
+            "request_refused_for_topic_tenant",
+            refusal=refusal.kind,
+            request_id=request.request_id,
+            tenant=binding.tenant,
+        )
+        response = InferenceResponse(
+            request_id=request.request_id,
+            tenant=binding.tenant,
+            session_id=request.session_id,
+            status="error",
+            reason=refusal.reason,
+            responded_at=datetime.now(UTC),
+        )
+        await self._audit_request(
+            refusal.kind,
+            request.request_id,
+            binding.tenant,
+            position,
+            details={"claimed_tenant": request.tenant, "reply_to": request.reply_to, "reason": refusal.reason},
+        )
+        await self._publish(response, None, {"error": refusal.kind}, binding.reply_topic, position)
 
     async def _suppress_duplicate(self, request: InferenceRequest, previous: dict[str, Any], position: Any) -> None:
         """The request id was answered before: no second response, but the audit stream says it was seen."""

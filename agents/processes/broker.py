@@ -18,7 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from agents.core.settings import REPO_ROOT, Settings
+from agents.core.settings import LOCAL_ADMIN, REPO_ROOT, Settings
 from schemas.errors import BrokerUnavailableError, ConfigurationError
 
 log = structlog.get_logger(__name__)
@@ -35,6 +35,7 @@ class BrokerState:
     pid: int
     port: int
     controller_port: int
+    secure: bool = False  # SASL_SSL listener, SCRAM principals and ACLs (`sluice up --secure`)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -74,7 +75,9 @@ class LocalBroker:
         self.settings = settings
         self.home = settings.var_dir / "kafka"
         self.libs = settings.kafka_dist_dir / "libs"
-        self.data = self.home / "data"
+        # A secured broker is a cluster of its own: its metadata holds the SCRAM credentials and ACLs, and plain
+        # mode's data (no credentials at all) could never be opened securely. Switching modes switches clusters.
+        self.data = self.home / ("data-secure" if settings.secure else "data")
         self.logs = self.home / "logs"
         self.state_file = self.home / "state.json"
 
@@ -126,7 +129,12 @@ class LocalBroker:
             return None
         try:
             raw = json.loads(self.state_file.read_text())
-            state = BrokerState(pid=int(raw["pid"]), port=int(raw["port"]), controller_port=int(raw["controller_port"]))
+            state = BrokerState(
+                pid=int(raw["pid"]),
+                port=int(raw["port"]),
+                controller_port=int(raw["controller_port"]),
+                secure=bool(raw.get("secure", False)),
+            )
         except (ValueError, KeyError, TypeError):
             return None
         if pid_alive(state.pid) and port_open(state.port):
@@ -154,6 +162,7 @@ class LocalBroker:
         """Start the broker unless it runs already; return once it answers metadata requests."""
         running = self.state()
         if running is not None:
+            check_mode(running, self.settings)
             return running
         self.ensure_artifacts()
         port, controller_port = self._choose_ports()
@@ -161,12 +170,22 @@ class LocalBroker:
         self.logs.mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
         template = (DEPLOY_DIR / "server.properties.template").read_text()
-        config.write_text(template.format(port=port, controller_port=controller_port, data_dir=self.data))
+        listeners = self._listeners(port, controller_port)
+        text = template.format(port=port, controller_port=controller_port, data_dir=self.data, listeners=listeners)
+        # In secure mode the file holds the broker's own passwords: readable by this user only.
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(text)
         classpath = f"{self.libs}/*"
         if not (self.data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             # `=` keeps an id that starts with "-" from being read as an option.
             format_command = ["java", "-cp", classpath, "kafka.tools.StorageTool", "format"]
+            if self.settings.secure:
+                # The super user's SCRAM credential is written with the metadata, so that something can log in to
+                # create every other principal. (Its password is briefly on this process's command line.)
+                admin_password = self.settings.principal_password(LOCAL_ADMIN).get_secret_value()
+                format_command += ["--add-scram", f"SCRAM-SHA-512=[name={LOCAL_ADMIN},password={admin_password}]"]
             formatted = subprocess.run(
                 [*format_command, f"--cluster-id={cluster_id}", "-c", str(config)],
                 check=False,
@@ -193,11 +212,50 @@ class LocalBroker:
         with (self.logs / "stdout.log").open("ab") as out:
             # A session of its own: the broker outlives `sluice broker up` and ignores the caller's Ctrl-C.
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        state = BrokerState(pid=process.pid, port=port, controller_port=controller_port)
-        self.state_file.write_text(json.dumps({"pid": state.pid, "port": port, "controller_port": controller_port}))
+        state = BrokerState(pid=process.pid, port=port, controller_port=controller_port, secure=self.settings.secure)
+        self.state_file.write_text(
+            json.dumps({"pid": state.pid, "port": port, "controller_port": controller_port, "secure": state.secure})
+        )
         self._wait_ready(state, process, timeout_s)
-        log.info("broker_started", bootstrap_servers=state.bootstrap_servers, pid=state.pid)
+        log.info("broker_started", bootstrap_servers=state.bootstrap_servers, pid=state.pid, secure=state.secure)
         return state
+
+    def _listeners(self, port: int, controller_port: int) -> str:
+        """The listener block of server.properties: plain, or SASL_SSL with the authorizer (secure mode)."""
+        if not self.settings.secure:
+            return (
+                (DEPLOY_DIR / "listeners-plain.properties.template")
+                .read_text()
+                .format(port=port, controller_port=controller_port)
+            )
+        from agents.processes.access import CONTROLLER, ensure_password
+        from agents.processes.tls import ensure_tls
+
+        tls = ensure_tls(self.settings.tls_dir)
+        admin_file = self.settings.kafka_credentials_dir / f"{LOCAL_ADMIN}.password"
+        if not admin_file.exists() and (self.data / "meta.properties").exists():
+            # The broker logs in to itself as admin with the credential stored at format time: a new password
+            # would lock everyone out of this cluster.
+            raise ConfigurationError(
+                f"{admin_file} is missing but the secured broker's data in {self.data} was made with it: "
+                f"restore the file, or remove {self.data} to start a new cluster"
+            )
+        ensure_password(self.settings, LOCAL_ADMIN)
+        ensure_password(self.settings, CONTROLLER)  # only this config knows it: a new one is as good as the old
+        return (
+            (DEPLOY_DIR / "listeners-secure.properties.template")
+            .read_text()
+            .format(
+                port=port,
+                controller_port=controller_port,
+                admin_user=LOCAL_ADMIN,
+                admin_password=self.settings.principal_password(LOCAL_ADMIN).get_secret_value(),
+                controller_user=CONTROLLER,
+                controller_password=self.settings.principal_password(CONTROLLER).get_secret_value(),
+                keystore=tls.broker_keystore,
+                truststore=tls.ca_certificate,
+            )
+        )
 
     def _wait_ready(self, state: BrokerState, process: subprocess.Popen[bytes], timeout_s: float) -> None:
         from confluent_kafka.admin import AdminClient
@@ -210,7 +268,13 @@ class LocalBroker:
                     f"last log lines:\n{self.log_tail()}"
                 )
             if port_open(state.port):
-                admin = AdminClient({"bootstrap.servers": state.bootstrap_servers, "log_level": 0})
+                admin = AdminClient(
+                    {
+                        **self.settings.kafka_client_config(),
+                        "bootstrap.servers": state.bootstrap_servers,
+                        "log_level": 0,
+                    }
+                )
                 with contextlib.suppress(Exception):
                     metadata = admin.list_topics(timeout=2)
                     if metadata.brokers:
@@ -242,6 +306,25 @@ class LocalBroker:
         return "(no broker log yet)"
 
 
+def check_mode(state: BrokerState, settings: Settings) -> None:
+    """A client configured for one mode cannot talk to a broker running the other: say so plainly."""
+    if state.secure != settings.secure:
+        running, wanted = ("secure", "plain") if state.secure else ("plain", "secure")
+        raise ConfigurationError(
+            f"the local broker runs in {running} mode but {wanted} mode was asked for (SLUICE_SECURE, `--secure`): "
+            f"run `sluice down` first to switch modes (each mode keeps its own data under {settings.var_dir}/kafka)"
+        )
+
+
+def with_local_broker_mode(settings: Settings) -> Settings:
+    """Settings that follow the running local broker into secure mode, so that after `sluice up --secure` every
+    other command connects securely (as admin, by default) without being told again."""
+    if settings.kafka_bootstrap_servers or settings.secure:
+        return settings
+    state = LocalBroker(settings).state()
+    return settings.model_copy(update={"secure": True}) if state is not None and state.secure else settings
+
+
 def resolve_bootstrap_servers(settings: Settings) -> str:
     """The cluster Sluice talks to: the configured one, else the running local broker."""
     if settings.kafka_bootstrap_servers:
@@ -251,4 +334,5 @@ def resolve_bootstrap_servers(settings: Settings) -> str:
         raise BrokerUnavailableError(
             "no Kafka cluster: run `sluice broker up` (or `sluice up`), or set KAFKA_BOOTSTRAP_SERVERS"
         )
+    check_mode(state, settings)
     return state.bootstrap_servers

@@ -29,6 +29,7 @@ from agents.core.dead_letters import (
 )
 from agents.core.deid import build_deidentifier, build_field_anonymizer
 from agents.core.forgotten import ErasureRecorder, ForgottenSubjects
+from agents.core.kafka_io import TopicCatalog
 from agents.core.liveness import Heartbeat, heartbeat_path, register_heartbeat
 from agents.core.logs import configure_logging
 from agents.core.packs import EngineRef, pack_listener
@@ -78,8 +79,8 @@ def watch_packs(
 ) -> CompactedTopicWatcher:
     """Follow rules.v1 from the beginning (every worker sees every pack); read it to its end before the first
     record or request, so a restarted worker never runs on stale packs. A rejected pack becomes a dead letter."""
-    on_failure = dead_letter_sink(bootstrap, dead_letter_topic, builder, settings.kafka_options)
-    watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_options)
+    on_failure = dead_letter_sink(bootstrap, dead_letter_topic, builder, settings.kafka_client_config())
+    watcher = CompactedTopicWatcher(bootstrap, RULES.name, make_listener(on_failure), settings.kafka_client_config())
     watcher.start()
     if not watcher.wait_caught_up(60):
         log.warning("packs_not_caught_up", topic=RULES.name)
@@ -92,9 +93,9 @@ def follow_forgotten(
     """Follow subjects.forgotten.v1 from the beginning (every worker sees every erasure), read to its end before
     the first record: a worker that does not know who was forgotten would index them again, so it does not start.
     A message that is not a forgotten subject becomes a dead letter."""
-    on_failure = dead_letter_sink(bootstrap, INGEST_DLQ.name, builder, settings.kafka_options)
+    on_failure = dead_letter_sink(bootstrap, INGEST_DLQ.name, builder, settings.kafka_client_config())
     watcher = CompactedTopicWatcher(
-        bootstrap, SUBJECTS_FORGOTTEN.name, forgotten.apply, settings.kafka_options, on_failure=on_failure
+        bootstrap, SUBJECTS_FORGOTTEN.name, forgotten.apply, settings.kafka_client_config(), on_failure=on_failure
     )
     watcher.start()
     if not watcher.wait_caught_up(120):
@@ -244,7 +245,7 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
     key_id, private_keys = settings.audit_signer(create_local=True)
     AuditChainer(
         runner,
-        KafkaChainReader(bootstrap, settings.kafka_options),
+        KafkaChainReader(bootstrap, settings.kafka_client_config()),
         key_id,
         private_keys,
         settings.audit_checkpoint_keys(),
@@ -258,12 +259,11 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     """Answers requests: registry models behind the dynamic batcher, sessions in a table, hot model switches."""
     from agents.api.client import IndexApi, IndexApiRetriever
-    from agents.core.kafka_io import TopicCatalog
     from agents.inference.flow import InferenceFlow
     from agents.inference.reply_to import ReplyToRule
     from agents.inference.serving import ServedModels, build_batcher, build_service
     from models.dialog import PolicyEngine, load_default_policy
-    from topics.specs import INFERENCE_DLQ, MODELS_REGISTRY
+    from topics.specs import INFERENCE_DLQ, INFERENCE_REQUESTS, MODELS_REGISTRY, tenant_request_topics
 
     loop_box: list[asyncio.AbstractEventLoop] = []
 
@@ -291,6 +291,9 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     )
     service = build_service(settings, served.router, batcher, lambda: policy.engine, retriever)
     app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
+    catalog = TopicCatalog(bootstrap, settings.kafka_client_config())
+    tenant_topics = tenant_request_topics(catalog.names())
+    follow_tenant_topics(app, catalog, tenant_topics, settings.tenant_topics_check_s)
     send = topic_sender(app)
     runner = BatchRunner(
         DeadLetterWriter(dead_letter_builder(settings), INFERENCE_DLQ.name, send),
@@ -309,16 +312,17 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         session_retention_s=settings.session_retention_s,
         max_sessions_per_tenant=settings.max_sessions_per_tenant,
         reply_to_rule=ReplyToRule.from_patterns(settings.reply_to_patterns),
-        topic_exists=TopicCatalog(bootstrap, settings.kafka_options).exists,
+        topic_exists=catalog.exists,
+        request_topics=(INFERENCE_REQUESTS.name, *tenant_topics),
     ).register(app)
     registry_dead_letters = dead_letter_sink(
-        bootstrap, INFERENCE_DLQ.name, dead_letter_builder(settings), settings.kafka_options
+        bootstrap, INFERENCE_DLQ.name, dead_letter_builder(settings), settings.kafka_client_config()
     )
     watcher = CompactedTopicWatcher(
         bootstrap,
         MODELS_REGISTRY.name,
         served.on_registry_message,
-        settings.kafka_options,
+        settings.kafka_client_config(),
         on_failure=registry_dead_letters,
     )
     watcher.start()
@@ -347,6 +351,30 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         )
 
     return app
+
+
+def follow_tenant_topics(app: faust.App, catalog: TopicCatalog, subscribed: list[str], every_s: float) -> None:
+    """Restart the inference worker when tenants' request topics come or go (`sluice tenants add`), so that it
+    subscribes to exactly those. Faust 0.15 subscribes by name only (its pattern subscription does not work), and
+    a restart is its one safe way to change a subscription: what was in flight is redelivered to the new worker."""
+    from confluent_kafka import KafkaException
+
+    from agents.core.restart import exit_for_restart
+    from topics.specs import tenant_request_topics
+
+    @app.timer(interval=every_s)  # type: ignore[untyped-decorator]  # faust's decorators are untyped
+    async def check_tenant_topics() -> None:
+        try:
+            found = await asyncio.to_thread(lambda: tenant_request_topics(catalog.names(max_age_s=0)))
+        except KafkaException as exc:  # the broker is away: the next check tries again
+            log.warning("tenant_topics_unknown", error=str(exc.args[0]))
+            return
+        if found != subscribed:
+            added, removed = sorted(set(found) - set(subscribed)), sorted(set(subscribed) - set(found))
+            log.info("tenant_topics_changed", added=added, removed=removed)
+            exit_for_restart(
+                "inference", f"tenant request topics changed (+{len(added)}/-{len(removed)}): resubscribing"
+            )
 
 
 class SluiceWorker(faust.Worker):

@@ -18,6 +18,7 @@ from agents.api.client import IndexApi
 from agents.core.keys import create_generated_keys
 from agents.core.readiness import clear_ready, read_ready
 from agents.core.settings import REPO_ROOT, Settings
+from agents.processes.access import worker_principal
 from agents.processes.broker import LocalBroker, free_port, pid_alive, resolve_bootstrap_servers
 from schemas.errors import ConfigurationError, SluiceError
 
@@ -70,7 +71,7 @@ def apply_declared_topics(settings: Settings, bootstrap: str) -> list[Any]:
     from topics.admin import admin_client, apply_topics
     from topics.specs import ALL_TOPICS, table_changelog
 
-    admin = admin_client(bootstrap, settings.kafka_options)
+    admin = admin_client(bootstrap, settings.kafka_client_config())
     # Faust would create its table changelogs itself; Sluice declares them like every other topic.
     changelogs = [table_changelog(f"{settings.app_id}-inference", table) for table in INFERENCE_TABLES]
     return apply_topics(
@@ -103,6 +104,18 @@ def _spawn(
     if api_port:
         worker += ["--web-port", str(api_port)]
     command = [sys.executable, "-m", "agents.processes.supervise", "--", *worker]
+    env = {
+        **os.environ,
+        "SLUICE_VAR_DIR": str(settings.var_dir),
+        "SLUICE_WORKER_SLOT": slot,
+        **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
+        **service,
+    }
+    if settings.secure:
+        # Each role connects as its own principal, with the password generated for it (read from var/secrets/kafka/
+        # by the worker, so it is in no environment); never as whoever ran `sluice up`.
+        env.pop("SLUICE_KAFKA_PASSWORD", None)
+        env.update({"SLUICE_SECURE": "true", "SLUICE_KAFKA_USERNAME": worker_principal(role)})
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -110,13 +123,7 @@ def _spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives `sluice up`; `sluice down` stops it
-            env={
-                **os.environ,
-                "SLUICE_VAR_DIR": str(settings.var_dir),
-                "SLUICE_WORKER_SLOT": slot,
-                **({"SLUICE_RETRIEVAL_URL": retrieval_url} if retrieval_url and role == "inference" else {}),
-                **service,
-            },
+            env=env,
         )
     return {"role": role, "pid": process.pid, "api_port": api_port, "log": str(log_path)}
 
@@ -157,6 +164,13 @@ def _up(settings: Settings, *, wait: bool, log: Any) -> dict[str, Any]:
     apply_declared_topics(settings, bootstrap)
     log("topics      applied")
     service_token = settings.api_service_secret()  # generated once here when not configured
+    if settings.secure:
+        from agents.processes.access import provision
+        from topics.admin import admin_client
+
+        made = provision(settings, admin_client(bootstrap, settings.kafka_client_config()))
+        made_now = ", ".join(made) or "none"
+        log(f"access      applied  (credentials set now: {made_now}; passwords in {settings.kafka_credentials_dir})")
     state = _read_state(settings)
     workers: dict[str, Any] = state.get("workers", {})
     for slot in planned_workers(settings):
@@ -343,6 +357,7 @@ def status(settings: Settings) -> dict[str, Any]:
     reply = health(api_url) if api_url and all_alive else None
     return {
         "bootstrap_servers": bootstrap,
+        "secure": settings.secure,
         "api_url": api_url,
         "processes": processes,
         "healthy": bool(bootstrap and reply and reply.get("healthy")),

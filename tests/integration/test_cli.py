@@ -31,8 +31,8 @@ def sluice(
 
 def test_status_json_reports_broker_api_processes_and_health(sluice_up: dict[str, Any]) -> None:
     status = json.loads(sluice("status", "--json").stdout)
-    assert set(status) == {"bootstrap_servers", "api_url", "processes", "healthy"}
-    assert status["healthy"] is True
+    assert set(status) == {"bootstrap_servers", "secure", "api_url", "processes", "healthy"}
+    assert status["healthy"] is True and status["secure"] is False
     assert status["bootstrap_servers"].startswith("127.0.0.1:")
     assert status["api_url"].startswith("http://127.0.0.1:")
     roles = sorted(p["role"] for p in status["processes"])

@@ -60,25 +60,20 @@ def test_counts_under_token_names_are_not_secrets() -> None:
 
 
 def test_config_hides_kafka_secrets_milvus_credentials_and_audit_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    options = {
-        "security.protocol": "SASL_SSL",
-        "sasl.username": "sluice",
-        "sasl.password": "kafka-pass-1",
-        "ssl.key.password": "key-pass-2",
-        "sasl.oauthbearer.client.secret": "oauth-secret-3",
-    }
-    monkeypatch.setenv("SLUICE_KAFKA_OPTIONS", json.dumps(options))
+    # Kafka security settings live in their own fields (SLUICE_KAFKA_OPTIONS refuses them), secrets as SecretStr.
+    monkeypatch.setenv("SLUICE_KAFKA_OPTIONS", json.dumps({"client.id": "sluice", "socket.keepalive.enable": "true"}))
+    monkeypatch.setenv("SLUICE_KAFKA_USERNAME", "sluice")
+    monkeypatch.setenv("SLUICE_KAFKA_PASSWORD", "kafka-pass-1")
     monkeypatch.setenv("SLUICE_MILVUS_URI", "http://root:milvus-pass-4@milvus.internal:19530")
     monkeypatch.setenv("SLUICE_AUDIT_HMAC_KEYS", json.dumps({"2026-11": "audit-key-5"}))
     monkeypatch.setenv("SLUICE_AUDIT_SIGNING_KEYS", json.dumps({"2026-12": "audit-signing-seed-7"}))
     monkeypatch.setenv("SLUICE_MILVUS_TOKEN", "root:milvus-token-6")
     shown = load_settings().redacted()
     text = json.dumps(shown)  # no default=str: every value is plain JSON
-    secrets = ("kafka-pass-1", "key-pass-2", "oauth-secret-3", "milvus-pass-4", "audit-key-5", "milvus-token-6")
+    secrets = ("kafka-pass-1", "milvus-pass-4", "audit-key-5", "milvus-token-6")
     for secret in (*secrets, "audit-signing-seed-7"):
         assert secret not in text
-    assert shown["kafka_options"]["sasl.username"] == "sluice"
-    assert shown["kafka_options"]["sasl.password"] == MASK
+    assert shown["kafka_username"] == "sluice" and shown["kafka_options"]["client.id"] == "sluice"
     assert shown["milvus_uri"] == shown["resolved_milvus_uri"] == f"http://root:{MASK}@milvus.internal:19530"
     assert shown["audit_hmac_keys"] == {"2026-11": MASK}
     assert shown["audit_signing_keys"] == {"2026-12": MASK}

@@ -39,7 +39,7 @@ def _records(
 
     bootstrap = resolve_bootstrap_servers(settings)
     for record in read_audit_topic(
-        bootstrap, topic, options=settings.kafka_options, on_progress=on_progress, on_bounds=on_bounds
+        bootstrap, topic, options=settings.kafka_client_config(), on_progress=on_progress, on_bounds=on_bounds
     ):
         yield record.partition, record.offset, record.value
 

@@ -205,7 +205,7 @@ def reexecute(
     events = answered_requests(selected)
     if not events:
         return []
-    originals = fetch_requests(bootstrap, events, settings.kafka_options)
+    originals = fetch_requests(bootstrap, events, settings.kafka_client_config())
     return asyncio.run(_rerun(settings, model_ref, events, originals, retrieval_url, on_done))
 
 

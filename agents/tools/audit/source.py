@@ -8,12 +8,12 @@ included), and a read that stops making progress is an error, not a shorter chai
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
+from agents.core.kafka_io import reader_group
 from agents.core.messages import SourcePosition
 from schemas.errors import RetriableError
 
@@ -44,7 +44,7 @@ def read_audit_topic(
         {
             **(options or {}),
             "bootstrap.servers": bootstrap,
-            "group.id": f"sluice-audit-reader-{uuid.uuid4().hex[:8]}",
+            "group.id": reader_group("audit"),
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }
