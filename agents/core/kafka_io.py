@@ -22,6 +22,22 @@ def reader_group(purpose: str) -> str:
     return f"{READER_GROUP_PREFIX}{purpose}-{uuid.uuid4().hex[:8]}"
 
 
+def committed_reader(
+    bootstrap: str, purpose: str, options: dict[str, str] | None = None, **extra: str | bool
+) -> Consumer:
+    """A consumer that assigns partitions itself, reads only committed records and never commits offsets: how
+    every reader of Sluice's own outputs (tools, demo, tests) sees a topic."""
+    config: dict[str, str | bool] = {
+        **(options or {}),
+        "bootstrap.servers": bootstrap,
+        "group.id": reader_group(purpose),
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        **extra,
+    }
+    return Consumer(config)
+
+
 def record_of(message: Message) -> SourcePosition:
     """A delivered message as a plain value (librdkafka types topic/partition/offset as optional)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -93,15 +109,7 @@ def read_topic(
     start: dict[int, int] | None = None,
 ) -> Iterator[SourcePosition]:
     """Every committed message of a topic from the beginning (or from `start` offsets) to its end."""
-    consumer = Consumer(
-        {
-            **(options or {}),
-            "bootstrap.servers": bootstrap,
-            "group.id": reader_group("read"),
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(bootstrap, "read", options)
     try:
         partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
@@ -126,15 +134,7 @@ class TopicFollower:
     """Follows topics from the beginning and hands every new message to a callback (demo progress, tests)."""
 
     def __init__(self, bootstrap: str, topics: list[str], options: dict[str, str] | None = None) -> None:
-        self.consumer = Consumer(
-            {
-                **(options or {}),
-                "bootstrap.servers": bootstrap,
-                "group.id": reader_group("follow"),
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
+        self.consumer = committed_reader(bootstrap, "follow", options)
         assignment = []
         for topic in topics:
             for p in sorted(self.consumer.list_topics(topic, timeout=15).topics[topic].partitions):
@@ -185,16 +185,7 @@ def read_partition(
     The end is where the consumer reports end-of-partition (read_committed: the last stable offset), so a
     transaction still open is waited for, never read half; a read that does not get there in time raises.
     """
-    consumer = Consumer(
-        {
-            **(options or {}),
-            "bootstrap.servers": bootstrap,
-            "group.id": reader_group("partition"),
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(bootstrap, "partition", options, **{"enable.partition.eof": True})
     try:
         consumer.assign([TopicPartition(topic, partition, start)])
         out: list[SourcePosition] = []

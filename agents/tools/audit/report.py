@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 ProblemKind = Literal[
     "unparseable",
@@ -21,20 +21,7 @@ ProblemKind = Literal[
     "no_valid_checkpoint",
     "unauthenticated_tail",
 ]
-PROBLEM_KINDS: tuple[ProblemKind, ...] = (
-    "unparseable",
-    "modified",
-    "deleted",
-    "inserted",
-    "reordered",
-    "broken_link",
-    "bad_checkpoint",
-    "rejected",
-    "rewritten",
-    "truncated",
-    "no_valid_checkpoint",
-    "unauthenticated_tail",
-)
+PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)  # in the order problems are sorted
 # Findings that do not make a chain fail: a legacy HMAC checkpoint nobody here holds the key of.
 NoticeKind = Literal["unverifiable_checkpoint"]
 

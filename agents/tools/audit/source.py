@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
-from agents.core.kafka_io import reader_group
+from agents.core.kafka_io import committed_reader
 from agents.core.messages import SourcePosition
 from schemas.errors import RetriableError
 
@@ -40,15 +40,7 @@ def read_audit_topic(
     if on_bounds is not None:
         on_bounds(bounds)
     ends = {partition: end for partition, (_, end) in bounds.items()}
-    consumer = Consumer(
-        {
-            **(options or {}),
-            "bootstrap.servers": bootstrap,
-            "group.id": reader_group("audit"),
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = committed_reader(bootstrap, "audit", options)
     try:
         pending = {p for p, end in ends.items() if end > 0}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
