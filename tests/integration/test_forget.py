@@ -189,7 +189,18 @@ def test_a_forgotten_subject_is_not_indexed_again_when_its_events_come_back(
     # What de-identification wrote before the erasure: the index worker may meet it again (a replay).
     (old_a,) = [r for r in values(bootstrap, "records.deidentified.v1", tenant=tenant) if r["record_id"] == a_record]
 
-    forgot = sluice("forget", "--tenant", tenant, "--identifier", "-", "--type", "CN_RESIDENT_ID", "--json", stdin=ID_A)
+    forgot = sluice(
+        "forget",
+        "--tenant",
+        tenant,
+        "--identifier",
+        "-",
+        "--type",
+        "CN_RESIDENT_ID",
+        "--json",
+        stdin=ID_A,
+        env={"SLUICE_API_TOKEN": sluice_up["api_token"]},
+    )
     subject = json.loads(forgot.stdout)["subject"]
     assert subject == sluice("deid", "pseudonym", "--type", "CN_RESIDENT_ID", ID_A).stdout.strip()
     recorded = values(bootstrap, "subjects.forgotten.v1", tenant=tenant)
