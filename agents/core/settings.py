@@ -1,4 +1,8 @@
-"""The one settings object: read from the environment (prefix SLUICE_) once at start and passed down."""
+"""The one settings object: read from the environment (prefix SLUICE_) once at start and passed down.
+
+It is the largest module of the kernel on purpose: CONVENTIONS asks for one settings class, so every setting (its
+type, default and description) and the few methods that resolve them (keys, Kafka security) are read in one place.
+"""
 
 from __future__ import annotations
 
