@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ from agents.core.settings import Settings
 from agents.ingest.normalise import record_id_for
 from agents.processes.broker import free_port
 from tests.integration.conftest import api, wait_for
-from tests.integration.helpers import event, produce, raw_values, values
+from tests.integration.helpers import event, key_digest, produce, raw_values, values
 from tests.integration.test_cli import sluice
 
 ID_A = "44030419850612321X"
@@ -240,7 +239,7 @@ def test_a_forgotten_subject_is_not_indexed_again_when_its_events_come_back(
     assert {r["record_id"] for r in records_of(sluice_up, tenant)["records"]} == {b_record}
 
     # Each refusal is a dead letter that describes its input without carrying it.
-    keys = {hashlib.sha256(key).hexdigest() for key in (a_key, c_key, a_record.encode())}
+    keys = {key_digest(key) for key in (a_key, c_key, a_record.encode())}
     letters = [d for d in values(bootstrap, "ingest.dlq.v1") if d["key_sha256"] in keys]
     assert len(letters) == 3
     assert all(d["error_type"] == "SubjectForgotten" and not d["original_included"] for d in letters)

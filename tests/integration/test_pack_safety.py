@@ -12,7 +12,6 @@ session's consumer group, while the session's one makes way; it is put back afte
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -34,7 +33,7 @@ from agents.processes.broker import pid_alive
 from models.cleaning import load_bundled_packs
 from schemas.records import RulePackMessage
 from tests.integration.conftest import wait_for
-from tests.integration.helpers import event, produce, values, worker_child
+from tests.integration.helpers import event, key_digest, produce, values, worker_child
 
 STALL_SLOT = "deidentify-stall"
 BUDGET_S = 15
@@ -210,7 +209,7 @@ def test_a_record_stuck_in_a_pack_regex_stalls_a_worker_twice_then_is_dead_lette
         # One key, so one partition: the poison first, a normal record right behind it.
         behind = ("crm.events.v1", poison.encode(), crm(after, tenant, "a normal note")[2])
         produce(bootstrap, [crm(poison, tenant, "Ж" * 99_000), behind])
-        wanted = hashlib.sha256(poison.encode()).hexdigest()
+        wanted = key_digest(poison.encode())
 
         def stalled() -> dict[str, Any] | None:
             return next(
