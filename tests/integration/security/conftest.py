@@ -58,6 +58,9 @@ def secure_settings(tiny_embedder_dir: Path, tiny_generator: str) -> Iterator[Se
         # Pattern recognizers are enough here; NER would only slow the workers' start on a shared machine.
         "SLUICE_NER_ENABLED": "false",
         "SLUICE_TENANT_TOPICS_CHECK_S": "3",
+        # Signed checkpoints every few events and soon after the chain goes quiet, as in the plain session.
+        "SLUICE_AUDIT_CHECKPOINT_EVERY": "5",
+        "SLUICE_AUDIT_CHECKPOINT_INTERVAL_S": "5",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
