@@ -228,6 +228,10 @@ def test_an_upstream_event_is_indexed_by_workers_running_as_their_roles(secured:
 
 
 def test_the_compliance_reader_verifies_the_audit_chain_and_can_do_nothing_else(secured: SecuredSluice) -> None:
+    # Something to verify, whichever tests ran before: one answered request leaves its audit events.
+    request_id = f"acme-{uuid.uuid4().hex[:8]}"
+    ask(secured, "acme", {"request_id": request_id, "tenant": "acme", "prompt": "hello", "max_tokens": 4})
+    replies(secured, "acme", request_id, timeout_s=180)
     # The chain's tail is authenticated by the next signed checkpoint, written within seconds of going quiet.
     deadline = time.monotonic() + 90
     while True:
