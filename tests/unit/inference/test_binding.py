@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from faust.types import TP
 
 from agents.core.audit import AuditEmitter
 from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter
@@ -20,6 +19,7 @@ from agents.inference.flow import InferenceFlow
 from agents.inference.service import Handled
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
+from tests.unit.inference.faust_fakes import Event, Message
 from topics.specs import (
     INFERENCE_REQUESTS,
     INFERENCE_RESPONSES,
@@ -104,10 +104,10 @@ def test_a_request_asking_for_its_answer_elsewhere_is_refused() -> None:
 
 
 class AnsweringService:
+    """Answers every request "ok" and remembers which it was asked."""
+
     def digest(self, text: str) -> str:
         return keyed_digest(bytes(32), text)
-
-    """Answers every request "ok" and remembers which it was asked."""
 
     def __init__(self) -> None:
         self.asked: list[InferenceRequest] = []
@@ -123,25 +123,6 @@ class AnsweringService:
             responded_at=datetime.now(UTC),
         )
         return Handled(response, None, None, {})
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp: float = 0.0
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
-
-
-@dataclass
-class Event:
-    message: Message
 
 
 @dataclass

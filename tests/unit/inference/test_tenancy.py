@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from faust.types import TP
 
 from agents.core.audit import AuditEmitter
 from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter
@@ -21,9 +20,10 @@ from agents.inference.service import Handled, InferenceService
 from agents.inference.tenancy import owned, owned_by, table_key, tenant_of
 from models.dialog import SessionHistory, Turn
 from schemas.inference import InferenceRequest, InferenceResponse
-from topics.specs import ALL_TOPICS, AUDIT_EVENTS, INFERENCE_RESPONSES
 
 # --- keys ----------------------------------------------------------------------------------------------------------
+from tests.unit.inference.faust_fakes import Event, Message
+from topics.specs import ALL_TOPICS, AUDIT_EVENTS, INFERENCE_RESPONSES
 
 
 def test_the_key_is_canonical_json_of_tenant_and_id() -> None:
@@ -86,25 +86,6 @@ class RecordingService:
         )
         new = history.append(Turn("user", request.prompt, request.request_id))
         return Handled(response, new.append(Turn("assistant", response.text, request.request_id)), None, {})
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp: float = 0.0
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
-
-
-@dataclass
-class Event:
-    message: Message
 
 
 @dataclass
