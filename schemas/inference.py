@@ -1,4 +1,4 @@
-"""Message records of the inference path: requests, responses, review items and registry state."""
+"""Message records of the inference path: requests, responses, kept request context and registry state."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.records import TENANT_PATTERN
 
 TOPIC_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*\.v[0-9]+$"
+# pending_review is the one status that is not final: exactly one final response (ok, rejected or timeout) with the
+# same request_id follows once a reviewer decided or the review deadline passed (README "Human review").
 Status = Literal["ok", "rejected", "timeout", "error", "pending_review"]
+Task = Literal["chat", "complete", "code"]
+CodeLanguage = Literal["python"]
+MAX_TESTS_CHARS = 16_000
 
 
 class InferenceRequest(BaseModel):
@@ -24,7 +29,16 @@ class InferenceRequest(BaseModel):
     session_id: str | None = Field(
         default=None, max_length=128, description="Groups turns of one dialog; default: a one-turn session."
     )
-    task: Literal["chat", "complete"] = Field(default="chat", description="chat: dialog with retrieval.")
+    task: Task = Field(
+        default="chat",
+        description="chat: dialog with retrieval; complete: plain continuation; code: validated code generation.",
+    )
+    language: CodeLanguage | None = Field(default=None, description="code task only: the answer's language.")
+    tests: str | None = Field(
+        default=None,
+        max_length=MAX_TESTS_CHARS,
+        description="code task only: pytest-style test functions the code must pass; default: the model writes them.",
+    )
     max_tokens: int = Field(default=128, ge=1, le=1024, description="Most new tokens to generate.")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy decoding.")
     priority: int = Field(default=0, ge=-10, le=10, description="Higher runs first when the model is busy.")
@@ -47,6 +61,51 @@ class TokenCounts(BaseModel):
     completion: int = 0
 
 
+class SandboxLimits(BaseModel):
+    """What the code sandbox allowed: a test run past any of these is killed and counted as a violation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_seconds: int
+    wall_seconds: float
+    memory_mb: int
+    file_size_kb: int
+    processes: int = Field(description="child processes the code may start (0: fork and exec fail)")
+    network: bool = Field(description="whether any network was reachable (never, when the sandbox could isolate it)")
+
+
+class CodeValidation(BaseModel):
+    """How a code answer was checked: syntax, lint, tests in the sandbox, and how many attempts it took."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: CodeLanguage
+    passed: bool = Field(description="syntax ok, no lint error and every test passed")
+    syntax_ok: bool
+    syntax_error: str | None = None
+    lint_errors: list[str] = Field(default_factory=list, description="ruff findings, `code line:col message`")
+    tests_source: Literal["request", "generated", "none"]
+    tests_passed: int = 0
+    tests_failed: int = 0
+    test_errors: list[str] = Field(default_factory=list, description="failing tests and why (truncated)")
+    sandbox_violation: str | None = Field(
+        default=None, description="what the sandbox stopped: cpu_time, memory, file_size, fork, network, write, …"
+    )
+    attempts: int = Field(description="generations it took, 1 + repairs")
+    limits: SandboxLimits
+
+
+class ReviewOutcome(BaseModel):
+    """On a final response after human review: the decision, the reviewer (a token id, never a name) and when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision: Literal["approved", "edited", "rejected", "expired"]
+    reviewer: str | None = Field(description="token id of the reviewer; None when the review deadline passed")
+    decided_at: datetime
+    rule_id: str
+
+
 class InferenceResponse(BaseModel):
     """On inference.responses.v1 (or reply_to), key = request_id: exactly one per request."""
 
@@ -64,25 +123,57 @@ class InferenceResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict, description="queued, batched, generated, total.")
     batch_size: int = 0
     citations: list[str] = Field(default_factory=list, description="record ids used from retrieval.")
+    validation: CodeValidation | None = Field(default=None, description="code task: what the code was checked for.")
+    review: ReviewOutcome | None = Field(default=None, description="after human review: who decided what, when.")
     responded_at: datetime
 
+    @property
+    def final(self) -> bool:
+        return self.status != "pending_review"
 
-class ReviewItem(BaseModel):
-    """On review.pending.v1: a request routed to human review by a policy rule (prompt as a hash only)."""
+
+class ContextMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class KeptRecord(BaseModel):
+    """A retrieved record as the model saw it (de-identified at ingest)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    record_id: str
+    text: str
+    score: float | None = None
+
+
+class RequestContext(BaseModel):
+    """On inference.context.v1 (key = [tenant, request_id]): what the model saw and said, de-identified.
+
+    Kept so that a reviewer can read a request and `sluice explain` can attribute an answer, without raw text:
+    every message is the scrubbed prompt or history turn, records are de-identified at ingest, and the answer is
+    the scrubbed text the client received. Compacted, with the inference retention.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     request_id: str
     tenant: str
     session_id: str | None
-    rule_id: str
-    reason: str
-    prompt_sha256: str = Field(
-        description="Keyed digest of the prompt: HMAC-SHA256 under Sluice's digest key (derived from the pseudonym "
-        "key), the same value as the request's audit event; not a bare SHA-256, so a short prompt cannot be "
-        "confirmed by guessing."
+    task: Task
+    model: str = Field(description="name@version that generated the answer")
+    template: str | None = None
+    messages: list[ContextMessage] = Field(
+        description="chat: the budgeted messages (system with records, history, the scrubbed user turn); "
+        "complete/code: one user message"
     )
-    queued_at: datetime
+    retrieved: list[KeptRecord] = Field(default_factory=list)
+    answer: str
+    citations: list[str] = Field(default_factory=list)
+    status: Status
+    kept_at: datetime
 
 
 class RegistryMessage(BaseModel):

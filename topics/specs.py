@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, ReviewItem
+from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, RequestContext
+from schemas.review import ReviewDecision, ReviewItem
 from schemas.records import (
     TENANT_PATTERN,
     AuditEvent,
@@ -144,11 +145,28 @@ INFERENCE_RESPONSES = TopicSpec(
     "inference.responses.v1", "exactly one response per request", "request_id", InferenceResponse
 )
 REVIEW_PENDING = TopicSpec(
+    # Compacted: the latest value per request id is the item as it stands (new or escalated), a tombstone once it
+    # was decided or expired, so the console reads the open queue by reading the topic whole.
     "review.pending.v1",
-    "requests a policy rule routed to human review (prompt hash only)",
+    "requests routed to human review, de-identified: prompt, retrieved records, the model's draft",
     "request_id",
     ReviewItem,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+REVIEW_DECISIONS = TopicSpec(
+    # Co-partitioned with review.pending.v1 (same key, same partition count): the review agent reads both.
+    "review.decisions.v1",
+    "reviewers' decisions (approve, edit, reject, escalate), applied exactly once by the inference worker",
+    "request_id",
+    ReviewDecision,
     retention_ms=30 * DAY_MS,
+)
+INFERENCE_CONTEXT = TopicSpec(
+    "inference.context.v1",
+    "what the model saw and answered per request, de-identified (review console, `sluice explain`)",
+    "[tenant, request_id]",
+    RequestContext,
 )
 INFERENCE_DLQ = TopicSpec(
     # Like ingest.dlq.v1, originals are AES-GCM encrypted.
@@ -181,6 +199,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     INFERENCE_REQUESTS,
     INFERENCE_RESPONSES,
     REVIEW_PENDING,
+    REVIEW_DECISIONS,
+    INFERENCE_CONTEXT,
     INFERENCE_DLQ,
     MODELS_REGISTRY,
 )

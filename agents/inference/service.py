@@ -26,7 +26,8 @@ from models.dialog import (
     variant_label,
 )
 from models.generation.generator import Generation, TextGenerator
-from schemas.inference import InferenceRequest, InferenceResponse, ReviewItem, Status, TokenCounts
+from schemas.inference import InferenceRequest, InferenceResponse, Status, TokenCounts
+from schemas.review import ReviewItem
 
 # Chat-template role markers cost a few tokens per message; budget for them instead of overflowing.
 PER_MESSAGE_TOKENS = 4
