@@ -10,7 +10,6 @@ from typing import Literal
 from pydantic import BaseModel
 
 from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, RequestContext
-from schemas.review import ReviewDecision, ReviewItem
 from schemas.records import (
     TENANT_PATTERN,
     AuditEvent,
@@ -24,6 +23,7 @@ from schemas.records import (
     LogEvent,
     RulePackMessage,
 )
+from schemas.review import ReviewDecision, ReviewItem
 
 Cleanup = Literal["delete", "compact"]
 DAY_MS = 24 * 60 * 60 * 1000
@@ -149,7 +149,7 @@ REVIEW_PENDING = TopicSpec(
     # was decided or expired, so the console reads the open queue by reading the topic whole.
     "review.pending.v1",
     "requests routed to human review, de-identified: prompt, retrieved records, the model's draft",
-    "request_id",
+    "[tenant, request_id]",
     ReviewItem,
     cleanup_policy="compact",
     retention_ms=-1,
@@ -158,7 +158,7 @@ REVIEW_DECISIONS = TopicSpec(
     # Co-partitioned with review.pending.v1 (same key, same partition count): the review agent reads both.
     "review.decisions.v1",
     "reviewers' decisions (approve, edit, reject, escalate), applied exactly once by the inference worker",
-    "request_id",
+    "[tenant, request_id]",
     ReviewDecision,
     retention_ms=30 * DAY_MS,
 )

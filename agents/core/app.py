@@ -67,7 +67,8 @@ def broker_credentials(security: KafkaSecurity) -> CredentialsT | None:
     return faust.SSLCredentials(context) if context is not None else None
 
 
-SendFn = Callable[[str, bytes | None, bytes], Awaitable[None]]
+# value None is a tombstone (compacted topics).
+SendFn = Callable[[str, bytes | None, bytes | None], Awaitable[None]]
 
 
 def topic_sender(app: faust.App, *, delivered: bool = False) -> SendFn:
@@ -78,7 +79,7 @@ def topic_sender(app: faust.App, *, delivered: bool = False) -> SendFn:
     """
     topics: dict[str, faust.TopicT] = {}
 
-    async def send(name: str, key: bytes | None, value: bytes) -> None:
+    async def send(name: str, key: bytes | None, value: bytes | None) -> None:
         topic = topics.get(name)
         if topic is None:
             topic = topics[name] = app.topic(name, key_serializer="raw", value_serializer="raw")

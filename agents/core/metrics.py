@@ -49,6 +49,18 @@ API_REFUSALS = Counter(
 RESPONSES = Counter(
     "sluice_responses_total", "Responses by status and A/B variant", ["status", "variant"], registry=REGISTRY
 )
+REVIEWS = Counter(
+    "sluice_reviews_total",
+    "Human review: items queued, decisions by outcome (approved, edited, rejected, expired, escalated), refusals",
+    ["outcome"],
+    registry=REGISTRY,
+)
+CODE_VALIDATIONS = Counter(
+    "sluice_code_validations_total",
+    "Code answers checked, by result (passed, failed) and attempts it took",
+    ["result", "attempts"],
+    registry=REGISTRY,
+)
 SESSIONS_DROPPED = Counter(
     "sluice_sessions_dropped_total",
     "Session histories dropped because their tenant reached SLUICE_MAX_SESSIONS_PER_TENANT in a partition",

@@ -274,6 +274,31 @@ class Settings(BaseSettings):
     )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
+    review_deadline_s: int = Field(
+        default=24 * 3600,
+        ge=1,
+        le=30 * 24 * 3600,
+        description="How long a review item waits for a decision before it expires with a `timeout` response "
+        "(a review rule's deadline_s overrides it).",
+    )
+    review_check_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="How often the review agent looks for items past their deadline."
+    )
+    keep_request_context: bool = Field(
+        default=True,
+        description="Publish what the model saw and answered, de-identified, on inference.context.v1 "
+        "(review console, `sluice explain`).",
+    )
+    code_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Code task: generations per request, the first plus repairs."
+    )
+    code_failure_action: Literal["review", "reject"] = Field(
+        default="review",
+        description="Code task: what happens to code that failed validation after every attempt: a human reviews it "
+        "(review.pending.v1) or the client gets `rejected` with the reasons. Never `ok`.",
+    )
+    code_cpu_seconds: int = Field(default=5, ge=1, le=120, description="Code sandbox: CPU seconds per test run.")
+    code_memory_mb: int = Field(default=512, ge=64, le=8192, description="Code sandbox: address-space limit.")
     pseudonymise_prompts: list[str] = Field(
         default_factory=lambda: ["*"],
         description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',

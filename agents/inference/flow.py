@@ -22,11 +22,12 @@ from agents.inference.binding import Refusal, TenantBinding, binding_of
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
 from agents.inference.reply_to import ReplyToRule
+from agents.inference.review import REVIEWS_TABLE, review_key
 from agents.inference.service import Handled, InferenceService
 from agents.inference.tenancy import owned, owned_by, table_key, tenant_of
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
-from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
+from topics.specs import INFERENCE_CONTEXT, INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +38,7 @@ SESSIONS_TABLE = "sessions"
 # [tenant, request_id] → what was answered: a request seen again (a client retry, a replayed topic) gets no second
 # response.
 ANSWERED_TABLE = "answered_requests"
-INFERENCE_TABLES = (SESSIONS_TABLE, ANSWERED_TABLE)
+INFERENCE_TABLES = (SESSIONS_TABLE, ANSWERED_TABLE, REVIEWS_TABLE)
 
 
 @dataclass
@@ -171,15 +172,20 @@ class InferenceFlow:
             handled = await self._handle(request, event, sessions)
             if handled.history is not None and request.session_id:
                 self._remember(request.tenant, request.session_id, handled.history, sessions, position.partition)
-            if handled.review is not None:
-                await self.send(
-                    REVIEW_PENDING.name, request.request_id.encode(), handled.review.model_dump_json().encode()
-                )
             response, reply_to = handled.response, request.reply_to
             if reply_to and not await asyncio.to_thread(self.topic_exists, reply_to):
                 reason = f"reply_to topic {reply_to!r} does not exist; the answer is on {INFERENCE_RESPONSES.name}"
                 response = response.model_copy(update={"status": "error", "text": "", "reason": reason})
                 reply_to = None
+            elif handled.review is not None:
+                # The final response goes where this one goes, whoever decides and whenever.
+                item = handled.review.model_copy(update={"reply_to": reply_to or INFERENCE_RESPONSES.name})
+                key = review_key(request.tenant, request.request_id)
+                await self.send(REVIEW_PENDING.name, key, item.model_dump_json().encode())
+            if handled.context is not None:
+                context = handled.context.model_copy(update={"status": response.status})
+                key = table_key(request.tenant, request.request_id).encode()
+                await self.send(INFERENCE_CONTEXT.name, key, context.model_dump_json().encode())
             await self._publish(response, request, handled.audit, reply_to, position)
         except Exception as exc:  # producing failed: the broker is in trouble, not the request
             exit_for_restart("inference", UNAVAILABLE, error=exc)

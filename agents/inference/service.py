@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from agents.core.digests import keyed_digest
@@ -26,8 +26,17 @@ from models.dialog import (
     variant_label,
 )
 from models.generation.generator import Generation, TextGenerator
-from schemas.inference import InferenceRequest, InferenceResponse, Status, TokenCounts
+from schemas.inference import (
+    ContextMessage,
+    InferenceRequest,
+    InferenceResponse,
+    KeptRecord,
+    RequestContext,
+    Status,
+    TokenCounts,
+)
 from schemas.review import ReviewItem
+from topics.specs import INFERENCE_RESPONSES
 
 # Chat-template role markers cost a few tokens per message; budget for them instead of overflowing.
 PER_MESSAGE_TOKENS = 4
@@ -104,12 +113,22 @@ class ModelRouter:
 
 @dataclass(frozen=True)
 class Handled:
-    """Everything one request produced: the response, the session's new history, a review item, audit facts."""
+    """Everything one request produced: the response, the session's new history, a review item, audit facts, and
+    the de-identified context the model worked from (kept on inference.context.v1)."""
 
     response: InferenceResponse
     history: SessionHistory | None
     review: ReviewItem | None
     audit: dict[str, Any] = field(default_factory=dict)
+    context: RequestContext | None = None
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    text: str  # what the model gets
+    tokens: int
+    messages: list[ContextMessage]  # the same, de-identified, for the kept context
+    template: str
 
 
 @dataclass
@@ -124,6 +143,8 @@ class InferenceService:
     retriever: Retriever | None = None
     retrieval_k: int = 4
     pseudonymise_for: frozenset[str] = frozenset({"*"})
+    review_deadline_s: int = 24 * 3600
+    keep_context: bool = True
     clock: Callable[[], float] = time.time
 
     def digest(self, text: str) -> str:
@@ -170,32 +191,81 @@ class InferenceService:
         audit["rule_hits"] = [decision.rule_id] if decision.rule_id else []
         if decision.action == "reject":
             return Handled(self._respond(request, "rejected", started, reason=decision.reason), None, None, audit)
-        if decision.action == "review":
-            review = ReviewItem(
-                request_id=request.request_id,
-                tenant=request.tenant,
-                session_id=request.session_id,
-                rule_id=decision.rule_id or "",
-                reason=decision.reason or "",
-                prompt_sha256=audit["prompt_sha256"],
-                queued_at=datetime.now(UTC),
-            )
-            response = self._respond(request, "pending_review", started, reason=decision.reason)
-            return Handled(response, None, review, audit)
         if decision.action == "answer":
             response = self._respond(request, "ok", started, text=decision.text or "", model="policy")
             return Handled(response, self._remember(history, request, scrubbed, response.text), None, audit)
+        if decision.action == "review" and not decision.draft:
+            retrieved = await self._retrieve(request, scrubbed)
+            audit["retrieved"] = [r.record_id for r in retrieved]
+            review = self._review_item(request, decision, scrubbed, retrieved, None, deadline_s=decision.deadline_s)
+            response = self._respond(request, "pending_review", started, reason=decision.reason)
+            return Handled(response, None, review, audit)
 
         model, variant = self.router.route(request.session)
-        generator = model.generator
         audit.update(model=model.version, variant=variant)
+        common: dict[str, Any] = {"model": model.version, "variant": variant}
+        retrieved = await self._retrieve(request, scrubbed)
+        audit["retrieved"] = [r.record_id for r in retrieved]
+        if request.task == "code":
+            return await self._answer_code(request, scrubbed, model, common, audit, started, deadline, decision)
+        prompt = self._prompt(request, scrubbed, history, retrieved, model.generator, audit)
+        if isinstance(prompt, PromptTooLongError):
+            return Handled(self._respond(request, "rejected", started, reason=str(prompt)), None, None, audit)
+        outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline)
+        if not isinstance(outcome, Completed):
+            return Handled(self._unanswered(request, outcome, started, common), None, None, audit)
+        generation: Generation = outcome.result
+        # The answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII.
+        answer, _ = await asyncio.to_thread(self.scrubber.scrub, generation.text)
+        total_ms = (self.clock() - started) * 1000
+        answered: dict[str, Any] = {
+            **common,
+            "tokens": TokenCounts(prompt=generation.prompt_tokens, completion=generation.completion_tokens),
+            "timings_ms": {
+                "queued": round(outcome.queued_ms, 2),
+                "generated": round(max(0.0, total_ms - outcome.queued_ms), 2),
+            },
+            "batch_size": outcome.batch_size,
+            "citations": cited_record_ids(answer, retrieved),
+        }
+        if decision.action == "review":  # the model drafted; a person decides what the client gets
+            review = self._review_item(
+                request,
+                decision,
+                scrubbed,
+                retrieved,
+                answer,
+                deadline_s=decision.deadline_s,
+                draft_model=model.version,
+                draft_variant=variant,
+                tokens=answered["tokens"],
+                citations=answered["citations"],
+            )
+            response = self._respond(request, "pending_review", started, reason=decision.reason, **answered)
+            context = self._context(request, prompt.messages, retrieved, answer, response)
+            return Handled(response, None, review, audit, context)
+        response = self._respond(request, "ok", started, text=answer, **answered)
+        context = self._context(request, prompt.messages, retrieved, answer, response)
+        return Handled(response, self._remember(history, request, scrubbed, answer), None, audit, context)
+
+    async def _retrieve(self, request: InferenceRequest, scrubbed: str) -> list[RetrievedRecord]:
+        if request.task != "chat" or self.retriever is None:
+            return []
+        return await asyncio.to_thread(self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+
+    def _prompt(
+        self,
+        request: InferenceRequest,
+        scrubbed: str,
+        history: SessionHistory,
+        retrieved: Sequence[RetrievedRecord],
+        generator: TextGenerator,
+        audit: dict[str, Any],
+    ) -> BuiltPrompt | PromptTooLongError:
+        """The prompt the model gets, and the same messages de-identified for the kept context."""
         model_prompt = scrubbed if self._pseudonymise(request.tenant) else request.prompt
         template = self.templates["chat-default" if request.task == "chat" else "complete-default"]
         audit["template"] = template.label
-        retrieved: list[RetrievedRecord] = []
-        if request.task == "chat" and self.retriever is not None:
-            retrieved = await asyncio.to_thread(self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
-        audit["retrieved"] = [r.record_id for r in retrieved]
         try:
             if request.task == "chat":
                 budgeted = fit_to_budget(
@@ -207,20 +277,29 @@ class InferenceService:
                     count_tokens=generator.count_tokens,
                     per_message_tokens=PER_MESSAGE_TOKENS,
                 )
-                prompt = generator.render_chat(budgeted.messages)
+                text = generator.render_chat(budgeted.messages)
                 audit["dropped_turns"] = budgeted.dropped_turns
+                kept = [dict(message) for message in budgeted.messages]
+                kept[-1] = {"role": "user", "content": scrubbed}  # the raw prompt never leaves the request
             else:
-                prompt = model_prompt
-            prompt_tokens = generator.count_tokens(prompt)
-            if prompt_tokens + request.max_tokens > generator.max_context_tokens:
+                text = model_prompt
+                kept = [{"role": "user", "content": scrubbed}]
+            tokens = generator.count_tokens(text)
+            if tokens + request.max_tokens > generator.max_context_tokens:
                 raise PromptTooLongError(
-                    prompt_tokens=prompt_tokens,
+                    prompt_tokens=tokens,
                     context_tokens=generator.max_context_tokens,
                     reserve_tokens=request.max_tokens,
                 )
         except PromptTooLongError as exc:
-            return Handled(self._respond(request, "rejected", started, reason=str(exc)), None, None, audit)
-        outcome = await self.batcher.submit(
+            return exc
+        messages = [ContextMessage.model_validate(message) for message in kept]
+        return BuiltPrompt(text, tokens, messages, template.label)
+
+    async def _generate(
+        self, request: InferenceRequest, prompt: str, prompt_tokens: int, model: ServingModel, deadline: float
+    ) -> Completed[Generation] | TimedOut | Failed:
+        return await self.batcher.submit(
             WorkItem(
                 GenerationJob(prompt, request.max_tokens, request.temperature),
                 model_version=model.version,
@@ -229,45 +308,91 @@ class InferenceService:
                 deadline=self._batcher_deadline(deadline),
             )
         )
-        common: dict[str, Any] = {"model": model.version, "variant": variant}
+
+    def _unanswered(
+        self, request: InferenceRequest, outcome: TimedOut | Failed, started: float, common: dict[str, Any]
+    ) -> InferenceResponse:
+        timings = {"queued": round(outcome.queued_ms, 2)}
         if isinstance(outcome, TimedOut):
-            timings = {"queued": round(outcome.queued_ms, 2)}
-            response = self._respond(
+            return self._respond(
                 request, "timeout", started, reason="deadline passed while queued", timings_ms=timings, **common
             )
-            return Handled(response, None, None, audit)
-        if isinstance(outcome, Failed):
-            response = self._respond(
-                request,
-                "error",
-                started,
-                reason=f"generation failed: {outcome.error_type}",
-                timings_ms={"queued": round(outcome.queued_ms, 2)},
-                batch_size=outcome.batch_size,
-                **common,
-            )
-            return Handled(response, None, None, audit)
-        assert isinstance(outcome, Completed)
-        generation: Generation = outcome.result
-        # The answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII.
-        answer, _ = await asyncio.to_thread(self.scrubber.scrub, generation.text)
-        total_ms = (self.clock() - started) * 1000
-        timings = {
-            "queued": round(outcome.queued_ms, 2),
-            "generated": round(max(0.0, total_ms - outcome.queued_ms), 2),
-        }
-        response = self._respond(
+        return self._respond(
             request,
-            "ok",
+            "error",
             started,
-            text=answer,
-            tokens=TokenCounts(prompt=generation.prompt_tokens, completion=generation.completion_tokens),
+            reason=f"generation failed: {outcome.error_type}",
             timings_ms=timings,
             batch_size=outcome.batch_size,
-            citations=cited_record_ids(answer, retrieved),
             **common,
         )
-        return Handled(response, self._remember(history, request, scrubbed, answer), None, audit)
+
+    async def _answer_code(
+        self,
+        request: InferenceRequest,
+        scrubbed: str,
+        model: ServingModel,
+        common: dict[str, Any],
+        audit: dict[str, Any],
+        started: float,
+        deadline: float,
+        decision: Decision,
+    ) -> Handled:
+        raise NotImplementedError("code task: wired in with models.codegen")
+
+    def _review_item(
+        self,
+        request: InferenceRequest,
+        decision: Decision,
+        scrubbed: str,
+        retrieved: Sequence[RetrievedRecord],
+        draft: str | None,
+        *,
+        deadline_s: int | None,
+        **fields: Any,
+    ) -> ReviewItem:
+        now = datetime.now(UTC)
+        return ReviewItem(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            session_id=request.session_id,
+            task=request.task,
+            rule_id=decision.rule_id or "",
+            reason=decision.reason or "",
+            risk_score=decision.risk if decision.risk is not None else 0.5,
+            prompt=scrubbed,
+            prompt_sha256=self.digest(request.prompt),
+            retrieved=[KeptRecord(record_id=r.record_id, text=r.text, score=r.score) for r in retrieved],
+            draft=draft,
+            reply_to=request.reply_to or INFERENCE_RESPONSES.name,
+            queued_at=now,
+            deadline_at=now + timedelta(seconds=deadline_s or self.review_deadline_s),
+            **fields,
+        )
+
+    def _context(
+        self,
+        request: InferenceRequest,
+        messages: Sequence[ContextMessage],
+        retrieved: Sequence[RetrievedRecord],
+        answer: str,
+        response: InferenceResponse,
+    ) -> RequestContext | None:
+        if not self.keep_context or response.model is None:
+            return None
+        return RequestContext(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            session_id=request.session_id,
+            task=request.task,
+            model=response.model,
+            messages=list(messages),
+            retrieved=[KeptRecord(record_id=r.record_id, text=r.text, score=r.score) for r in retrieved],
+            answer=answer,
+            citations=response.citations,
+            status=response.status,
+            kept_at=datetime.now(UTC),
+        )
 
     def _screen(self, policy: PolicyEngine, request: InferenceRequest) -> tuple[str, list[str], Decision]:
         """Scrub the prompt and check it against the policy (in a worker thread)."""

@@ -164,4 +164,6 @@ def build_service(
         retriever=retriever,
         retrieval_k=settings.retrieval_k,
         pseudonymise_for=frozenset(settings.pseudonymise_prompts),
+        review_deadline_s=settings.review_deadline_s,
+        keep_context=settings.keep_request_context,
     )

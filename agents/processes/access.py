@@ -46,11 +46,13 @@ from topics.admin import ApplyOutcome, apply_topics
 from topics.specs import (
     AUDIT_EVENTS,
     AUDIT_PENDING,
+    INFERENCE_CONTEXT,
     INFERENCE_DLQ,
     INGEST_DLQ,
     MODELS_REGISTRY,
     RECORDS_DEIDENTIFIED,
     RECORDS_INDEXED,
+    REVIEW_DECISIONS,
     REVIEW_PENDING,
     RULES,
     SOURCE_TOPICS,
@@ -136,17 +138,25 @@ def worker_grants(app_id: str) -> list[Grant]:
     dead_letters_and_audit = (AUDIT_PENDING.name,)  # every role's runner emits audit drafts, dead letters too
     reads: dict[str, list[str]] = {
         "deidentify": [*(t.name for t in SOURCE_TOPICS), RULES.name],
-        "index": [RECORDS_DEIDENTIFIED.name],
+        # The review console (served by the index worker's API) reads the open queue and the kept context.
+        "index": [RECORDS_DEIDENTIFIED.name, REVIEW_PENDING.name, INFERENCE_CONTEXT.name],
         # The chainer reads the tail of audit.events.v1 to continue each chain.
         "audit": [AUDIT_PENDING.name, AUDIT_EVENTS.name],
-        "inference": [MODELS_REGISTRY.name, RULES.name],
+        "inference": [MODELS_REGISTRY.name, RULES.name, REVIEW_PENDING.name, REVIEW_DECISIONS.name],
     }
     writes: dict[str, list[str]] = {
         "deidentify": [RECORDS_DEIDENTIFIED.name, INGEST_DLQ.name, *dead_letters_and_audit],
-        "index": [RECORDS_INDEXED.name, INGEST_DLQ.name, *dead_letters_and_audit],
+        "index": [RECORDS_INDEXED.name, INGEST_DLQ.name, REVIEW_DECISIONS.name, *dead_letters_and_audit],
         # The one writer of audit.events.v1; it also sends itself checkpoint ticks on audit.pending.v1.
         "audit": [AUDIT_EVENTS.name, INGEST_DLQ.name, *dead_letters_and_audit],
-        "inference": [REVIEW_PENDING.name, INFERENCE_DLQ.name, *dead_letters_and_audit],
+        # Review ticks go to review.decisions.v1; the review agent tombstones decided items on review.pending.v1.
+        "inference": [
+            REVIEW_PENDING.name,
+            REVIEW_DECISIONS.name,
+            INFERENCE_CONTEXT.name,
+            INFERENCE_DLQ.name,
+            *dead_letters_and_audit,
+        ],
     }
     grants: list[Grant] = []
     for role in WORKER_ROLES:

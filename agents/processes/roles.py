@@ -261,6 +261,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     from agents.api.client import IndexApi, IndexApiRetriever
     from agents.inference.flow import InferenceFlow
     from agents.inference.reply_to import ReplyToRule
+    from agents.inference.review import ReviewFlow
     from agents.inference.serving import ServedModels, build_batcher, build_service
     from models.dialog import PolicyEngine, load_default_policy
     from topics.specs import INFERENCE_DLQ, INFERENCE_REQUESTS, MODELS_REGISTRY, tenant_request_topics
@@ -314,6 +315,16 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         reply_to_rule=ReplyToRule.from_patterns(settings.reply_to_patterns),
         topic_exists=catalog.exists,
         request_topics=(INFERENCE_REQUESTS.name, *tenant_topics),
+    ).register(app)
+    # Reviewers' decisions become final responses here, where the scrubber and the reply topics already are.
+    ReviewFlow(
+        runner,
+        send,
+        scrub=lambda text: service.scrubber.scrub(text)[0],
+        digest=service.digest,
+        partitions=settings.topic_partitions,
+        max_message_bytes=settings.max_message_bytes,
+        check_interval_s=settings.review_check_interval_s,
     ).register(app)
     registry_dead_letters = dead_letter_sink(
         bootstrap, INFERENCE_DLQ.name, dead_letter_builder(settings), settings.kafka_client_config()

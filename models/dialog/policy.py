@@ -27,9 +27,15 @@ Action = Literal["answer", "reject", "review", "allow"]
 ACTIONS: tuple[Action, ...] = ("answer", "reject", "review", "allow")
 # The field each action needs besides id, when, action and description.
 _ACTION_FIELD: dict[str, str | None] = {"answer": "text", "reject": "reason", "review": "reason", "allow": None}
+# What a review rule may add: the risk score shown to the reviewer (0..1), whether the model drafts an answer
+# before review (default yes), and how long the item may wait for a decision before it expires.
+REVIEW_FIELDS: tuple[str, ...] = ("risk", "draft", "deadline_s")
+DEFAULT_REVIEW_RISK = 0.5
+MAX_REVIEW_DEADLINE_S = 30 * 24 * 3600
 # In a pack every action needs `when`; which of text / reason it needs is PolicyRule's check (_ACTION_FIELD).
 RULE_KINDS: dict[str, RuleFields] = {
-    action: RuleFields(required=("when",), optional=("text", "reason")) for action in ACTIONS
+    action: RuleFields(required=("when",), optional=("text", "reason", *(REVIEW_FIELDS if action == "review" else ())))
+    for action in ACTIONS
 }
 CONDITIONS: tuple[str, ...] = ("pattern", "flags", "keywords", "tenants", "entity_types")
 
@@ -48,6 +54,9 @@ class Decision:
     rule_id: str | None = None
     text: str | None = None
     reason: str | None = None
+    risk: float | None = None
+    draft: bool = True
+    deadline_s: int | None = None
 
 
 ALLOW = Decision(action="allow")
@@ -66,6 +75,9 @@ class PolicyRule:
     entity_types: tuple[str, ...] = ()
     text: str | None = None
     reason: str | None = None
+    risk: float | None = None
+    draft: bool | None = None
+    deadline_s: int | None = None
     description: str = ""
     _compiled: PackPattern | None = field(init=False, repr=False, compare=False)
     _folded_keywords: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -81,6 +93,7 @@ class PolicyRule:
             if name != needed and value is not None:
                 raise fail(f"action {self.action!r} takes no {name!r}")
         check_str(self.description, "description", fail, allow_empty=True)
+        self._check_review_fields(fail)
         if not (self.pattern or self.keywords or self.tenants or self.entity_types):
             # A rule with no condition would match every prompt and hide every rule after it.
             raise fail(f"when needs at least one of {[c for c in CONDITIONS if c != 'flags']}")
@@ -89,6 +102,21 @@ class PolicyRule:
             check_str_tuple(getattr(self, name), name, fail)
         object.__setattr__(self, "_compiled", self._compile(fail))
         object.__setattr__(self, "_folded_keywords", tuple(_normalise(keyword).casefold() for keyword in self.keywords))
+
+    def _check_review_fields(self, fail: Fail) -> None:
+        given = [name for name in REVIEW_FIELDS if getattr(self, name) is not None]
+        if self.action != "review" and given:
+            raise fail(f"action {self.action!r} takes no {given[0]!r} (only review rules do)")
+        risk = self.risk
+        if risk is not None and (isinstance(risk, bool) or not isinstance(risk, int | float) or not 0 <= risk <= 1):
+            raise fail("risk must be a number from 0 to 1")
+        if self.draft is not None and not isinstance(self.draft, bool):
+            raise fail("draft must be true or false")
+        deadline = self.deadline_s
+        if deadline is not None and (
+            isinstance(deadline, bool) or not isinstance(deadline, int) or not 1 <= deadline <= MAX_REVIEW_DEADLINE_S
+        ):
+            raise fail(f"deadline_s must be a whole number of seconds from 1 to {MAX_REVIEW_DEADLINE_S}")
 
     def _compile(self, fail: Fail) -> PackPattern | None:
         if self.pattern is None:
@@ -111,7 +139,16 @@ class PolicyRule:
         return self._compiled is None or self._compiled.search(prompt) is not None
 
     def decision(self) -> Decision:
-        return Decision(action=self.action, rule_id=self.id, text=self.text, reason=self.reason)
+        if self.action != "review":
+            return Decision(action=self.action, rule_id=self.id, text=self.text, reason=self.reason)
+        return Decision(
+            action=self.action,
+            rule_id=self.id,
+            reason=self.reason,
+            risk=float(self.risk) if self.risk is not None else DEFAULT_REVIEW_RISK,
+            draft=self.draft is not False,
+            deadline_s=self.deadline_s,
+        )
 
     def to_mapping(self) -> dict[str, Any]:
         when: dict[str, Any] = {}
@@ -125,6 +162,9 @@ class PolicyRule:
             data["text"] = self.text
         if self.reason is not None:
             data["reason"] = self.reason
+        for name in REVIEW_FIELDS:
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
         return data
 
 
@@ -159,6 +199,9 @@ class PolicyPack(Pack[PolicyRule]):
             entity_types=_list_or_empty(when, "entity_types", fail),
             text=data.get("text"),
             reason=data.get("reason"),
+            risk=data.get("risk"),
+            draft=data.get("draft"),
+            deadline_s=data.get("deadline_s"),
             description=data.get("description", ""),
         )
 

@@ -49,7 +49,7 @@ def test_default_pack_decisions(default_engine: PolicyEngine, prompt: str, actio
 def test_each_action_carries_its_text_or_reason() -> None:
     engine = PolicyEngine([pack(REJECT_ID, REVIEW_LEGAL, ANSWER_HOURS, ALLOW_VIP)])
     assert engine.decide("my ID number is", tenant="t") == Decision("reject", "c.no_id", None, "no ids")
-    assert engine.decide("a LAWSUIT!", tenant="t") == Decision("review", "c.legal", None, "legal")
+    assert engine.decide("a LAWSUIT!", tenant="t") == Decision("review", "c.legal", None, "legal", risk=0.5)
     assert engine.decide("office hours?", tenant="t") == Decision("answer", "c.hours", "9 to 5", None)
     assert engine.decide("hello", tenant="vip") == Decision("allow", "c.vip", None, None)
     assert engine.decide("hello", tenant="t") == Decision("allow", None, None, None)
@@ -208,3 +208,47 @@ def test_bad_yaml_and_pickling() -> None:
     error = PolicyError("bad", pack="p", rule="r")
     restored = pickle.loads(pickle.dumps(error))
     assert (restored.reason, restored.pack, restored.rule, str(restored)) == ("bad", "p", "r", str(error))
+
+
+def test_a_review_rule_carries_its_risk_draft_choice_and_deadline() -> None:
+    pack = PolicyPack.from_mapping(
+        {
+            "name": "r",
+            "version": "1.0.0",
+            "rules": [
+                {
+                    "id": "r.medical",
+                    "when": {"keywords": ["dosage"]},
+                    "action": "review",
+                    "reason": "medical advice",
+                    "risk": 0.9,
+                    "draft": False,
+                    "deadline_s": 600,
+                }
+            ],
+        }
+    )
+    decision = PolicyEngine([pack]).decide("what dosage?", tenant="t")
+    assert (decision.risk, decision.draft, decision.deadline_s) == (0.9, False, 600)
+    assert pack.rules[0].to_mapping()["risk"] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"risk": 1.5}, "risk must be a number from 0 to 1"),
+        ({"risk": True}, "risk must be a number from 0 to 1"),
+        ({"draft": "no"}, "draft must be true or false"),
+        ({"deadline_s": 0}, "deadline_s must be a whole number"),
+    ],
+)
+def test_bad_review_fields_are_refused_with_the_rule_named(extra: dict[str, object], message: str) -> None:
+    rule = {"id": "r.x", "when": {"keywords": ["x"]}, "action": "review", "reason": "x", **extra}
+    with pytest.raises(PolicyError, match=message):
+        PolicyPack.from_mapping({"name": "r", "version": "1.0.0", "rules": [rule]})
+
+
+def test_only_review_rules_take_review_fields() -> None:
+    rule = {"id": "r.x", "when": {"keywords": ["x"]}, "action": "reject", "reason": "x", "risk": 0.2}
+    with pytest.raises(PolicyError, match="risk"):
+        PolicyPack.from_mapping({"name": "r", "version": "1.0.0", "rules": [rule]})

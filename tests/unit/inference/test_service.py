@@ -130,22 +130,75 @@ async def test_the_model_sees_pseudonyms_when_the_tenant_asks_and_raw_text_other
     assert "13812345678" in generator.prompts[-1]
 
 
-async def test_policy_reject_review_and_answer_never_reach_the_model(service: InferenceService) -> None:
+async def test_policy_reject_and_answer_never_reach_the_model(service: InferenceService) -> None:
     generator = service.router.model("tiny@1").generator
     assert isinstance(generator, FakeGenerator)
     rejected = await service.handle(
         request("please reveal the ID number of this customer"), produced_at=time.time(), history=SessionHistory()
     )
-    review = await service.handle(request("we will file a lawsuit"), produced_at=time.time(), history=SessionHistory())
     answer = await service.handle(
         request("what are your office hours?"), produced_at=time.time(), history=SessionHistory()
     )
     assert rejected.response.status == "rejected" and rejected.response.reason
-    assert review.response.status == "pending_review" and review.review is not None
-    assert review.review.prompt_sha256 == keyed_digest(DIGEST_KEY, "we will file a lawsuit")
     assert answer.response.status == "ok" and answer.response.model == "policy" and answer.response.text
     assert generator.prompts == []
-    assert rejected.audit["rule_hits"] and review.audit["rule_hits"]
+    assert rejected.audit["rule_hits"] and answer.audit["rule_hits"]
+
+
+async def test_a_review_rule_queues_the_drafted_answer_with_what_a_reviewer_needs(service: InferenceService) -> None:
+    generator = service.router.model("tiny@1").generator
+    assert isinstance(generator, FakeGenerator)
+    review = await service.handle(
+        request("we will file a lawsuit, call 13812345678"), produced_at=time.time(), history=SessionHistory()
+    )
+    assert review.response.status == "pending_review" and not review.response.final
+    assert review.response.text == ""  # the client sees nothing of the draft until a person approved it
+    item = review.review
+    assert item is not None and item.rule_id == "default.legal_review" and item.risk_score == 0.8
+    assert item.prompt_sha256 == keyed_digest(DIGEST_KEY, "we will file a lawsuit, call 13812345678")
+    # De-identified: the prompt, the draft and the kept context never hold the raw phone number.
+    assert item.prompt == "we will file a lawsuit, call <CN_MOBILE>"
+    assert item.draft is not None and item.draft.startswith("echo: ") and "13812345678" not in item.draft
+    assert [r.record_id for r in item.retrieved] == ["rec_acme1"] and item.draft_model == "tiny@1"
+    assert item.deadline_at > item.queued_at
+    assert len(generator.prompts) == 1  # drafted once
+    assert review.history is None  # the session remembers the turn only once it is answered
+    assert review.context is not None and "13812345678" not in review.context.model_dump_json()
+    assert review.audit["rule_hits"] == ["default.legal_review"]
+
+
+async def test_a_review_rule_that_says_no_draft_never_reaches_the_model(service: InferenceService) -> None:
+    generator = service.router.model("tiny@1").generator
+    assert isinstance(generator, FakeGenerator)
+    decision = Decision("review", "r.medical", reason="medical", risk=0.9, draft=False, deadline_s=60)
+    service.policy = lambda: _Always(decision)  # type: ignore[assignment,return-value]
+    review = await service.handle(request("what dosage?"), produced_at=time.time(), history=SessionHistory())
+    assert review.review is not None and review.review.draft is None and review.review.risk_score == 0.9
+    assert (review.review.deadline_at - review.review.queued_at).total_seconds() == pytest.approx(60, abs=1)
+    assert generator.prompts == []
+
+
+class _Always:
+    version = "test@1"
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    def decide(self, prompt: str, *, tenant: str, entity_types: Collection[str] = ()) -> Decision:
+        return self.decision
+
+
+async def test_the_kept_context_is_what_the_model_saw_with_the_user_turn_scrubbed(service: InferenceService) -> None:
+    service.pseudonymise_for = frozenset({"other-tenant"})  # this tenant's model sees the raw prompt
+    handled = await service.handle(request("call 13812345678"), produced_at=time.time(), history=SessionHistory())
+    context = handled.context
+    assert context is not None and context.model == "tiny@1" and context.task == "chat"
+    assert [m.role for m in context.messages] == ["system", "user"]
+    assert context.messages[-1].content == "call <CN_MOBILE>"
+    assert "[rec_acme1] order SO-1 shipped late" in context.messages[0].content
+    assert context.answer == handled.response.text and context.citations == ["rec_acme1"]
+    service.keep_context = False
+    assert (await service.handle(request("hi"), produced_at=time.time(), history=SessionHistory())).context is None
 
 
 async def test_the_policy_is_checked_off_the_event_loop(service: InferenceService) -> None:
