@@ -294,6 +294,10 @@ async def handle(services: ApiServices, request: ApiRequest) -> ApiReply:
         return await refuse(services, request, principal)
     if principal.kind == "admin":
         return await refuse(services, request, admin_refusal(principal))
+    if principal.kind == "reviewer":
+        refusal = scope_tenant(principal, None)
+        assert isinstance(refusal, Refusal)
+        return await refuse(services, request, refusal)
     if request.route == "/records":
         try:
             query = _single_values(request.query)

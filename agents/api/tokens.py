@@ -31,8 +31,11 @@ from typing import Any, Literal, get_args
 from schemas.errors import ConfigurationError
 from schemas.records import TENANT_RULE, is_valid_tenant
 
-TokenKind = Literal["tenant", "service", "admin"]
+TokenKind = Literal["tenant", "service", "admin", "reviewer"]
 TOKEN_KINDS: tuple[TokenKind, ...] = get_args(TokenKind)
+# Kinds bound to one tenant: a tenant's client reads its data; a reviewer decides its review queue (and reads no
+# data through /search or /records: reviewing and using an assistant are different jobs).
+TENANT_BOUND_KINDS: frozenset[str] = frozenset({"tenant", "reviewer"})
 STORE_VERSION = 1
 TOKEN_PREFIX = "sluice_"
 TOKEN_PATTERN = re.compile(r"sluice_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -66,7 +69,7 @@ class TokenEntry:
 
     token_id: str
     kind: TokenKind
-    tenant: str | None  # the one tenant a `tenant` token sees; None for service and admin tokens
+    tenant: str | None  # the one tenant a `tenant` or `reviewer` token acts for; None for service and admin tokens
     name: str
     sha256: str
     created_at: str
@@ -99,8 +102,8 @@ class TokenEntry:
         if kind not in TOKEN_KINDS:
             raise ValueError(f"unknown token kind {kind!r}")
         tenant = data.get("tenant")
-        if (kind == "tenant") != (tenant is not None) or (tenant is not None and not is_valid_tenant(tenant)):
-            raise ValueError("a tenant token names one valid tenant, and only a tenant token names one")
+        if (kind in TENANT_BOUND_KINDS) != (tenant is not None) or (tenant is not None and not is_valid_tenant(tenant)):
+            raise ValueError("tenant and reviewer tokens name one valid tenant, and only they name one")
         digest = data.get("sha256")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise ValueError("sha256 must be 64 hex digits")
@@ -201,8 +204,8 @@ class TokenStore:
         """A new token of `kind` (a tenant token for `tenant`); the returned token is never stored."""
         if kind not in TOKEN_KINDS:
             raise TokenStoreError(f"token kind must be one of {', '.join(TOKEN_KINDS)}")
-        if (kind == "tenant") != (tenant is not None):
-            raise TokenStoreError("a tenant token needs --tenant, and only a tenant token takes one")
+        if (kind in TENANT_BOUND_KINDS) != (tenant is not None):
+            raise TokenStoreError("tenant and reviewer tokens need --tenant, and only they take one")
         if tenant is not None and not is_valid_tenant(tenant):
             raise TokenStoreError(f"tenant: {TENANT_RULE}")
         if name and not NAME_PATTERN.fullmatch(name):

@@ -15,16 +15,19 @@ from agents.cli._base import cli_settings
 
 @click.group()
 def tokens() -> None:
-    """Bearer tokens for the worker's HTTP API (search, records, forget, metrics)."""
+    """Bearer tokens for the worker's HTTP API (search, records, forget, metrics, review)."""
 
 
 @tokens.command("create")
 @click.option("--tenant", default=None, help="The one tenant the token sees.")
 @click.option("--service", is_flag=True, help="A service token instead: it names the tenant on every call.")
-@click.option("--admin", is_flag=True, help="An admin token instead: /metrics only, no data.")
+@click.option("--admin", is_flag=True, help="An admin token instead: /metrics and escalated reviews, no data.")
+@click.option(
+    "--reviewer", is_flag=True, help="With --tenant: a reviewer of that tenant's review queue instead (no data access)."
+)
 @click.option("--name", default="", help="What the token is for (shown by `sluice tokens list`).")
 @click.option("--json", "as_json", is_flag=True, help="The token and its entry as JSON.")
-def tokens_create(tenant: str | None, service: bool, admin: bool, name: str, as_json: bool) -> None:
+def tokens_create(tenant: str | None, service: bool, admin: bool, reviewer: bool, name: str, as_json: bool) -> None:
     """Create a token and print it: this is the only time it is shown (the store keeps its SHA-256).
 
     The token alone goes to stdout, so `export SLUICE_API_TOKEN=$(sluice tokens create --tenant acme)` works.
@@ -33,13 +36,15 @@ def tokens_create(tenant: str | None, service: bool, admin: bool, name: str, as_
 
     if (tenant is not None) + service + admin != 1:
         raise click.UsageError("give exactly one of --tenant TENANT, --service, --admin")
-    kind: TokenKind = "service" if service else "admin" if admin else "tenant"
+    if reviewer and tenant is None:
+        raise click.UsageError("--reviewer needs --tenant TENANT: a reviewer decides one tenant's review queue")
+    kind: TokenKind = "service" if service else "admin" if admin else "reviewer" if reviewer else "tenant"
     issued = TokenStore(cli_settings().resolved_api_tokens_file).create(kind, tenant=tenant, name=name)
     if as_json:
         click.echo(json.dumps({"token": issued.token, **issued.entry.listed()}))
         return
     click.echo(issued.token)
-    scope = f"tenant {tenant}" if tenant else f"{kind} token"
+    scope = f"tenant {tenant}" if kind == "tenant" else f"reviewer of tenant {tenant}" if tenant else f"{kind} token"
     click.echo(f"created API token {issued.entry.token_id} ({scope}); it is shown only this once", err=True)
 
 

@@ -115,9 +115,10 @@ def test_no_store_file_means_no_tokens(path: Path) -> None:
 @pytest.mark.parametrize(
     ("kind", "tenant", "name", "complaint"),
     [
-        ("tenant", None, "", "needs --tenant"),
-        ("service", "acme", "", "only a tenant token"),
-        ("admin", "acme", "", "only a tenant token"),
+        ("tenant", None, "", "need --tenant"),
+        ("service", "acme", "", "only they take one"),
+        ("admin", "acme", "", "only they take one"),
+        ("reviewer", None, "", "need --tenant"),
         ("tenant", 'acme" or tenant != "', "", "tenant:"),
         ("tenant", "acme", "new\nline", "name:"),
         ("root", None, "", "kind must be"),
