@@ -34,6 +34,7 @@ RefusalReason = Literal[
     "wrong_scope",
     "other_tenant",
     "not_json",
+    "bad_csrf",
 ]
 CHALLENGE = 'Bearer realm="sluice"'
 

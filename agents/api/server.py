@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import faust
@@ -20,6 +21,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents.api.auth import Authenticator, Principal, Refusal, admin_refusal, scope_tenant
+from agents.api.exchange import ApiReply, ApiRequest, refused
+from agents.api.review_desk import ReviewDesk
+from agents.api.review_routes import REVIEW_ROUTES, ReviewContext, handle_review
 from agents.api.wire import RecordsPage, SearchHit, StoredRecord
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
@@ -46,6 +50,7 @@ class ApiServices:
     audit: AuditEmitter | None = None  # where erasures and refusals are recorded (the worker's audit emitter)
     auth: Authenticator = field(kw_only=True)
     erasures: ErasureRecorder | None = None  # where erasures are recorded, so that they stick (subjects.forgotten.v1)
+    review: ReviewDesk | None = None  # the review console (agents/api/review_routes.py), when this worker serves it
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="api")
@@ -184,37 +189,6 @@ async def list_records(services: ApiServices, tenant: Any, query: Mapping[str, s
 # --- requests, replies and the rules every route follows ------------------------------------------------------
 
 
-async def _no_body() -> bytes:
-    return b""
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """What the API needs of an HTTP request. The body is read only once the caller is authenticated."""
-
-    method: str
-    route: str
-    headers: Mapping[str, str]
-    query: Iterable[tuple[str, str]] = ()
-    read_body: Callable[[], Awaitable[bytes]] = _no_body
-
-    def header(self, name: str) -> str | None:
-        value = self.headers.get(name)
-        if value is None:  # plain dicts (tests) are not case-insensitive like aiohttp's headers
-            value = next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
-        return value
-
-
-@dataclass(frozen=True)
-class ApiReply:
-    """A reply: JSON (`body` a dict) or bytes (`/metrics`), with its status and extra headers."""
-
-    status: int
-    body: dict[str, Any] | bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 def _is_json(content_type: str | None) -> bool:
     return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
 
@@ -230,29 +204,8 @@ def _single_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 async def refuse(services: ApiServices, request: ApiRequest, refusal: Refusal) -> ApiReply:
-    """A refused request: counted, logged and audited (`api.refused`: reason, route, token id; never the token)."""
-    metrics.API_REFUSALS.labels(route=request.route, reason=refusal.reason).inc()
-    details = {
-        "reason": refusal.reason,
-        "route": request.route,
-        "method": request.method,
-        "status": refusal.status,
-        "token_id": refusal.token_id,
-        "token_tenant": refusal.token_tenant,
-    }
-    log.warning("api_refused", tenant=refusal.requested_tenant, **details)
-    if services.audit is not None:
-        try:
-            await services.audit.emit(
-                "api.refused",
-                stage="api",
-                subject_id=refusal.token_id or "anonymous",
-                tenant=refusal.requested_tenant,  # whose data was asked for, when the request named a tenant
-                details=details,
-            )
-        except Exception as exc:  # the refusal stands either way; the log line above keeps its trace
-            log.error("api_refused_audit_failed", route=request.route, error_type=type(exc).__name__)
-    return ApiReply(refusal.status, {"error": refusal.message}, headers=refusal.headers)
+    """A refused request: counted, logged and audited (agents/api/exchange.py)."""
+    return await refused(services.audit, request, refusal)
 
 
 async def health(services: ApiServices) -> ApiReply:
@@ -287,6 +240,11 @@ async def handle(services: ApiServices, request: ApiRequest) -> ApiReply:
         return await health(services)
     if route == ("GET", "/metrics"):
         return await serve_metrics(services, request)
+    if request.route in REVIEW_ROUTES:
+        if services.review is None:
+            return ApiReply(404, {"error": "this worker does not serve the review console"})
+        context = ReviewContext(services.review, services.auth, services.audit, partial(in_executor, services))
+        return await handle_review(context, request)
     if route not in {("POST", "/search"), ("GET", "/records"), ("POST", "/forget")}:
         return ApiReply(405 if request.route in ROUTES else 404, {"error": f"no {request.method} {request.route}"})
     principal = services.auth.authenticate(request.header("Authorization"))
@@ -358,3 +316,18 @@ def register_api(app: faust.App, services: ApiServices) -> None:
     class Forget(View):
         async def post(self, request: Request) -> Response:
             return await serve(self, request, "/forget")
+
+    for route in REVIEW_ROUTES:
+        app.page(route)(_review_view(route, serve))
+
+
+def _review_view(route: str, serve: Callable[[View, Request, str], Awaitable[Response]]) -> type[View]:
+    class ReviewPage(View):
+        async def get(self, request: Request) -> Response:
+            return await serve(self, request, route)
+
+        async def post(self, request: Request) -> Response:
+            return await serve(self, request, route)
+
+    ReviewPage.__name__ = ReviewPage.__qualname__ = "Review" + route.replace("/", "_").title().replace("_", "")
+    return ReviewPage

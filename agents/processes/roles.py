@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import faust
 import structlog
@@ -44,6 +44,9 @@ from agents.ingest.index import IndexStage
 from agents.processes.broker import resolve_bootstrap_servers
 from schemas.errors import BrokerUnavailableError
 from topics.specs import INGEST_DLQ, RULES, SUBJECTS_FORGOTTEN
+
+if TYPE_CHECKING:
+    from agents.api.review_desk import ReviewDesk
 
 log = structlog.get_logger(__name__)
 
@@ -186,7 +189,16 @@ def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_p
         auth = build_authenticator(settings)
         erasures = ErasureRecorder(topic_sender(app, delivered=True), forgotten)
         register_api(
-            app, ApiServices(index.store, index.embedder, ready, audit=runner.audit, auth=auth, erasures=erasures)
+            app,
+            ApiServices(
+                index.store,
+                index.embedder,
+                ready,
+                audit=runner.audit,
+                auth=auth,
+                erasures=erasures,
+                review=build_review_desk(settings, bootstrap, topic_sender(app, delivered=True)),
+            ),
         )
 
     # Forgotten subjects: read subjects.forgotten.v1 to its end before the first record, then follow it.
@@ -254,6 +266,20 @@ def register_chainer(app: faust.App, settings: Settings, bootstrap: str, runner:
         settings.max_message_bytes,
         accept_legacy_tail=settings.audit_accept_legacy_tail,
     ).register(app)
+
+
+def build_review_desk(settings: Settings, bootstrap: str, send: SendFn) -> ReviewDesk:
+    """The review console's parts: the open queue read from review.pending.v1, decisions sent to
+    review.decisions.v1 (acknowledged before the reviewer is told), explanation reports from the kept context."""
+    from agents.api.review_desk import ReviewDesk, read_review_queue
+    from topics.specs import REVIEW_DECISIONS
+
+    options = settings.kafka_client_config()
+
+    async def submit(key: bytes, value: bytes) -> None:
+        await send(REVIEW_DECISIONS.name, key, value)
+
+    return ReviewDesk(load_queue=lambda: read_review_queue(bootstrap, options), submit=submit)
 
 
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
