@@ -97,6 +97,33 @@ class IndexApi:
         reply: dict[str, Any] = self._call("POST", "/forget", body={"tenant": tenant, "subject": subject})
         return reply
 
+    # --- review (a reviewer or admin token) -------------------------------------------------------------------
+
+    def review_items(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The open review items the token may see (a reviewer: its tenant; an admin: `tenant`, or every one)."""
+        scope: dict[str, Any] = {"tenant": tenant} if tenant else {}
+        reply = self._call("GET", "/review/api/items", **scope)
+        return list(reply["items"])
+
+    def review_item(self, request_id: str, tenant: str | None = None) -> dict[str, Any]:
+        scope: dict[str, Any] = {"tenant": tenant} if tenant else {}
+        reply: dict[str, Any] = self._call("GET", "/review/api/item", id=request_id, **scope)
+        return reply
+
+    def review_decide(
+        self,
+        request_id: str,
+        action: str,
+        *,
+        text: str | None = None,
+        reason: str | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any]:
+        """Send a decision; the worker checks it against the open queue first and says why when it refuses."""
+        body = {"request_id": request_id, "action": action, "text": text, "reason": reason, "tenant": tenant}
+        reply: dict[str, Any] = self._call("POST", "/review/api/decide", body={k: v for k, v in body.items() if v})
+        return reply
+
     def metrics(self) -> str:
         """Prometheus text; bound beyond loopback, the worker serves it to an admin token only."""
         try:

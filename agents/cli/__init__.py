@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from agents.cli import audit, bench, data, demo, models, rules, services, tenants, tokens
+from agents.cli import audit, bench, data, demo, models, review, rules, services, tenants, tokens
 from agents.cli._base import SluiceGroup
 
 
@@ -16,7 +16,7 @@ def main() -> None:
     """Sluice: governed streaming of enterprise events into a de-identified vector index."""
 
 
-for _module in (services, tenants, models, rules, data, tokens, audit, bench, demo):
+for _module in (services, tenants, models, rules, data, tokens, review, audit, bench, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -53,7 +53,9 @@ class Harness:
         await self.flow.on_message(SourcePosition(topic, partition, self.offset, key, value))
 
     async def queue(self, item: ReviewItem) -> None:
-        await self.deliver(REVIEW_PENDING.name, review_key(item.tenant, item.request_id), item.model_dump_json().encode())
+        await self.deliver(
+            REVIEW_PENDING.name, review_key(item.tenant, item.request_id), item.model_dump_json().encode()
+        )
 
     async def decide(self, **fields: Any) -> None:
         body = {
