@@ -44,3 +44,30 @@ def test_variants_are_compared_on_latency_tokens_and_statuses() -> None:
     assert report["m@2 [B]"]["mean_completion_tokens"] == 8  # only ok answers count
     assert report["(no model) [-]"]["pending_review"] == 1
     assert "m@1 [A]" in compare_variants(events) and compare_variants(events)["m@1 [A]"]["requests"] == 3
+
+
+def reviewed(event_type: str, model: str, variant: str, tenant: str = "a") -> dict[str, object]:
+    return {"event_type": event_type, "tenant": tenant, "details": {"model": model, "variant": variant}}
+
+
+def test_reviews_are_counted_per_variant_that_drafted_the_answer() -> None:
+    events = [
+        answered("m@1", "A", "pending_review", 5, 8),
+        answered("m@1", "A", "pending_review", 5, 8),
+        answered("m@1", "A", "pending_review", 5, 8),
+        answered("m@2", "B", "pending_review", 5, 8),
+        reviewed("review.approved", "m@1", "A"),
+        reviewed("review.edited", "m@1", "A"),
+        reviewed("review.rejected", "m@2", "B"),
+        reviewed("review.approved", "m@2", "B", tenant="other"),
+        reviewed("review.expired", "m@1", "A"),
+    ]
+    report = compare_variants(events, tenant="a")
+    assert report["m@1 [A]"]["reviews"] == {
+        "sent": 3,
+        "approved_unchanged": 1,
+        "edited": 1,
+        "rejected": 0,
+        "expired": 1,
+    }
+    assert report["m@2 [B]"]["reviews"]["rejected"] == 1 and report["m@2 [B]"]["reviews"]["approved_unchanged"] == 0
