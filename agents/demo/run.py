@@ -18,6 +18,7 @@ from agents.core.kafka_io import TopicFollower, end_offsets, produce_all, read_t
 from agents.core.settings import Settings
 from agents.demo.chat import run_chat_demo
 from agents.demo.data import DemoGenerator
+from agents.demo.review import run_review_demo
 from agents.processes import runtime
 from agents.processes.broker import resolve_bootstrap_servers
 from agents.tools.leaks import count_by_kind, scan_for_leaks, worker_logs, written_topics
@@ -137,6 +138,12 @@ def _run_demo(
     if any(p["role"] == "inference" for p in runtime.status(settings)["processes"]):
         print(f"\n== chat: multi-turn sessions through {INFERENCE_REQUESTS.name} ==")
         chat = run_chat_demo(settings, bootstrap, tenants)
+        print(f"\n== human review: a legal threat goes to a person (console: {api_url}/review) ==")
+        try:
+            chat.update(run_review_demo(settings, bootstrap, api_url, tenants[0]))
+        except Exception as exc:  # reported as a problem of the run below, with what went wrong
+            print(f"  review demo failed: {type(exc).__name__}: {exc}")
+            chat["review"] = {"error": f"{type(exc).__name__}: {exc}"}
     else:
         print("\n(no model promoted: skipping chat; `sluice models import smollm2 --promote` adds one)")
 
@@ -191,11 +198,16 @@ def _run_demo(
         "p50_ms",
         "p99_ms",
         "mean_batch_size",
+        "review",
         "elapsed_seconds",
     ):
         if key in summary:
             print(f"  {key:<20} {summary[key]}")
     print(f"  {'pii_found':<20} {summary['pii_found']}")
+    print(
+        f"\nReview console: {api_url}/review (sign in with "
+        f"`sluice tokens create --tenant {tenants[0]} --reviewer`); `sluice review list` does the same from scripts."
+    )
     print(
         f"\nSluice keeps running: try `export SLUICE_API_TOKEN=$(sluice tokens create --tenant {tenants[0]})` and "
         f'`sluice search "物流" --tenant {tenants[0]}`; `sluice down` stops it.'
@@ -211,6 +223,9 @@ def demo_problems(summary: dict[str, Any]) -> list[str]:
             f"{summary['missing']} of {summary['produced']} events were neither indexed nor dead-lettered "
             "(is an old worker holding the index? `sluice status`, then `sluice down` and `make demo` again)"
         )
+    review = summary.get("review")
+    if review is not None and review.get("final_status") not in ("ok", "rejected"):
+        problems.append(f"the reviewed request did not get its final response: {review.get('error') or review}")
     if summary.get("pii_leaked"):
         problems.append(f"{summary['pii_leaked']} planted PII values were found in what Sluice wrote")
     return problems

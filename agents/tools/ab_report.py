@@ -8,7 +8,6 @@ from typing import Any
 
 from agents.tools.stats import mean, percentiles
 
-
 # Review outcomes per variant, from the review agent's audit events: the human-vs-model comparison a rollout
 # decision rests on (how often people send the model's draft as it is, change it, or refuse it).
 REVIEW_EVENTS = {
