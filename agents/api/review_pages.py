@@ -139,11 +139,11 @@ def item_page(principal: Principal, csrf: str, item: ReviewItem, *, explain: boo
     body = (
         f'{message}{escalation}<p><a href="/review">← all pending</a></p>'
         f"<p>Tenant <b>{_e(item.tenant)}</b>, session {_e(item.session_id or '-')}, task {_e(item.task)}. "
-        f"Rule <code>{_e(item.rule_id)}</code>: {_e(item.reason)}. Risk {item.risk_score:.2f}. "
+        f"Rule <code>{_e(item.rule_id)}</code>: {_e(item.reason.rstrip('.'))}. Risk {item.risk_score:.2f}. "
         f"Expires {_e(item.deadline_at.isoformat(timespec='seconds'))}; the answer goes to "
         f"<code>{_e(item.reply_to)}</code>.</p>"
         f'<h2>Prompt (de-identified)</h2><pre data-testid="prompt">{_e(item.prompt)}</pre>'
-        f"<h2>Retrieved records</h2><ol>{records or '<li>none</li>'}</ol>"
+        f"<h2>Retrieved records</h2>{f'<ol>{records}</ol>' if records else '<p>None were retrieved.</p>'}"
         f"<h2>Draft answer</h2>{draft}{validation}{explain_link}<h2>Decide</h2>{forms}"
     )
     return page(f"Review {item.request_id}", body, principal=principal, csrf=csrf)
