@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agents.core.keys import create_generated_keys
 from agents.core.settings import REPO_ROOT, Settings, load_settings
 from agents.processes.broker import LocalBroker
+from tests.integration.browser import browser  # noqa: F401  (the fixture, for every integration test)
 
 # SLUICE_TEST_VAR lets two test sessions run side by side (each starts its own broker there).
 TEST_VAR = Path(os.environ.get("SLUICE_TEST_VAR") or REPO_ROOT / "var" / "test").resolve()
