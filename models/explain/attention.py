@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,6 +183,9 @@ class AttentionModel:
             ),
         )
         self._model.eval()
+        # One explanation at a time: the Rust tokenizer refuses use from two threads, and torch's thread count is
+        # process-wide (a review console may call this from several request threads).
+        self._lock = threading.Lock()
         config = self._model.config
         self.layers = int(config.num_hidden_layers)
         self.heads = int(config.num_attention_heads)
@@ -199,6 +203,19 @@ class AttentionModel:
         chunk_tokens: int = CHUNK_TOKENS,
     ) -> AttentionExplanation:
         """Attribute `answer` to the prompt the messages render to (see AGGREGATION for how)."""
+        with self._lock:
+            return self._explain(task, messages, records, answer, top_k, max_answer_tokens, chunk_tokens)
+
+    def _explain(
+        self,
+        task: str,
+        messages: Sequence[Mapping[str, str]],
+        records: Sequence[RecordText],
+        answer: str,
+        top_k: int,
+        max_answer_tokens: int,
+        chunk_tokens: int,
+    ) -> AttentionExplanation:
         if not answer:
             raise ValueError("there is no answer to explain")
         if top_k < 1 or max_answer_tokens < 1 or chunk_tokens < 1:

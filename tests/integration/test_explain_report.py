@@ -75,6 +75,11 @@ def test_the_report_shows_a_heat_map_row_per_answer_token(browser: Any, tiny_gen
     assert browser.title.startswith("Explanation of")
     assert "<script>" in browser.find_element(By.CSS_SELECTOR, '#citations tr[data-record="crm-0042"]').text
 
+    # A second report of the same version (the review console's next request) reuses the loaded twin.
+    said: list[str] = []
+    assert 'id="heatmap"' in explain_context_html(TEST_MODELS / "registry", context, progress=said.append)
+    assert said and not any(message.startswith("loading") for message in said)
+
     shot = screenshot(browser, "explain-report")
     assert shot.is_file() and shot.stat().st_size > 1000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

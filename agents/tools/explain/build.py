@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from agents.core.settings import Settings
 from agents.tools.explain.context import read_request_context
 from agents.tools.explain.report import render_report
+from models.explain import AttentionModel
 from schemas.inference import RequestContext
 
 Progress = Callable[[str], None]
 REPORT_DIR = "explain"
+_MODELS: dict[Path, AttentionModel] = {}
+_LOCK = threading.Lock()
 
 
 def explain_report_html(settings: Settings, tenant: str, request_id: str, *, progress: Progress | None = None) -> str:
@@ -29,7 +33,6 @@ def explain_report_html(settings: Settings, tenant: str, request_id: str, *, pro
 
 def explain_context_html(registry_root: Path, context: RequestContext, *, progress: Progress | None = None) -> str:
     """The report of a context already in hand (the review console may hold it; tests build one)."""
-    from models.explain import AttentionModel
     from models.registry import torch_twin_dir
 
     say = progress or (lambda _message: None)
@@ -40,8 +43,8 @@ def explain_context_html(registry_root: Path, context: RequestContext, *, progre
     if not context.answer:
         return render_report(context, None, notes=[f"No answer to explain (status {context.status})."])
     twin = torch_twin_dir(registry_root, name, version)
-    say(f"loading the torch twin of {context.model} from {twin} (float32, eager attention; can take a while)")
-    model = AttentionModel(twin)
+    loading = f"loading the torch twin of {context.model} from {twin} (float32, eager attention; can take a while)"
+    model = _attention_model(twin, lambda: say(loading))
     say(f"reading attention over {model.layers} layers × {model.heads} heads ({model.threads} threads)")
     explanation = model.explain(
         task=context.task,
@@ -50,6 +53,19 @@ def explain_context_html(registry_root: Path, context: RequestContext, *, progre
         answer=context.answer,
     )
     return render_report(context, explanation)
+
+
+def _attention_model(twin: Path, loading: Callable[[], None]) -> AttentionModel:
+    """The twin's model, loaded once and kept for the next report of the same version (the review console's)."""
+    with _LOCK:
+        model = _MODELS.get(twin)
+        if model is None:
+            loading()
+            model = AttentionModel(twin)
+            # One model at a time: SmolLM2 in float32 holds about 0.5 GB.
+            _MODELS.clear()
+            _MODELS[twin] = model
+        return model
 
 
 def default_report_path(settings: Settings, tenant: str, request_id: str) -> Path:
