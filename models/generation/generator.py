@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from models.generation.chat_template import ChatTemplate
 from schemas.errors import ConfigurationError
 
 MODEL_FILE = "model.bin"
@@ -94,7 +95,7 @@ class CT2Generator:
         self._tokenizer.no_padding()
         # Rust-backed tokenizers fail with "Already borrowed" when one instance is used from two threads.
         self._lock = threading.Lock()
-        self._chat_template, self._special = _load_chat_template(model_dir)
+        self._chat_template = ChatTemplate.from_model_dir(model_dir)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for text (special tokens written in the text count as one each)."""
@@ -102,15 +103,7 @@ class CT2Generator:
 
     def render_chat(self, messages: Sequence[Mapping[str, str]]) -> str:
         """Apply the model's chat template (as transformers does) with add_generation_prompt=True."""
-        if self._chat_template is None:
-            raise ConfigurationError(f"{self.model_dir} has no chat template")
-        for message in messages:
-            if "role" not in message or "content" not in message:
-                raise ValueError(f"chat messages need 'role' and 'content', got keys {sorted(message)}")
-        rendered: str = self._chat_template.render(
-            messages=[dict(m) for m in messages], add_generation_prompt=True, **self._special
-        )
-        return rendered
+        return self._chat_template.render(messages)
 
     def generate_batch(
         self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
@@ -200,34 +193,6 @@ class CT2Generator:
     def _decode(self, ids: list[int]) -> str:
         with self._lock:
             return str(self._tokenizer.decode(ids, skip_special_tokens=True))
-
-
-def _load_chat_template(model_dir: Path) -> tuple[Any, dict[str, str]]:
-    """The compiled chat template and the special-token names it may reference, as transformers renders it."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    config = _read_json(model_dir / "tokenizer_config.json")
-    source: Any = config.get("chat_template")
-    jinja_file = model_dir / "chat_template.jinja"
-    if jinja_file.is_file():
-        source = jinja_file.read_text(encoding="utf-8")
-    if isinstance(source, list):  # named templates: transformers picks "default"
-        source = next((t.get("template") for t in source if t.get("name") == "default"), None)
-    special = {
-        key: str(value)
-        for key in ("bos_token", "eos_token", "unk_token", "pad_token")
-        if isinstance(value := config.get(key), str)
-    }
-    if not isinstance(source, str):
-        return None, special
-    # Same environment options as transformers' apply_chat_template, so prompts match byte for byte.
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = _raise_template_error
-    return env.from_string(source), special
-
-
-def _raise_template_error(message: str) -> None:
-    raise ValueError(f"chat template rejected the messages: {message}")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

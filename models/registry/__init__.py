@@ -6,6 +6,7 @@ from models.registry.importer import QUALITY_PROMPTS, QUANTIZATIONS, import_mode
 from models.registry.manifest import Manifest
 from models.registry.sources import build_tiny_llama_source, find_smollm2_gguf
 from models.registry.state import ModelEntry, Registry, RegistryError, RegistryState
+from models.registry.twin import TorchTwinMissingError, torch_twin_dir
 
 DEFAULT_ROOT_NAME = "var/models/registry"
 
@@ -18,8 +19,10 @@ __all__ = [
     "Registry",
     "RegistryError",
     "RegistryState",
+    "TorchTwinMissingError",
     "build_tiny_llama_source",
     "find_smollm2_gguf",
     "import_model",
     "open_generator",
+    "torch_twin_dir",
 ]

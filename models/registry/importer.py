@@ -25,6 +25,7 @@ from models.registry.sources import (
     descriptor_key,
     prepare_smollm2_source,
     smollm2_descriptor,
+    source_cache_name,
     tiny_llama_descriptor,
 )
 from models.registry.state import Registry, RegistryError
@@ -94,6 +95,10 @@ def import_model(
         problems = existing.verify(full=False)
         if problems:
             raise RegistryError(f"{name}@{version} is damaged ({'; '.join(problems)}); delete {target} and re-import")
+        if src.kind == "generator":
+            # The cached source is the version's torch twin (`sluice explain` reads attention from it): re-importing
+            # is how a deleted cache comes back. A no-op when it is there.
+            src.prepare()
         registry.add_version(name, version)
         _say(progress, f"{name}@{version} already imported")
         return existing
@@ -158,7 +163,7 @@ def _resolve_source(source: str, root: Path, progress: bool) -> _Source:
     sources = root / SOURCES_DIR
     if source == "smollm2":
         descriptor = smollm2_descriptor()
-        cache = sources / f"smollm2-135m-instruct-{descriptor_key(descriptor)}"
+        cache = sources / source_cache_name(descriptor)
         return _Source(
             "generator",
             SMOLLM2_NAME,
@@ -168,7 +173,7 @@ def _resolve_source(source: str, root: Path, progress: bool) -> _Source:
         )
     if source == "tiny-llama":
         descriptor = tiny_llama_descriptor()
-        cache = sources / f"tiny-llama-{descriptor_key(descriptor)}"
+        cache = sources / source_cache_name(descriptor)
         return _Source("generator", TINY_LLAMA_NAME, descriptor, cache, lambda: build_tiny_llama_source(cache / "hf"))
     if source == "minilm":
         from models.embedding.convert import MINILM_NAME, find_minilm_source, minilm_source_descriptor
@@ -186,7 +191,7 @@ def _resolve_source(source: str, root: Path, progress: bool) -> _Source:
         kind = "encoder" if config.get("model_type") == "bert" else "generator"
         resolved = path.resolve()
         descriptor = {"path": str(resolved), "config_sha256": file_sha256(config_file)}
-        cache = sources / f"path-{descriptor_key(descriptor)}"
+        cache = sources / source_cache_name(descriptor)
         return _Source(kind, resolved.name, descriptor, cache, lambda: resolved)
     raise ConfigurationError(
         f"unknown model source {source!r}: use 'smollm2', 'minilm', 'tiny-llama' "

@@ -69,6 +69,17 @@ def descriptor_key(descriptor: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(descriptor, sort_keys=True).encode("utf-8")).hexdigest()[:10]
 
 
+def source_cache_name(descriptor: dict[str, Any]) -> str:
+    """The folder under <root>/_sources/ of a generator source; for smollm2 and tiny-llama its `hf` subfolder is the
+    Hugging Face directory the CTranslate2 versions were converted from (their torch twin)."""
+    key = descriptor_key(descriptor)
+    if descriptor.get("package") == SMOLLM2_PACKAGE:
+        return f"smollm2-135m-instruct-{key}"
+    if descriptor.get("kind") == TINY_LLAMA_NAME:
+        return f"tiny-llama-{key}"
+    return f"path-{key}"
+
+
 def load_gguf_tokenizer(gguf: Path, eos_token_id: int | None) -> Any:
     """The tokenizer embedded in a GGUF file, with its EOS set to the token the model config ends turns with."""
     from transformers import AutoTokenizer
@@ -87,7 +98,7 @@ def prepare_smollm2_source(out_dir: Path, *, progress: bool = True) -> Path:
     """Dequantise the SmolLM2 GGUF into a plain float32 Llama directory at out_dir, once (cached)."""
     out_dir = Path(out_dir)
     descriptor = smollm2_descriptor()
-    if _is_built(out_dir, descriptor):
+    if is_built_source(out_dir, descriptor):
         return out_dir
     gguf = find_smollm2_gguf()
     import torch
@@ -115,13 +126,14 @@ def prepare_smollm2_source(out_dir: Path, *, progress: bool = True) -> Path:
 
 def build_tiny_llama_source(out_dir: Path) -> Path:
     """Save a tiny random-weight Llama (fixed seed) with the SmolLM2 tokenizer and chat template at out_dir."""
+    out_dir = Path(out_dir)
+    descriptor = tiny_llama_descriptor()
+    if is_built_source(out_dir, descriptor):
+        return out_dir
+    # Imported only to build: finding the cached source must not cost the seconds torch takes to import.
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    out_dir = Path(out_dir)
-    descriptor = tiny_llama_descriptor()
-    if _is_built(out_dir, descriptor):
-        return out_dir
     gguf = find_smollm2_gguf()
     eos_token_id = 2  # <|im_end|>, as in SmolLM2's config
     tokenizer = load_gguf_tokenizer(gguf, eos_token_id)
@@ -166,7 +178,8 @@ def _save_source(out_dir: Path, model: Any, tokenizer: Any, marker: dict[str, An
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _is_built(out_dir: Path, descriptor: dict[str, Any]) -> bool:
+def is_built_source(out_dir: Path, descriptor: dict[str, Any]) -> bool:
+    """Whether out_dir holds a complete source built from descriptor (its marker is written last)."""
     marker = out_dir / SOURCE_MARKER
     if not marker.is_file():
         return False
