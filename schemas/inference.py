@@ -154,7 +154,7 @@ class RequestContext(BaseModel):
 
     Kept so that a reviewer can read a request and `sluice explain` can attribute an answer, without raw text:
     every message is the scrubbed prompt or history turn, records are de-identified at ingest, and the answer is
-    the scrubbed text the client received. Compacted, with the inference retention.
+    the scrubbed text the client received. Kept for the topic's retention (7 days); the latest value per key wins.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

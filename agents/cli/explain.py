@@ -28,6 +28,7 @@ def explain(request_id: str, tenant: str, out: Path | None) -> None:
     """
     from confluent_kafka import KafkaException
 
+    from agents.processes.broker import resolve_bootstrap_servers
     from agents.tools.explain import default_report_path, explain_report_html
 
     settings = cli_settings()
@@ -36,7 +37,7 @@ def explain(request_id: str, tenant: str, out: Path | None) -> None:
         click.echo(f"[explain] {message}", err=True)
 
     try:
-        page = explain_report_html(settings, tenant, request_id, progress=progress)
+        page = explain_report_html(settings, resolve_bootstrap_servers(settings), tenant, request_id, progress=progress)
     except KafkaException as exc:
         raise click.ClickException(f"cannot read the request context: {exc}") from None
     path = out or default_report_path(settings, tenant, request_id)

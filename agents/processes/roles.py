@@ -279,7 +279,12 @@ def build_review_desk(settings: Settings, bootstrap: str, send: SendFn) -> Revie
     async def submit(key: bytes, value: bytes) -> None:
         await send(REVIEW_DECISIONS.name, key, value)
 
-    return ReviewDesk(load_queue=lambda: read_review_queue(bootstrap, options), submit=submit)
+    def explain(tenant: str, request_id: str) -> str:
+        from agents.tools.explain import explain_report_html
+
+        return explain_report_html(settings, bootstrap, tenant, request_id)
+
+    return ReviewDesk(load_queue=lambda: read_review_queue(bootstrap, options), submit=submit, explain=explain)
 
 
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:

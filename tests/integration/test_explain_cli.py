@@ -61,7 +61,7 @@ def test_explain_reads_the_latest_kept_context_and_refuses_one_that_is_gone(
         options=options,
     )
 
-    assert read_request_context(settings, tenant, "req-1").answer == "Refunds take 7 days [rec-1]."
+    assert read_request_context(settings, bootstrap, tenant, "req-1").answer == "Refunds take 7 days [rec-1]."
 
     out = tmp_path / "req-1.html"
     result = CliRunner().invoke(main, ["explain", "req-1", "--tenant", tenant, "--out", str(out)])

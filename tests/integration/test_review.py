@@ -163,6 +163,14 @@ def test_the_console_in_a_headless_browser_approves_one_item_and_rejects_another
     assert "legal action" in browser.find_element(By.CSS_SELECTOR, "[data-testid=prompt]").text
     draft = browser.find_element(By.CSS_SELECTOR, "[data-testid=draft]").text
     screenshot(browser, "review-item")
+    # The draft's explanation, from the context the worker kept (inference.context.v1) and the torch twin.
+    item_url = browser.current_url
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=explain]").click()
+    cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap td[data-weight]")
+    assert cells, browser.page_source[:2000]
+    assert len({c.value_of_css_property("background-color") for c in cells}) > 1
+    screenshot(browser, "review-explain")
+    browser.get(item_url)
     browser.find_element(By.CSS_SELECTOR, "[data-testid=approve]").click()
     assert first in browser.find_element(By.CSS_SELECTOR, "[data-testid=notice]").text
 

@@ -19,7 +19,9 @@ _MODELS: dict[Path, AttentionModel] = {}
 _LOCK = threading.Lock()
 
 
-def explain_report_html(settings: Settings, tenant: str, request_id: str, *, progress: Progress | None = None) -> str:
+def explain_report_html(
+    settings: Settings, bootstrap: str, tenant: str, request_id: str, *, progress: Progress | None = None
+) -> str:
     """The report of a request, from what Sluice kept of it (inference.context.v1) and the model registry.
 
     A request with no kept context raises ContextNotKeptError; a version whose torch twin is gone raises
@@ -27,7 +29,7 @@ def explain_report_html(settings: Settings, tenant: str, request_id: str, *, pro
     """
     say = progress or (lambda _message: None)
     say(f"reading the context of {request_id} ({tenant}) from the inference context topic")
-    context = read_request_context(settings, tenant, request_id)
+    context = read_request_context(settings, bootstrap, tenant, request_id)
     return explain_context_html(settings.resolved_registry_dir, context, progress=progress)
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from agents.core.messages import SourcePosition
 from agents.core.settings import Settings
+from agents.inference.tenancy import table_key
 from schemas.errors import SluiceError
 from schemas.inference import RequestContext
 from schemas.records import TENANT_PATTERN
@@ -25,8 +26,8 @@ class ContextUnreadableError(SluiceError):
 
 
 def context_key(tenant: str, request_id: str) -> bytes:
-    """The record key on inference.context.v1: JSON ["<tenant>", "<request_id>"]."""
-    return json.dumps([tenant, request_id]).encode("utf-8")
+    """The record key on inference.context.v1, as the inference worker writes it: canonical JSON `["t","r"]`."""
+    return table_key(tenant, request_id).encode("utf-8")
 
 
 def retention_text(retention_ms: int = INFERENCE_CONTEXT.retention_ms) -> str:
@@ -73,13 +74,11 @@ def latest_context(records: Iterable[SourcePosition], tenant: str, request_id: s
     return context
 
 
-def read_request_context(settings: Settings, tenant: str, request_id: str) -> RequestContext:
+def read_request_context(settings: Settings, bootstrap: str, tenant: str, request_id: str) -> RequestContext:
     """Reads inference.context.v1 to its end (read_committed) and returns the request's latest context."""
     from agents.core.kafka_io import TopicCatalog, read_topic
-    from agents.processes.broker import resolve_bootstrap_servers
 
     _check_ids(tenant, request_id)
-    bootstrap = resolve_bootstrap_servers(settings)
     options = settings.kafka_client_config()
     if not TopicCatalog(bootstrap, options).exists(INFERENCE_CONTEXT.name):
         raise ContextNotKeptError(

@@ -33,13 +33,15 @@ def kept(model: str) -> RequestContext:
 def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SLUICE_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("SLUICE_REGISTRY_DIR", raising=False)
+    # Never dialled: the topic read is replaced below; a named cluster only keeps the CLI from looking for one.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
     return tmp_path
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, found: RequestContext | Exception) -> None:
     """The topic read replaced by what it would have found (the read itself is pinned by test_context_lookup)."""
 
-    def read(settings: Settings, tenant: str, request_id: str) -> RequestContext:
+    def read(settings: Settings, bootstrap: str, tenant: str, request_id: str) -> RequestContext:
         if isinstance(found, Exception):
             raise found
         return found
