@@ -242,10 +242,10 @@ class InferenceService:
                 citations=answered["citations"],
             )
             response = self._respond(request, "pending_review", started, reason=decision.reason, **answered)
-            context = self._context(request, prompt.messages, retrieved, answer, response)
+            context = self._context(request, prompt, retrieved, answer, response)
             return Handled(response, None, review, audit, context)
         response = self._respond(request, "ok", started, text=answer, **answered)
-        context = self._context(request, prompt.messages, retrieved, answer, response)
+        context = self._context(request, prompt, retrieved, answer, response)
         return Handled(response, self._remember(history, request, scrubbed, answer), None, audit, context)
 
     async def _retrieve(self, request: InferenceRequest, scrubbed: str) -> list[RetrievedRecord]:
@@ -373,7 +373,7 @@ class InferenceService:
     def _context(
         self,
         request: InferenceRequest,
-        messages: Sequence[ContextMessage],
+        prompt: BuiltPrompt,
         retrieved: Sequence[RetrievedRecord],
         answer: str,
         response: InferenceResponse,
@@ -386,7 +386,8 @@ class InferenceService:
             session_id=request.session_id,
             task=request.task,
             model=response.model,
-            messages=list(messages),
+            template=prompt.template,
+            messages=list(prompt.messages),
             retrieved=[KeptRecord(record_id=r.record_id, text=r.text, score=r.score) for r in retrieved],
             answer=answer,
             citations=response.citations,

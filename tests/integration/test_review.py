@@ -145,6 +145,13 @@ def test_the_console_in_a_headless_browser_approves_one_item_and_rejects_another
     sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings, browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown(selector: str, timeout_s: float = 60) -> Any:
+        """The element once the page that has it loaded (a click that submits a form does not wait for that)."""
+        located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector))
+        return WebDriverWait(browser, timeout_s).until(located)
 
     url = str(sluice_up["api_url"]).rstrip("/")
     token = reviewer(settings, tenant)
@@ -155,28 +162,31 @@ def test_the_console_in_a_headless_browser_approves_one_item_and_rejects_another
     browser.get(f"{url}/review")
     browser.find_element(By.CSS_SELECTOR, "[data-testid=token]").send_keys(token)
     browser.find_element(By.CSS_SELECTOR, "[data-testid=sign-in]").click()
+    shown("[data-testid=item]")
     rows = {r.get_attribute("data-request-id") for r in browser.find_elements(By.CSS_SELECTOR, "[data-testid=item]")}
     assert {first, second} <= rows
     screenshot(browser, "review-queue")
 
     browser.find_element(By.LINK_TEXT, first).click()
-    assert "legal action" in browser.find_element(By.CSS_SELECTOR, "[data-testid=prompt]").text
+    assert "legal action" in shown("[data-testid=prompt]").text
     draft = browser.find_element(By.CSS_SELECTOR, "[data-testid=draft]").text
     screenshot(browser, "review-item")
     # The draft's explanation, from the context the worker kept (inference.context.v1) and the torch twin.
     item_url = browser.current_url
     browser.find_element(By.CSS_SELECTOR, "[data-testid=explain]").click()
+    shown("#heatmap", timeout_s=180)  # the first report loads the torch twin
     cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap td[data-weight]")
     assert cells, browser.page_source[:2000]
     assert len({c.value_of_css_property("background-color") for c in cells}) > 1
     screenshot(browser, "review-explain")
     browser.get(item_url)
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=approve]").click()
-    assert first in browser.find_element(By.CSS_SELECTOR, "[data-testid=notice]").text
+    shown("[data-testid=approve]").click()
+    assert first in shown("[data-testid=notice]").text
 
     browser.get(f"{url}/review/item?tenant={tenant}&id={second}")
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=reject-reason]").send_keys("not answered in writing")
+    shown("[data-testid=reject-reason]").send_keys("not answered in writing")
     browser.find_element(By.CSS_SELECTOR, "[data-testid=reject]").click()
+    assert second in shown("[data-testid=notice]").text
     screenshot(browser, "review-after-decisions")
 
     def both_final() -> dict[str, list[dict[str, Any]]] | None:
