@@ -54,7 +54,8 @@ SIGNAL_VIOLATIONS = {-signal.SIGXCPU: "cpu_time", -signal.SIGXFSZ: "file_size"}
 class SandboxResult:
     """What one run found: tests passed and failed (those not run count as failed), why each failed (truncated),
     the first violation the sandbox stopped (cpu_time, wall_time, memory, file_size, fork, network, write,
-    native_code), whether the network was isolated, and why nothing ran when the sandbox could not confine it."""
+    native_code), whether the network was isolated, why nothing ran when the sandbox could not confine it, and
+    whether the runner finished (a run that ended early proves nothing, even when no test failed)."""
 
     passed: int
     failed: int
@@ -63,6 +64,7 @@ class SandboxResult:
     network_isolated: bool = True
     unavailable: str | None = None
     tests: tuple[str, ...] = field(default_factory=tuple)
+    complete: bool = False
 
 
 def run_tests(code: str, tests: str, limits: RunLimits, *, python: str | None = None) -> SandboxResult:
@@ -235,6 +237,7 @@ def summarise(
         violation=violation,
         network_isolated=network_isolated,
         tests=tuple(collected),
+        complete=done and stopped is None,
     )
 
 
