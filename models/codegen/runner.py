@@ -288,16 +288,23 @@ def _assertion_detail(tb: TracebackType | None, tree: ast.Module, tests_file: st
         return None
     source = ast.unparse(statement)
     test = statement.test
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
-        return source
-    # Evaluated again, as pytest's assertion rewriting would show them; the comparison has no side effect in a test
-    # worth the name, and whatever goes wrong here just leaves the values out.
+    # Evaluated again, as pytest's assertion rewriting would show them; the expressions of a test worth the name
+    # have no side effect, and whatever goes wrong here just leaves the values out.
     try:
-        left = eval(compile(ast.Expression(test.left), tests_file, "eval"), frame.f_globals, frame.f_locals)
-        right = eval(compile(ast.Expression(test.comparators[0]), tests_file, "eval"), frame.f_globals, frame.f_locals)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            left = _evaluate(test.left, frame, tests_file)
+            right = _evaluate(test.comparators[0], frame, tests_file)
+            return f"{source} (left: {_clip(left)}, right: {_clip(right)})"
+        shown = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
+        if isinstance(shown, ast.Constant | ast.Name):
+            return source
+        return f"{source} ({ast.unparse(shown)} was {_clip(_evaluate(shown, frame, tests_file))})"
     except BaseException:
         return source
-    return f"{source} (left: {_clip(left)}, right: {_clip(right)})"
+
+
+def _evaluate(node: ast.expr, frame: FrameType, tests_file: str) -> object:
+    return eval(compile(ast.Expression(node), tests_file, "eval"), frame.f_globals, frame.f_locals)
 
 
 def _clip(value: object) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from models.codegen.bench_tasks import BENCH_TASKS, BenchTask
 from models.codegen.limits import RunLimits
 from models.codegen.sandbox import SandboxResult, run_tests
 from models.codegen.validate import validate_code
@@ -165,3 +166,44 @@ def test_a_validation_of_an_escaping_answer_does_not_pass() -> None:
     )
     assert not validation.passed and validation.sandbox_violation == "fork"
     assert validation.limits.network is False and validation.limits.processes == 0
+
+
+# One correct solution per bench task: a task whose tests no code can pass would lower the bench's pass rates
+# for a reason that is not the model's.
+REFERENCE_SOLUTIONS = {
+    "reverse_words": "def reverse_words(text):\n    return ' '.join(reversed(text.split()))\n",
+    "fizzbuzz": (
+        "def fizzbuzz(n):\n    return ['FizzBuzz' if i % 15 == 0 else 'Fizz' if i % 3 == 0 else 'Buzz' if i % 5 == 0"
+        " else str(i) for i in range(1, n + 1)]\n"
+    ),
+    "is_palindrome": (
+        "def is_palindrome(text):\n    kept = [c.lower() for c in text if c.isalnum()]\n    return kept == kept[::-1]\n"
+    ),
+    "sum_of_digits": "def sum_of_digits(n):\n    return sum(int(d) for d in str(abs(n)))\n",
+    "chunk": "def chunk(items, size):\n    return [items[i : i + size] for i in range(0, len(items), size)]\n",
+    "word_counts": (
+        "def word_counts(text):\n    counts = {}\n    for word in text.lower().split():\n"
+        "        counts[word] = counts.get(word, 0) + 1\n    return counts\n"
+    ),
+    "fahrenheit_to_celsius": "def fahrenheit_to_celsius(f):\n    return (f - 32) * 5 / 9\n",
+    "dedupe": "def dedupe(items):\n    return list(dict.fromkeys(items))\n",
+    "flatten": "def flatten(lists):\n    return [item for inner in lists for item in inner]\n",
+    "max_subarray": (
+        "def max_subarray(numbers):\n    best = current = numbers[0]\n    for x in numbers[1:]:\n"
+        "        current = max(x, current + x)\n        best = max(best, current)\n    return best\n"
+    ),
+    "parse_pairs": (
+        "def parse_pairs(text):\n    return dict(part.split('=', 1) for part in text.split(';') if part)\n"
+    ),
+    "to_roman": (
+        "def to_roman(n):\n    out = ''\n    for value, numeral in [(1000, 'M'), (900, 'CM'), (500, 'D'), (400, 'CD'),"
+        " (100, 'C'), (90, 'XC'), (50, 'L'), (40, 'XL'), (10, 'X'), (9, 'IX'), (5, 'V'), (4, 'IV'), (1, 'I')]:\n"
+        "        while n >= value:\n            out += numeral\n            n -= value\n    return out\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("task", BENCH_TASKS, ids=[task.name for task in BENCH_TASKS])
+def test_every_bench_task_can_be_passed(task: BenchTask) -> None:
+    result = run_tests(REFERENCE_SOLUTIONS[task.name], task.tests, LIMITS)
+    assert (result.passed, result.failed, result.complete) == (1, 0, True), result.errors
