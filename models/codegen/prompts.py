@@ -17,6 +17,7 @@ VIOLATIONS = {
     "network": "it used the network, which is not allowed",
     "write": "it wrote outside its working directory, which is not allowed",
     "native_code": "it loaded native code through ctypes, which is not allowed",
+    "signal": "it sent a signal to another process, which is not allowed",
 }
 
 

@@ -10,10 +10,11 @@ Order matters, and each step happens before any code under test is read:
    down, so nothing is reachable, not even 127.0.0.1;
 3. rlimits: CPU, address space, file size, open files, no core files;
 4. as root: drop to nobody (65534), because root ignores RLIMIT_NPROC and may write anywhere;
-5. RLIMIT_NPROC 0, last: it counts the processes (and threads) of the uid the code runs as, so fork, exec's
-   helpers and new threads all fail from here on;
-6. an audit hook that refuses (and records) process creation, sockets, native code loading and writes outside
-   WORK_DIR. It only reports: code in this interpreter could forge a report (see models.codegen.sandbox).
+5. RLIMIT_NPROC 0, last: it counts the processes and threads of the uid the code runs as, so fork and new
+   threads fail from here on (and a program cannot be started without a fork);
+6. an audit hook that refuses (and records) process creation, sockets, native code loading, signals to other
+   processes and writes outside WORK_DIR. It only reports: code in this interpreter could forge a report (see
+   models.codegen.sandbox).
 The report is JSON lines on the pipe: confined, collected, start/end per test, done.
 """
 
@@ -108,6 +109,9 @@ class Guard:
         violation = REFUSED.get(event)
         if violation is not None:
             self.refuse(violation, f"{event}{_short(args)}")
+        elif event in ("os.kill", "os.killpg") and args and args[0] not in (0, os.getpid(), os.getpgid(0)):
+            # Other sandbox runs share the uid: a signal to another pid could only reach one of them.
+            self.refuse("signal", f"{event}{_short(args)}")
         elif event == "open":
             path, mode, flags = [*args, None, None, None][:3]
             if isinstance(path, int):

@@ -10,9 +10,11 @@ The runner's audit hook refuses and reports process creation, sockets, native co
 temp dir. It reports; it does not contain. Code running in the same interpreter as the runner can forge the report
 (write to the pipe, patch the runner), so the threat model is a model writing buggy or careless code (a stray
 `os.system`, an endless loop, a write to the wrong path), not an adversary; what an adversary could still do is
-bounded by the uid, the rlimits and the namespace. Two honest gaps: as nobody the code can still write where
-nobody may (world-writable dirs like /tmp, when it bypasses the hook), and when the worker is not root the code runs
-as the worker's own uid in a user namespace and could read what that uid can (its /proc/<pid>/environ included).
+bounded by the uid, the rlimits and the namespace. Honest gaps of the OS containment (the hook refuses each, but
+does not contain): as nobody the code can still write where anyone may (/tmp); runs at the same time share the
+nobody uid, so one could read another's work dir; and when the worker is not root the code runs as the worker's own
+uid in a user namespace and could read what that uid can (its /proc/<pid>/environ included). A mount namespace
+with a private /tmp and a uid per run would close them.
 
 Fail closed: when the network cannot be isolated or root cannot be dropped, no test runs, and the result says so
 (`network_isolated` False or `unavailable` set); validation then does not pass.
@@ -54,8 +56,8 @@ SIGNAL_VIOLATIONS = {-signal.SIGXCPU: "cpu_time", -signal.SIGXFSZ: "file_size"}
 class SandboxResult:
     """What one run found: tests passed and failed (those not run count as failed), why each failed (truncated),
     the first violation the sandbox stopped (cpu_time, wall_time, memory, file_size, fork, network, write,
-    native_code), whether the network was isolated, why nothing ran when the sandbox could not confine it, and
-    whether the runner finished (a run that ended early proves nothing, even when no test failed)."""
+    native_code, signal), whether the network was isolated, why nothing ran when the sandbox could not confine
+    it, and whether the runner finished (a run that ended early proves nothing, even when no test failed)."""
 
     passed: int
     failed: int

@@ -142,6 +142,11 @@ def test_the_worker_s_environment_does_not_reach_the_code(monkeypatch: pytest.Mo
     assert os.environ["SLUICE_SECRET_TEST"] == secret  # set in this process all along
 
 
+def test_a_signal_to_another_process_is_refused() -> None:
+    result = run_one("import os\nimport signal\n\ndef attempt():\n    os.kill(os.getppid(), signal.SIGTERM)\n")
+    assert result.violation == "signal" and result.passed == 0
+
+
 def test_a_refusal_the_code_catches_is_still_reported() -> None:
     code = (
         "import os\n\ndef attempt():\n    try:\n        os.system('true')\n"
