@@ -36,7 +36,8 @@ MAX_TOKENS = 384
 
 @dataclass(frozen=True)
 class TaskRun:
-    """One task in one round: every attempt's validation, and the seconds it took (generation and validation)."""
+    """One task in one round (numbered from 1): every attempt's validation, and the seconds it took (generation and
+    validation)."""
 
     task: str
     round: int
@@ -125,7 +126,7 @@ def figures(runs: Sequence[TaskRun]) -> dict[str, Any]:
 
 
 def round_order(tasks: Sequence[BenchTask], number: int) -> list[BenchTask]:
-    """Even rounds in the given order, odd rounds reversed."""
+    """Round `number` (from 0): even rounds in the given order, odd rounds reversed."""
     return list(tasks) if number % 2 == 0 else list(reversed(tasks))
 
 
@@ -177,7 +178,7 @@ def run_codegen_bench(
             validate=timed_validate,
         )
         seconds = round(time.perf_counter() - started, 2)
-        return TaskRun(task.name, number, seconds, tuple(validation_seconds), outcome.history)
+        return TaskRun(task.name, number + 1, seconds, tuple(validation_seconds), outcome.history)
 
     async def all_rounds() -> list[TaskRun]:
         runs: list[TaskRun] = []
@@ -186,7 +187,7 @@ def run_codegen_bench(
                 run = await one(task, number)
                 runs.append(run)
                 verdict = "passed" if run.final.passed else "failed"
-                print(f"  round {number + 1} {task.name}: {verdict} after {run.final.attempts} ({run.seconds}s)")
+                print(f"  round {run.round} {task.name}: {verdict} after {run.final.attempts} ({run.seconds}s)")
         return runs
 
     print(f"== codegen: {len(chosen)} tasks x {rounds} rounds, {name}@{version}, up to {max_attempts} attempts ==")

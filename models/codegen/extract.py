@@ -26,7 +26,8 @@ def extract(answer: str) -> Extracted:
     """Code and tests from an answer: python-tagged (or untagged) fenced blocks; without any fence, the whole text.
 
     A block whose definitions are all tests is tests; a block mixing code and tests is split (split_tests).
-    Blocks in other languages (shell, output) are not code.
+    Blocks in other languages (shell, output) are not code. A block that a later one repeats, or whose every
+    definition a later one redefines, is dropped: small models answer with a draft and then "the corrected code".
     """
     blocks = [body for tag, body in FENCE.findall(answer) if tag.lower() in PYTHON_TAGS]
     if not FENCE.search(answer):
@@ -39,9 +40,36 @@ def extract(answer: str) -> Extracted:
             code_parts.append(code.strip("\n"))
         if tests is not None:
             test_parts.append(tests.strip("\n"))
-    code = "\n\n\n".join(code_parts)
-    tests = "\n\n\n".join(test_parts) if test_parts else None
+    code = "\n\n\n".join(_superseded_dropped(code_parts))
+    tests = "\n\n\n".join(_superseded_dropped(test_parts)) if test_parts else None
     return Extracted(code=code + "\n" if code else "", tests=tests + "\n" if tests else None)
+
+
+def _superseded_dropped(blocks: list[str]) -> list[str]:
+    kept: list[str] = []
+    later_names: set[str] = set()
+    for block in reversed(blocks):
+        names = _defined_names(block)
+        if block in kept or (names and names <= later_names):
+            continue
+        kept.append(block)
+        later_names |= names
+    return kept[::-1]
+
+
+def _defined_names(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names of source; none when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
 
 
 def split_tests(source: str) -> tuple[str, str | None]:

@@ -70,3 +70,15 @@ def test_nested_test_functions_are_not_tests() -> None:
 
 def test_code_without_tests_splits_into_itself() -> None:
     assert split_tests(CODE) == (CODE, None)
+
+
+def test_a_block_repeated_or_redefined_later_is_dropped() -> None:
+    draft = "def add(a, b):\n    return a - b\n"
+    answer = f"```python\n{draft}```\nThe corrected code:\n```python\n{CODE}```\nAgain:\n```python\n{CODE}```"
+    assert extract(answer).code == CODE
+
+
+def test_blocks_defining_different_things_are_all_kept() -> None:
+    helper = "def double(x):\n    return 2 * x\n"
+    extracted = extract(f"```python\n{helper}```\n```python\n{CODE}```")
+    assert extracted.code == f"{helper.strip()}\n\n\n{CODE}"
