@@ -54,4 +54,26 @@ def bench_eos(records: int, requests: int, rounds: int) -> None:
     run_eos_bench(cli_settings(), records=records, requests=requests, rounds=rounds)
 
 
+@bench.command("codegen")
+@click.option(
+    "--max-attempts",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="Generations per task, 1 + repairs.",
+)
+@click.option(
+    "--tasks", default=None, type=click.IntRange(1), help="Only the first N of the fixed tasks (default: all)."
+)
+@click.option("--rounds", default=2, show_default=True, type=click.IntRange(1), help="Rounds, task order alternating.")
+@click.option(
+    "--max-tokens", default=384, show_default=True, type=click.IntRange(1, 1024), help="New tokens per answer."
+)
+def bench_codegen(max_attempts: int, tasks: int | None, rounds: int, max_tokens: int) -> None:
+    """Validated code generation: pass@1, pass after repair and severe errors before and after validation."""
+    from agents.bench.codegen import run_codegen_bench
+
+    run_codegen_bench(cli_settings(), max_attempts=max_attempts, tasks=tasks, rounds=rounds, max_tokens=max_tokens)
+
+
 COMMANDS: tuple[click.Command, ...] = (bench,)
