@@ -298,7 +298,10 @@ class Settings(BaseSettings):
         "(review.pending.v1) or the client gets `rejected` with the reasons. Never `ok`.",
     )
     code_cpu_seconds: int = Field(default=5, ge=1, le=120, description="Code sandbox: CPU seconds per test run.")
-    code_memory_mb: int = Field(default=512, ge=64, le=8192, description="Code sandbox: address-space limit.")
+    code_wall_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Code sandbox: wall-clock seconds per run."
+    )
+    code_memory_mb: int = Field(default=256, ge=64, le=8192, description="Code sandbox: address-space limit (MB).")
     pseudonymise_prompts: list[str] = Field(
         default_factory=lambda: ["*"],
         description='Tenants whose prompts the model sees pseudonymised (JSON list; "*" = every tenant).',

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from agents.core import metrics
 from agents.core.digests import keyed_digest
 from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
+from models.codegen import RunLimits, generate_validated, validate_code
 from models.dialog import (
     Decision,
     PolicyEngine,
@@ -27,6 +29,7 @@ from models.dialog import (
 )
 from models.generation.generator import Generation, TextGenerator
 from schemas.inference import (
+    CodeValidation,
     ContextMessage,
     InferenceRequest,
     InferenceResponse,
@@ -123,6 +126,48 @@ class Handled:
     context: RequestContext | None = None
 
 
+CODE_REVIEW_RULE = "code.validation_failed"
+CODE_REVIEW_RISK = 0.7
+
+
+class _NoGeneration(Exception):
+    """A code attempt the batcher did not run (deadline passed in the queue, or the model failed)."""
+
+    def __init__(self, outcome: TimedOut | Failed) -> None:
+        super().__init__(type(outcome).__name__)
+        self.outcome = outcome
+
+
+def failure_summary(validation: CodeValidation) -> str:
+    """Why code did not pass, in one line for the client and the reviewer (no code, no test output)."""
+    if not validation.syntax_ok:
+        return "syntax error"
+    parts = []
+    if validation.sandbox_violation:
+        parts.append(f"sandbox stopped it ({validation.sandbox_violation})")
+    if validation.lint_errors:
+        parts.append(f"{len(validation.lint_errors)} lint error(s)")
+    if validation.tests_source == "none":
+        parts.append("no tests to run")
+    elif validation.tests_failed or not validation.tests_passed:
+        parts.append(f"{validation.tests_failed} of {validation.tests_passed + validation.tests_failed} test(s) failed")
+    return "; ".join(parts) or "checks could not run"
+
+
+def validation_facts(validation: CodeValidation) -> dict[str, Any]:
+    """The validation as the audit stream keeps it: counts and kinds, never code or error text."""
+    return {
+        "passed": validation.passed,
+        "syntax_ok": validation.syntax_ok,
+        "lint_errors": len(validation.lint_errors),
+        "tests_source": validation.tests_source,
+        "tests_passed": validation.tests_passed,
+        "tests_failed": validation.tests_failed,
+        "sandbox_violation": validation.sandbox_violation,
+        "attempts": validation.attempts,
+    }
+
+
 @dataclass(frozen=True)
 class BuiltPrompt:
     text: str  # what the model gets
@@ -145,6 +190,11 @@ class InferenceService:
     pseudonymise_for: frozenset[str] = frozenset({"*"})
     review_deadline_s: int = 24 * 3600
     keep_context: bool = True
+    code_limits: RunLimits = field(default_factory=RunLimits)
+    code_max_attempts: int = 3
+    code_failure_action: Literal["review", "reject"] = "review"
+    # Replaced in unit tests only: the real one runs the sandbox (a subprocess).
+    code_validator: Callable[..., tuple[CodeValidation, Any]] = validate_code
     clock: Callable[[], float] = time.time
 
     def digest(self, text: str) -> str:
@@ -338,7 +388,94 @@ class InferenceService:
         deadline: float,
         decision: Decision,
     ) -> Handled:
-        raise NotImplementedError("code task: wired in with models.codegen")
+        """A code task: generate, validate (syntax, lint, tests in the sandbox), repair with the errors, and never
+        answer `ok` with code that did not pass: it goes to review, or is `rejected` with the reasons."""
+        generator = model.generator
+        instruction = scrubbed if self._pseudonymise(request.tenant) else request.prompt
+        generations: list[Generation] = []
+        batch_sizes: list[int] = []
+
+        async def generate(prompt_text: str) -> str:
+            rendered = generator.render_chat([{"role": "user", "content": prompt_text}])
+            outcome = await self._generate(request, rendered, generator.count_tokens(rendered), model, deadline)
+            if not isinstance(outcome, Completed):
+                raise _NoGeneration(outcome)
+            generations.append(outcome.result)
+            batch_sizes.append(outcome.batch_size)
+            return outcome.result.text
+
+        try:
+            coded = await generate_validated(
+                generate,
+                instruction=instruction,
+                language=request.language or "python",
+                request_tests=request.tests,
+                limits=self.code_limits,
+                max_attempts=self.code_max_attempts,
+                validate=self.code_validator,
+            )
+        except _NoGeneration as stop:
+            return Handled(self._unanswered(request, stop.outcome, started, common), None, None, audit)
+        validation = await asyncio.to_thread(self._scrub_validation, coded.validation)
+        audit["validation"] = validation_facts(validation)
+        metrics.CODE_VALIDATIONS.labels("passed" if validation.passed else "failed", str(validation.attempts)).inc()
+        answer, _ = await asyncio.to_thread(self.scrubber.scrub, coded.answer_text)
+        answered: dict[str, Any] = {
+            **common,
+            "tokens": TokenCounts(
+                prompt=sum(g.prompt_tokens for g in generations),
+                completion=sum(g.completion_tokens for g in generations),
+            ),
+            "batch_size": batch_sizes[-1] if batch_sizes else 0,
+            "validation": validation,
+        }
+        prompt = BuiltPrompt("", 0, [ContextMessage(role="user", content=scrubbed)], "code-default")
+        if decision.action == "review" or (not validation.passed and self.code_failure_action == "review"):
+            if decision.action != "review":
+                decision = Decision(
+                    "review",
+                    CODE_REVIEW_RULE,
+                    reason=f"generated code failed validation: {failure_summary(validation)}",
+                    risk=CODE_REVIEW_RISK,
+                )
+            review = self._review_item(
+                request,
+                decision,
+                scrubbed,
+                [],
+                answer,
+                deadline_s=decision.deadline_s,
+                draft_model=model.version,
+                draft_variant=common["variant"],
+                tokens=answered["tokens"],
+                validation=validation,
+            )
+            audit["rule_hits"] = [decision.rule_id]
+            response = self._respond(request, "pending_review", started, reason=decision.reason, **answered)
+            return Handled(response, None, review, audit, self._context(request, prompt, [], answer, response))
+        if not validation.passed:
+            reason = f"generated code failed validation after {validation.attempts} attempt(s): "
+            response = self._respond(
+                request, "rejected", started, reason=reason + failure_summary(validation), **answered
+            )
+            return Handled(response, None, None, audit, self._context(request, prompt, [], answer, response))
+        response = self._respond(request, "ok", started, text=answer, **answered)
+        context = self._context(request, prompt, [], answer, response)
+        return Handled(response, None, None, audit, context)
+
+    def _scrub_validation(self, validation: CodeValidation) -> CodeValidation:
+        """Error texts quote the model's code, which may echo what it was shown: de-identified like any answer."""
+
+        def scrub(text: str | None) -> str | None:
+            return None if text is None else self.scrubber.scrub(text)[0]
+
+        return validation.model_copy(
+            update={
+                "syntax_error": scrub(validation.syntax_error),
+                "lint_errors": [self.scrubber.scrub(e)[0] for e in validation.lint_errors],
+                "test_errors": [self.scrubber.scrub(e)[0] for e in validation.test_errors],
+            }
+        )
 
     def _review_item(
         self,

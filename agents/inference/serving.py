@@ -151,6 +151,7 @@ def build_service(
     retriever: Retriever | None,
 ) -> InferenceService:
     """The request pipeline (scrub, policy, retrieval, template, batcher) as the worker and a re-execution run it."""
+    from models.codegen import RunLimits
     from models.dialog import load_templates
 
     engine = build_deidentifier(settings)
@@ -166,4 +167,11 @@ def build_service(
         pseudonymise_for=frozenset(settings.pseudonymise_prompts),
         review_deadline_s=settings.review_deadline_s,
         keep_context=settings.keep_request_context,
+        code_limits=RunLimits(
+            cpu_seconds=settings.code_cpu_seconds,
+            wall_seconds=settings.code_wall_seconds,
+            memory_mb=settings.code_memory_mb,
+        ),
+        code_max_attempts=settings.code_max_attempts,
+        code_failure_action=settings.code_failure_action,
     )

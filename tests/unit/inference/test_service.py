@@ -7,12 +7,14 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from typing import Any
 
 import pytest
 
 from agents.core.digests import keyed_digest
 from agents.inference.service import InferenceService, ModelRouter, ServingModel
 from models.batching import BatchLimits, DynamicBatcher
+from models.codegen import Extracted, RunLimits
 from models.dialog import (
     Decision,
     PolicyEngine,
@@ -22,7 +24,7 @@ from models.dialog import (
     load_templates,
 )
 from models.generation.generator import Generation
-from schemas.inference import InferenceRequest
+from schemas.inference import CodeValidation, InferenceRequest
 
 DIGEST_KEY = b"digest-key-for-tests-0123456789ab"
 
@@ -251,3 +253,103 @@ async def test_a_model_failure_is_an_error_response_not_an_exception() -> None:
 def test_router_rejects_weights_for_versions_it_does_not_serve() -> None:
     with pytest.raises(ValueError, match="not loaded"):
         ModelRouter({"a@1": ServingModel("a@1", FakeGenerator("a@1"))}, {"b@1": 1.0})
+
+
+# --- the code task --------------------------------------------------------------------------------------------------
+
+
+class CodeGenerator(FakeGenerator):
+    """Answers every prompt with a fenced Python block; counts the attempts."""
+
+    def generate_batch(
+        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+    ) -> list[Generation]:
+        self.prompts.extend(prompts)
+        return [Generation("```python\ndef add(a, b):\n    return a + b\n```", 10, 12, "stop") for _ in prompts]
+
+
+def fake_validator(passes_on_attempt: int | None) -> Any:
+    """A validator that passes from the given call on (None: never), with an error text quoting a phone number."""
+    calls = [0]
+
+    def validate(answer: str, *, language: str, request_tests: str | None, limits: RunLimits) -> Any:
+        calls[0] += 1
+        passed = passes_on_attempt is not None and calls[0] >= passes_on_attempt
+        validation = CodeValidation(
+            language="python",
+            passed=passed,
+            syntax_ok=True,
+            tests_source="request" if request_tests else "generated",
+            tests_passed=2 if passed else 1,
+            tests_failed=0 if passed else 1,
+            test_errors=[] if passed else ["test_add: assert add(1, 2) == 13812345678"],
+            attempts=1,
+            limits=limits.reported(network_reachable=False),
+        )
+        return validation, Extracted("def add(a, b):\n    return a + b\n", None)
+
+    return validate
+
+
+@pytest.fixture()
+async def code_service(service: InferenceService) -> InferenceService:
+    generator = CodeGenerator("tiny@1")
+    service.router.replace({"tiny@1": ServingModel("tiny@1", generator)}, {"tiny@1": 1.0})
+    return service
+
+
+async def test_code_that_passes_after_a_repair_is_answered_ok_with_its_validation(
+    code_service: InferenceService,
+) -> None:
+    code_service.code_validator = fake_validator(passes_on_attempt=2)
+    handled = await code_service.handle(
+        request("add two numbers", task="code", language="python", tests="def test_add(): assert add(1, 2) == 3"),
+        produced_at=time.time(),
+        history=SessionHistory(),
+    )
+    response = handled.response
+    assert response.status == "ok" and "def add" in response.text
+    assert response.validation is not None and response.validation.passed and response.validation.attempts == 2
+    assert response.tokens.completion == 24  # both attempts' tokens
+    assert handled.audit["validation"] == {
+        "passed": True,
+        "syntax_ok": True,
+        "lint_errors": 0,
+        "tests_source": "request",
+        "tests_passed": 2,
+        "tests_failed": 0,
+        "sandbox_violation": None,
+        "attempts": 2,
+    }
+    generator = code_service.router.model("tiny@1").generator
+    assert isinstance(generator, CodeGenerator) and len(generator.prompts) == 2
+    assert "test_add" in generator.prompts[1]  # the repair prompt carries what failed
+
+
+async def test_code_that_never_passes_goes_to_review_never_ok(code_service: InferenceService) -> None:
+    code_service.code_validator = fake_validator(passes_on_attempt=None)
+    handled = await code_service.handle(
+        request("add two numbers", task="code"), produced_at=time.time(), history=SessionHistory()
+    )
+    assert handled.response.status == "pending_review"
+    item = handled.review
+    assert item is not None and item.rule_id == "code.validation_failed" and item.validation is not None
+    assert item.validation.attempts == 3 and not item.validation.passed
+    assert item.draft is not None and "def add" in item.draft
+    # Error texts quote the model's code: de-identified before anyone sees them.
+    assert "13812345678" not in item.model_dump_json() and "13812345678" not in handled.response.model_dump_json()
+
+
+async def test_code_that_never_passes_is_rejected_with_the_reasons_when_so_configured(
+    code_service: InferenceService,
+) -> None:
+    code_service.code_validator = fake_validator(passes_on_attempt=None)
+    code_service.code_failure_action = "reject"
+    code_service.code_max_attempts = 2
+    handled = await code_service.handle(
+        request("add two numbers", task="code"), produced_at=time.time(), history=SessionHistory()
+    )
+    response = handled.response
+    assert response.status == "rejected" and response.text == "" and handled.review is None
+    assert response.reason == "generated code failed validation after 2 attempt(s): 1 of 2 test(s) failed"
+    assert response.validation is not None and response.validation.attempts == 2
