@@ -199,3 +199,39 @@ def test_the_console_in_a_headless_browser_approves_one_item_and_rejects_another
     assert " ".join(approved["text"].split()) == " ".join(draft.split())
     assert rejected["status"] == "rejected" and "not answered in writing" in rejected["reason"]
     assert all(len(v) == 2 for v in found.values())
+
+
+def test_a_code_request_is_validated_in_the_sandbox_and_never_answered_ok_unchecked(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str, settings: Settings
+) -> None:
+    """The tiny random model writes no valid Python: the worker checks it, tries again with the errors, and sends
+    the result to review with its validation, never `ok`."""
+    request_id = f"{tenant}-code"
+    tests = "def test_add():\n    assert add(2, 3) == 5\n"
+    ask(
+        bootstrap,
+        [
+            {
+                "request_id": request_id,
+                "tenant": tenant,
+                "prompt": "write add(a, b)",
+                "task": "code",
+                "tests": tests,
+                "max_tokens": 16,
+            }
+        ],
+    )
+    (first,) = responses(bootstrap, request_id, 1, timeout_s=180)[request_id]
+    assert first["status"] == "pending_review", first
+    validation = first["validation"]
+    assert validation["passed"] is False and validation["attempts"] == settings.code_max_attempts
+    assert validation["tests_source"] == "request" and validation["limits"]["processes"] == 0
+    assert validation["limits"]["network"] is False  # the worker's sandbox could isolate the network
+    api = IndexApi(str(sluice_up["api_url"]), token=reviewer(settings, tenant))
+    (item,) = [i for i in queued(api, {request_id}) if i["request_id"] == request_id]
+    assert item["rule_id"] == "code.validation_failed" and item["validation"] == validation
+    events = wait_for(
+        lambda: [e for e in audited(bootstrap, tenant, "request.answered") if e["subject_id"] == request_id]
+    )
+    facts = events[0]["details"]["validation"]
+    assert facts["passed"] is False and facts["attempts"] == settings.code_max_attempts and "limits" not in facts
