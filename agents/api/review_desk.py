@@ -40,6 +40,9 @@ class ReviewDesk:
     load_queue: Callable[[], Mapping[QueueKey, ReviewItem]]  # blocking: runs on the API's thread
     submit: Callable[[bytes, bytes], Awaitable[None]]  # (key, ReviewDecision JSON) → review.decisions.v1
     explain: Callable[[str, str], str] | None = None  # (tenant, request_id) → HTML; blocking
+    # De-identifies what a reviewer typed (an edit, a reason, a note) before it is written to review.decisions.v1:
+    # a reviewer may type a phone number, and nothing Sluice writes holds raw PII. Blocking.
+    scrub: Callable[[str], str] = lambda text: text
 
 
 class DeskError(Exception):

@@ -37,6 +37,7 @@ from agents.api.review_desk import (
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
 from agents.inference.review import review_key
+from schemas.review import ReviewDecision
 
 log = structlog.get_logger(__name__)
 
@@ -266,7 +267,11 @@ async def _json_route(ctx: ReviewContext, method: str, request: ApiRequest) -> A
 # --- shared ---------------------------------------------------------------------------------------------------------
 
 
-async def _send(ctx: ReviewContext, decision: Any) -> None:
+async def _send(ctx: ReviewContext, decision: ReviewDecision) -> None:
+    typed = {name: getattr(decision, name) for name in ("text", "reason") if getattr(decision, name)}
+    if typed:
+        scrubbed = {name: await ctx.run_blocking(ctx.desk.scrub, value) for name, value in typed.items()}
+        decision = decision.model_copy(update=scrubbed)
     await ctx.desk.submit(review_key(decision.tenant, decision.request_id), decision.model_dump_json().encode())
     metrics.REVIEWS.labels(f"sent_{decision.action}").inc()
     log.info(

@@ -272,6 +272,7 @@ def build_review_desk(settings: Settings, bootstrap: str, send: SendFn) -> Revie
     """The review console's parts: the open queue read from review.pending.v1, decisions sent to
     review.decisions.v1 (acknowledged before the reviewer is told), explanation reports from the kept context."""
     from agents.api.review_desk import ReviewDesk, read_review_queue
+    from agents.inference.serving import DeidScrubber
     from topics.specs import REVIEW_DECISIONS
 
     options = settings.kafka_client_config()
@@ -284,7 +285,17 @@ def build_review_desk(settings: Settings, bootstrap: str, send: SendFn) -> Revie
 
         return explain_report_html(settings, bootstrap, tenant, request_id)
 
-    return ReviewDesk(load_queue=lambda: read_review_queue(bootstrap, options), submit=submit, explain=explain)
+    scrubbers: list[DeidScrubber] = []
+
+    def scrub(text: str) -> str:
+        # The engine (spaCy, jiagu) loads on the first edit, not at start: most index workers never review.
+        if not scrubbers:
+            scrubbers.append(DeidScrubber(build_deidentifier(settings)))
+        return scrubbers[0].scrub(text)[0]
+
+    return ReviewDesk(
+        load_queue=lambda: read_review_queue(bootstrap, options), submit=submit, explain=explain, scrub=scrub
+    )
 
 
 def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:

@@ -13,11 +13,13 @@ from agents.core.settings import Settings
 from topics.specs import (
     AUDIT_EVENTS,
     AUDIT_PENDING,
+    INFERENCE_CONTEXT,
     INFERENCE_DLQ,
     INFERENCE_RESPONSES,
     INGEST_DLQ,
     RECORDS_DEIDENTIFIED,
     RECORDS_INDEXED,
+    REVIEW_DECISIONS,
     REVIEW_PENDING,
     table_changelog,
 )
@@ -35,6 +37,8 @@ def written_topics(settings: Settings) -> list[str]:
         AUDIT_EVENTS.name,
         INFERENCE_RESPONSES.name,
         REVIEW_PENDING.name,
+        REVIEW_DECISIONS.name,
+        INFERENCE_CONTEXT.name,
         INFERENCE_DLQ.name,
     ]
     return topics + [table_changelog(f"{settings.app_id}-inference", table).name for table in INFERENCE_TABLES]

@@ -7,6 +7,7 @@ a forged form without the CSRF value, a decision for an item that is not pending
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -116,7 +117,11 @@ def console(tmp_path: Path) -> Console:
         lambda: True,
         audit=AuditEmitter(audit),
         auth=auth,
-        review=ReviewDesk(load_queue=lambda: console.queue, submit=submit),
+        review=ReviewDesk(
+            load_queue=lambda: console.queue,
+            submit=submit,
+            scrub=lambda text: re.sub(r"1[3-9]\d{9}", "<CN_MOBILE>", text),
+        ),
     )
     console.tokens = {
         "acme_reviewer": store.create("reviewer", tenant="acme"),
@@ -255,3 +260,15 @@ async def test_a_revoked_token_in_the_cookie_signs_the_reviewer_out(console: Con
     TokenStore(tmp_path / "api-tokens.json").revoke(console.tokens["acme_reviewer"].entry.token_id)
     reply = await console.call("GET", "/review", cookie=reviewer)
     assert reply.status == 401 and "Max-Age=0" in reply.headers["Set-Cookie"]
+
+
+async def test_what_a_reviewer_types_is_de_identified_before_it_is_written(console: Console) -> None:
+    reviewer = token(console, "acme_reviewer")
+    body = {"request_id": "r1", "action": "edit", "text": "Call us on 13812345678."}
+    assert (await console.call("POST", "/review/api/decide", token=reviewer, body=body)).status == 202
+    body = {"request_id": "r2", "action": "reject", "reason": "customer 13912345678 is known to us"}
+    assert (await console.call("POST", "/review/api/decide", token=reviewer, body=body)).status == 202
+    assert [d.text or d.reason for d in console.decisions] == [
+        "Call us on <CN_MOBILE>.",
+        "customer <CN_MOBILE> is known to us",
+    ]
