@@ -286,13 +286,15 @@ async def _send(ctx: ReviewContext, decision: ReviewDecision) -> None:
 async def _audit_desk_refusal(
     ctx: ReviewContext, principal: Principal, exc: DeskError, request_id: Any, tenant: Any
 ) -> None:
-    metrics.REVIEWS.labels("refused").inc()
+    """A refused decision (`review.decision_refused`) or explanation (`explain.refused`): audited, nothing sent."""
+    explaining = exc.reason.startswith("explain")
+    metrics.REVIEWS.labels("explain_refused" if explaining else "refused").inc()
     if ctx.audit is None:
         return
     scope = principal.tenant if principal.kind == "reviewer" else tenant
     try:
         await ctx.audit.emit(
-            "review.decision_refused",
+            "explain.refused" if explaining else "review.decision_refused",
             stage="api",
             subject_id=request_id if isinstance(request_id, str) and len(request_id) <= 128 else "-",
             tenant=scope if isinstance(scope, str) else None,

@@ -272,3 +272,16 @@ async def test_what_a_reviewer_types_is_de_identified_before_it_is_written(conso
         "Call us on <CN_MOBILE>.",
         "customer <CN_MOBILE> is known to us",
     ]
+
+
+async def test_an_explanation_that_cannot_be_made_is_a_clear_page_and_an_audit_event(console: Console) -> None:
+    def gone(tenant: str, request_id: str) -> str:
+        raise LookupError(f"no context kept for request {request_id!r} of tenant {tenant!r}")
+
+    assert console.services.review is not None
+    console.services.review.explain = gone
+    reviewer = token(console, "acme_reviewer")
+    reply = await console.call("GET", "/review/explain", cookie=reviewer, query={"tenant": "acme", "id": "r1"})
+    assert reply.status == 404 and "no context kept for request" in body_of(reply)
+    (event,) = console.refusals("explain.refused")
+    assert event["details"]["reason"] == "explain_failed" and console.decisions == []
