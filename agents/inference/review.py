@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import faust
 import structlog
@@ -51,6 +51,7 @@ REVIEW_TICK = b'{"sluice": "review-tick"}'
 DECIDED_RETENTION_S = 35 * 24 * 3600.0
 MAX_EXPIRED_PER_TICK = 100
 
+Parsed = TypeVar("Parsed", ReviewDecision, ReviewItem)
 RefusalReason = Literal["unknown_request", "already_decided", "escalated_to_admin", "nothing_to_approve"]
 
 
@@ -134,20 +135,23 @@ class ReviewFlow:
         if position.value == REVIEW_TICK:
             await self.expire_due(position)
             return
+        decision = await self._parse(ReviewDecision, position)
+        if decision is not None:
+            await self.apply(decision, position)
+
+    async def _parse(self, model: type[Parsed], position: SourcePosition) -> Parsed | None:
+        """The message as `model`, or None after dead-lettering it with the reason."""
         try:
             data = parse_json_bytes(position.value, max_bytes=self.max_message_bytes, stage=STAGE)
-            decision: ReviewDecision = validate(ReviewDecision, data, stage=STAGE)
+            parsed: Parsed = validate(model, data, stage=STAGE)
         except PoisonRecordError as exc:
             await self.runner.dead_letter(StageFailure(position, type(exc).__name__, str(exc), STAGE))
-            return
-        await self.apply(decision, position)
+            return None
+        return parsed
 
     async def _on_item(self, position: SourcePosition) -> None:
-        try:
-            data = parse_json_bytes(position.value, max_bytes=self.max_message_bytes, stage=STAGE)
-            item: ReviewItem = validate(ReviewItem, data, stage=STAGE)
-        except PoisonRecordError as exc:
-            await self.runner.dead_letter(StageFailure(position, type(exc).__name__, str(exc), STAGE))
+        item = await self._parse(ReviewItem, position)
+        if item is None:
             return
         key = table_key(item.tenant, item.request_id)
         current = owned_by(item.tenant, self.table.get(key))
