@@ -66,6 +66,7 @@ bench: setup $(GENERATOR)
 	$(BIN)/sluice bench inference
 	$(BIN)/sluice bench batching
 	$(BIN)/sluice bench eos
+	$(BIN)/sluice bench codegen
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check agents topics models schemas tests
