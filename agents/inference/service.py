@@ -264,6 +264,15 @@ class InferenceService:
         outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline)
         if not isinstance(outcome, Completed):
             return Handled(self._unanswered(request, outcome, started, common), None, None, audit)
+        if self.clock() >= deadline and decision.action != "review":
+            # Checked after generation too, not only in the queue: past its deadline the client has stopped
+            # waiting, and the contract is a `timeout`, whatever was computed (a reviewed request's deadline is
+            # the review's, not the draft's).
+            timings = {"queued": round(outcome.queued_ms, 2)}
+            response = self._respond(
+                request, "timeout", started, reason="deadline passed during generation", timings_ms=timings, **common
+            )
+            return Handled(response, None, None, audit)
         generation: Generation = outcome.result
         # The answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII.
         answer, _ = await asyncio.to_thread(self.scrubber.scrub, generation.text)

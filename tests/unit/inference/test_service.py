@@ -353,3 +353,20 @@ async def test_code_that_never_passes_is_rejected_with_the_reasons_when_so_confi
     assert response.status == "rejected" and response.text == "" and handled.review is None
     assert response.reason == "generated code failed validation after 2 attempt(s): 1 of 2 test(s) failed"
     assert response.validation is not None and response.validation.attempts == 2
+
+
+async def test_an_answer_that_arrives_after_the_deadline_is_a_timeout(service: InferenceService) -> None:
+    now = [1000.0]
+    service.clock = lambda: now[0]
+    generator = service.router.model("tiny@1").generator
+    assert isinstance(generator, FakeGenerator)
+    original = generator.generate_batch
+
+    def slow(prompts: Sequence[str], **kwargs: Any) -> list[Generation]:
+        now[0] += 5.0  # generation took 5 s of a 2 s budget
+        return original(prompts, **kwargs)
+
+    generator.generate_batch = slow  # type: ignore[method-assign]
+    handled = await service.handle(request("hi", deadline_ms=2000), produced_at=1000.0, history=SessionHistory())
+    assert handled.response.status == "timeout" and handled.response.reason == "deadline passed during generation"
+    assert handled.response.text == "" and handled.history is None
