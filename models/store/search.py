@@ -53,8 +53,10 @@ def search_text(
     if retriever == "hybrid":
         # Terms cannot match across scripts: a Chinese query's lexical ranking says nothing about an English record.
         asked = scripts(query)
+        # Dense search ranks every chunk, related or not; one with no positive similarity is no match to fuse.
+        related = [hit for hit in dense if hit.score > 0]
         ranked = reciprocal_rank_fusion(
-            [dense, lexical], depth, can_rank=[None, lambda hit: bool(asked & scripts(hit.text))]
+            [related, lexical], depth, can_rank=[None, lambda hit: bool(asked & scripts(hit.text))]
         )
     else:
         ranked = dense or lexical

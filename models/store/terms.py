@@ -62,8 +62,11 @@ def _plain_terms(text: str) -> list[str]:
     if not text:
         return []
     terms: list[str] = []
-    for word in rjieba.cut_for_search(text):
+    for word in rjieba.cut(text):
         terms.extend(_WORD.findall(word.lower()))
+        # Search mode only for Chinese words: on Latin text it repeats pieces ("SO-4471" → "SO", "SO-4471").
+        if len(word) > 2 and _CJK_RUN.fullmatch(word):
+            terms.extend(part for part in rjieba.cut_for_search(word) if part != word)
     for run in _CJK_RUN.findall(text):
         terms.extend(run[i : i + 2] for i in range(len(run) - 1))
     return terms
