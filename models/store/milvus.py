@@ -193,6 +193,16 @@ class MilvusStore:
         client.create_index(self.collection, index, sync=False)
         client.load_collection(self.collection)
 
+    @property
+    def client(self) -> Any:
+        """The pymilvus client, for maintenance beyond the VectorStore face (models.store.rebuild)."""
+        return self._client
+
+    def reopen(self) -> None:
+        """Create the collection again if it was dropped (a rebuild starting afresh)."""
+        with self._lock:
+            self._ensure_collection()
+
     def close(self) -> None:
         with self._lock:
             if self._closed:

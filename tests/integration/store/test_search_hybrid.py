@@ -164,3 +164,42 @@ def test_search_text_on_an_old_collection_falls_back_to_meaning(milvus_uri: str,
                 return np.array([unit(1)] * len(texts), dtype=np.float32)
 
         assert {hit.record_id for hit in search_text(store, Fixed(), "acme", "物流", k=5)} == {"r1", "r2"}  # type: ignore[arg-type]
+
+
+def test_rebuild_brings_an_old_collection_to_hybrid_search_with_the_current_embedder(
+    milvus_uri: str, encoder: CT2Encoder
+) -> None:
+    from models.store.rebuild import rebuild_collection
+
+    create_collection_before_hybrid(milvus_uri, "chunks")
+    subject = person(1)
+    with MilvusStore(milvus_uri, collection="chunks", dim=DIM) as old:
+        old.upsert(
+            [
+                row("acme", "slow", 0, text="开头一段。"),
+                row("acme", "slow", 1, text=f"{subject}投诉物流太慢。", subjects=subject),
+                row("acme", "invoice", text="发票还没开", occurred_at="2025-02-01T00:00:00Z"),
+                row("globex", "theirs", text="物流太慢"),
+            ]
+        )
+    seen: list[int] = []
+    assert rebuild_collection(milvus_uri, "chunks", encoder, progress=seen.append) == 4
+    assert seen == [4]
+    with MilvusStore(milvus_uri, collection="chunks", dim=encoder.dim) as rebuilt:  # the encoder's dim, not DIM
+        assert rebuilt.lexical and rebuilt.count_chunks() == 4
+        assert rebuilt.client.list_collections() == ["chunks"]
+        (hit,) = rebuilt.search_lexical("acme", "物流太慢", k=5)
+        assert (hit.record_id, hit.text) == ("slow", f"{subject}投诉物流太慢。")
+        assert hit.lineage["model_version"] == encoder.version and hit.lineage["event_id"] == "ev-slow"
+        total, records = rebuilt.list_records("acme", 10, 0)
+        assert total == 2 and [r.record_id for r in records] == ["invoice", "slow"]  # newest first, as before
+        assert records[1].text == f"开头一段。{subject}投诉物流太慢。"
+        assert rebuilt.delete_subject("acme", subject) == 1  # subjects came along
+
+
+def test_rebuild_of_a_missing_collection_says_so(milvus_uri: str, encoder: CT2Encoder) -> None:
+    from models.store.rebuild import rebuild_collection
+    from schemas.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="no collection 'nothing'"):
+        rebuild_collection(milvus_uri, "nothing", encoder)
