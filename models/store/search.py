@@ -15,7 +15,7 @@ from models.store.types import MAX_MENTIONS, MAX_SEARCH_K, Hit, LexicalIndexMiss
 Retriever = Literal["dense", "sparse", "hybrid"]
 RETRIEVERS: tuple[Retriever, ...] = ("dense", "sparse", "hybrid")
 # Candidates each side contributes to the fusion: a record ranked 25th by meaning and 3rd by terms must still be
-# seen by both. Deeper costs little (one search each either way) and measured no better on the bench set.
+# seen by both. Deeper costs little more: one search each either way.
 FUSION_DEPTH = 30
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def search_text(
       models.store.terms), fused by reciprocal rank fusion (models.store.fusion, k = 60). A record that shares no
       script with the query (an English record, a Chinese query) could not have been found by terms, so its missing
       lexical rank is not held against it: plain RRF took cross-language recall@5 on the bench set from 0.56 (dense
-      alone) to 0.02, this 0.58. A hit's score is its fused score, comparable only within one reply;
+      alone) to 0.02, this 0.57. A hit's score is its fused score, comparable only within one reply;
     - "dense" or "sparse": one side alone, with its own score (cosine similarity, BM25).
     A store without a lexical index (a collection made before hybrid retrieval) serves meaning only, with a warning.
     """
