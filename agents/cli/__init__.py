@@ -1,4 +1,5 @@
-"""The `sluice` command line: broker, topics, schemas, models, workers, search, API tokens, de-id, explain, demo, bench.
+"""The `sluice` command line: broker, topics, schemas, models, index, workers, search, API tokens, de-id, explain, demo,
+bench.
 
 `main` is the group; each module beside this one holds the commands of one thing an operator does.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from agents.cli import audit, bench, data, demo, explain, models, review, rules, services, tenants, tokens
+from agents.cli import audit, bench, data, demo, explain, index, models, review, rules, services, tenants, tokens
 from agents.cli._base import SluiceGroup
 
 
@@ -16,7 +17,7 @@ def main() -> None:
     """Sluice: governed streaming of enterprise events into a de-identified vector index."""
 
 
-for _module in (services, tenants, models, rules, data, tokens, review, audit, explain, bench, demo):
+for _module in (services, tenants, models, index, rules, data, tokens, review, audit, explain, bench, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -76,4 +76,25 @@ def bench_codegen(max_attempts: int, tasks: int | None, rounds: int, max_tokens:
     run_codegen_bench(cli_settings(), max_attempts=max_attempts, tasks=tasks, rounds=rounds, max_tokens=max_tokens)
 
 
+@bench.command("retrieval")
+@click.option(
+    "--rounds", default=2, show_default=True, type=click.IntRange(1), help="Rounds, retriever order alternating."
+)
+@click.option("--seed", default=7, show_default=True, help="Seed of the generated evaluation set.")
+@click.option(
+    "--encoder",
+    "encoders",
+    multiple=True,
+    type=click.Choice(["use-multilingual", "minilm"]),
+    help="Encoders to compare (default: both).",
+)
+def bench_retrieval(rounds: int, seed: int, encoders: tuple[str, ...]) -> None:
+    """Recall@5 and MRR@10 of dense, sparse and hybrid search on a generated bilingual set, per encoder."""
+    from agents.bench.retrieval import run_retrieval_bench
+    from models.embedding.opening import EMBEDDER_MODELS
+
+    chosen = [model for model in EMBEDDER_MODELS if not encoders or model in encoders]
+    run_retrieval_bench(cli_settings(), rounds=rounds, seed=seed, encoders=chosen)
+
+
 COMMANDS: tuple[click.Command, ...] = (bench,)

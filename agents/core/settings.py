@@ -199,7 +199,12 @@ class Settings(BaseSettings):
     chunk_max_chars: int = Field(default=480, ge=32, description="Longest chunk of text embedded as one vector.")
     chunk_overlap_chars: int = Field(default=48, ge=0, description="Characters shared by neighbouring chunks.")
     embedder_dir: Path | None = Field(
-        default=None, description="CTranslate2 encoder directory; unset = var/models/embedder."
+        default=None,
+        description="Prepared encoder directory (its manifest names the kind); unset = var/models/embedder.",
+    )
+    embedder_model: Literal["use-multilingual", "minilm"] = Field(
+        default="use-multilingual",
+        description="Encoder `sluice models prepare` writes: multilingual USE (numpy) or MiniLM (CTranslate2 int8).",
     )
     deidentify_workers: int = Field(
         default=1, ge=0, le=64, description="De-identification worker processes `sluice up` runs (GIL-bound)."
@@ -207,7 +212,7 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         default=2,
         ge=1,
-        description="CTranslate2 intra-op threads of the index worker; embedding is the slowest stage.",
+        description="Encoder threads of the index worker (CTranslate2 intra-op, or numpy BLAS for USE).",
     )
     ner_enabled: bool = Field(default=True, description="Run the NER stage after the pattern recognizers.")
     pseudonym_key: SecretStr | None = Field(

@@ -122,11 +122,11 @@ def build_deidentify_stage(
 
 
 def build_index_stage(settings: Settings, forgotten: ForgottenSubjects | None = None) -> IndexStage:
-    """The index stage as a worker runs it: the CTranslate2 encoder and the vector store from settings."""
-    from models.embedding.encoder import CT2Encoder
+    """The index stage as a worker runs it: the prepared encoder and the vector store from settings."""
+    from models.embedding.opening import open_embedder
     from models.store import MilvusStore
 
-    embedder = CT2Encoder(settings.resolved_embedder_dir, intra_threads=settings.embed_threads)
+    embedder = open_embedder(settings.resolved_embedder_dir, threads=settings.embed_threads)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     store = MilvusStore(
         settings.resolved_milvus_uri, collection=settings.milvus_collection, dim=embedder.dim, token=token

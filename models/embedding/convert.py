@@ -249,7 +249,7 @@ def prepare_embedder(out_dir: Path, *, tiny: bool = False, progress: bool = True
             f"converted in {time.perf_counter() - started:.1f}s; cosine to torch float32 "
             f"mean={quality['cosine_mean']:.4f} min={quality['cosine_min']:.4f}",
         )
-        _swap_into_place(built, out_dir)
+        swap_into_place(built, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _say(progress, f"embedder ready in {out_dir}")
@@ -287,7 +287,8 @@ def _is_current(out_dir: Path, wanted: dict[str, Any], quantization: str) -> boo
     )
 
 
-def _swap_into_place(built: Path, out_dir: Path) -> None:
+def swap_into_place(built: Path, out_dir: Path) -> None:
+    """Replace out_dir by the freshly built directory beside it."""
     # A directory cannot be renamed over a non-empty one, so the stale copy is moved aside first; each
     # rename is atomic, and the window without out_dir is two syscalls long.
     stale: Path | None = None

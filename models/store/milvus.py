@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from models.store.filters import chunk_key, mentions_filter, quote_string, stale_tail_filters, tenant_filter
-from models.store.rows import META_FIELDS, OUTPUT_FIELDS, checked_vector, entity_of, lineage_of
+from models.store.rows import (
+    META_FIELDS,
+    OUTPUT_FIELDS,
+    SPARSE_FIELD,
+    TERMS_FIELD,
+    checked_vector,
+    entity_of,
+    lineage_of,
+)
+from models.store.terms import MAX_TERMS_BYTES, analyze
 from models.store.types import (
     MAX_ID_BYTES,
     MAX_LIST_LIMIT,
@@ -20,10 +29,12 @@ from models.store.types import (
     MAX_SUBJECT_BYTES,
     MAX_SUBJECTS,
     MAX_TEXT_BYTES,
+    REBUILD_COMMAND,
     TENANT_COLUMN_CHARS,
     ChunkRow,
     Hit,
     InvalidStoreValueError,
+    LexicalIndexMissingError,
     StoredRecord,
 )
 from schemas.errors import ConfigurationError, StoreUnavailableError
@@ -35,6 +46,9 @@ LITE_FLUSH_ROWS = 1024
 _ITERATOR_BATCH = 1000
 _REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
 _COLLECTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+# Lexical search asks for this many chunks per record wanted and keeps each record's best: Milvus Lite's group_by
+# on a BM25 field returns one arbitrary chunk per record (measured with milvus-lite 3.2.2), not the best one.
+_LEXICAL_CHUNKS_PER_RECORD = 4
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +77,9 @@ class MilvusStore:
         self._lock = threading.Lock()
         self._closed = False
         self._written_since_flush = 0
+        # False for a collection created before hybrid retrieval: it has no terms column, so rows are written
+        # without terms and search_lexical refuses (see _ensure_collection).
+        self.lexical = True
         # Set only once this store counts as a user of the Lite server, so a failed open never stops a
         # server that another store in this process is using.
         self._lite_path: str | None = None
@@ -103,13 +120,24 @@ class MilvusStore:
             if stored_dim != self.dim:
                 raise ConfigurationError(
                     f"collection {self.collection!r} holds {stored_dim}-dim vectors but the embedder gives "
-                    f"{self.dim}; use another milvus_collection or re-index into a new one"
+                    f"{self.dim}: re-embed it with `{REBUILD_COMMAND}` (workers stopped), or use another "
+                    "milvus_collection"
+                )
+            self.lexical = any(f["name"] == SPARSE_FIELD for f in described["fields"])
+            if not self.lexical:
+                log.warning(
+                    "collection %r has no lexical index (created before hybrid retrieval): searches use meaning "
+                    "only, which misses most Chinese queries; rebuild it with `%s` (workers stopped)",
+                    self.collection,
+                    REBUILD_COMMAND,
                 )
             client.load_collection(self.collection)
             if self._lite_path is not None:
                 # Rows replayed from the write-ahead log sit in the memtable; see LITE_FLUSH_ROWS.
                 client.flush(self.collection)
             return
+
+        from pymilvus import Function, FunctionType
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_BYTES)
@@ -129,10 +157,32 @@ class MilvusStore:
             max_capacity=MAX_SUBJECTS,
             max_length=MAX_SUBJECT_BYTES,
         )
+        # The terms arrive analysed (models.store.terms) and space-separated, each a run of word characters; the
+        # collection only has to split them back and keep BM25 statistics. Milvus Lite's "standard" tokenizer is
+        # `\w+` and lower-cases; a Milvus server's "standard" follows Unicode word breaks, which would cut Chinese
+        # words into characters again, so a server gets "whitespace".
+        tokenizer = "standard" if self._lite_path is not None else "whitespace"
+        schema.add_field(
+            TERMS_FIELD,
+            DataType.VARCHAR,
+            max_length=MAX_TERMS_BYTES,
+            enable_analyzer=True,
+            analyzer_params={"tokenizer": tokenizer},
+        )
+        schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name="terms_bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=[TERMS_FIELD],
+                output_field_names=[SPARSE_FIELD],
+            )
+        )
         index = client.prepare_index_params()
         # Vectors are unit length, so COSINE ranks like IP while keeping scores in [-1, 1] if an
         # un-normalised vector ever slips in.
         index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index(field_name=SPARSE_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         index.add_index(field_name="tenant", index_type="INVERTED")
         index.add_index(field_name="record_id", index_type="INVERTED")
         # Strong consistency: a record is searchable as soon as upsert returns (read-your-writes), which
@@ -142,6 +192,16 @@ class MilvusStore:
         # otherwise poll each one with a 0.5 s sleep.
         client.create_index(self.collection, index, sync=False)
         client.load_collection(self.collection)
+
+    @property
+    def client(self) -> Any:
+        """The pymilvus client, for maintenance beyond the VectorStore face (models.store.rebuild)."""
+        return self._client
+
+    def reopen(self) -> None:
+        """Create the collection again if it was dropped (a rebuild starting afresh)."""
+        with self._lock:
+            self._ensure_collection()
 
     def close(self) -> None:
         with self._lock:
@@ -174,7 +234,7 @@ class MilvusStore:
         """
         if not rows:
             return
-        by_id = {row.chunk_id: entity_of(row, self.dim) for row in rows}
+        by_id = {row.chunk_id: entity_of(row, self.dim, lexical=self.lexical) for row in rows}
         last_index: dict[tuple[str, str], int] = {}
         for row in rows:
             key = (row.tenant, row.record_id)
@@ -232,6 +292,7 @@ class MilvusStore:
             result = self._client.search(
                 self.collection,
                 data=[query],
+                anns_field="vector",
                 limit=k,
                 filter=expr,
                 output_fields=OUTPUT_FIELDS,
@@ -240,28 +301,33 @@ class MilvusStore:
                 # many chunks close to the query.
                 group_by_field="record_id",
             )
-        hits: list[Hit] = []
-        seen: set[str] = set()
-        for item in result[0] if result else []:
-            entity = item["entity"]
-            record_id = str(entity["record_id"])
-            if record_id in seen:  # group_by already ensures this; kept so the contract holds on any backend
-                continue
-            text = str(entity["text"])
-            if mentioning and not any(pseudonym in text for pseudonym in mentioning):
-                continue  # matched only through LIKE's one-character `_` wildcard (see mentions_filter)
-            seen.add(record_id)
-            hits.append(
-                Hit(
-                    record_id=record_id,
-                    chunk_id=str(item.get("chunk_id", item.get("id"))),
-                    score=float(item["distance"]),
-                    text=text,
-                    lineage=lineage_of(entity),
-                )
-            )
+        hits = _hits(result, mentioning=mentioning, score=float)
         hits.sort(key=lambda hit: -hit.score)
         return hits[:k]
+
+    def search_lexical(self, tenant: str, query: str, k: int) -> list[Hit]:
+        expr = tenant_filter(tenant)
+        if not self.lexical:
+            raise LexicalIndexMissingError(
+                f"collection {self.collection!r} was created before hybrid retrieval and has no lexical index; "
+                f"rebuild it with `{REBUILD_COMMAND}` (workers stopped)"
+            )
+        k = min(k, MAX_SEARCH_K)
+        terms = analyze(query)
+        if k < 1 or not terms:
+            return []
+        with self._guard("search_lexical"):
+            result = self._client.search(
+                self.collection,
+                data=[" ".join(terms)],
+                anns_field=SPARSE_FIELD,
+                limit=k * _LEXICAL_CHUNKS_PER_RECORD,
+                filter=expr,
+                output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": "BM25"},
+            )
+        # Milvus Lite reports a BM25 match as the negated score (a distance), a Milvus server as the score itself.
+        return _hits(result, mentioning=(), score=lambda distance: abs(float(distance)))[:k]
 
     def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:
         expr = tenant_filter(tenant)
@@ -329,6 +395,31 @@ class MilvusStore:
                 raise StoreUnavailableError(
                     f"Milvus {operation} failed on collection {self.collection!r}: {exc}"
                 ) from exc
+
+
+def _hits(result: Any, *, mentioning: Sequence[str], score: Callable[[Any], float]) -> list[Hit]:
+    """One Hit per record from a Milvus search result, in the result's order (best chunk first)."""
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for item in result[0] if result else []:
+        entity = item["entity"]
+        record_id = str(entity["record_id"])
+        if record_id in seen:  # group_by already ensures this for dense search; lexical search relies on it
+            continue
+        text = str(entity["text"])
+        if mentioning and not any(pseudonym in text for pseudonym in mentioning):
+            continue  # matched only through LIKE's one-character `_` wildcard (see mentions_filter)
+        seen.add(record_id)
+        hits.append(
+            Hit(
+                record_id=record_id,
+                chunk_id=str(item.get("chunk_id", item.get("id"))),
+                score=score(item["distance"]),
+                text=text,
+                lineage=lineage_of(entity),
+            )
+        )
+    return hits
 
 
 def _deleted(result: Any) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from models.store.filters import chunk_key, quote_string, split_subjects, validate_tenant
+from models.store.terms import terms_text
 from models.store.types import (
     MAX_ID_BYTES,
     MAX_META_BYTES,
@@ -19,6 +20,8 @@ from models.store.types import (
 
 _LINEAGE_FIELDS = ("source", "topic", "partition", "offset", "event_id", "occurred_at")
 _LINEAGE_VERSIONS = ("rule_pack_version", "model_version")
+TERMS_FIELD = "terms"
+SPARSE_FIELD = "sparse"
 META_FIELDS = ("source", "topic", "event_id", "occurred_at", "rule_pack_version", "model_version")
 # "partition" and "offset" mean other things to Milvus and to readers of the schema; stored under
 # unambiguous names and mapped back in lineage dicts.
@@ -54,8 +57,12 @@ def checked_vector(vector: Sequence[float], dim: int) -> list[float]:
     return values
 
 
-def entity_of(row: ChunkRow, dim: int) -> dict[str, Any]:
-    """The Milvus entity for a row, after checking every value the collection or a later filter would refuse."""
+def entity_of(row: ChunkRow, dim: int, *, lexical: bool = True) -> dict[str, Any]:
+    """The Milvus entity for a row, after checking every value the collection or a later filter would refuse.
+
+    With `lexical`, it carries the chunk's terms (models.store.terms), from which the collection computes BM25; a
+    collection made before hybrid retrieval has no column for them.
+    """
     validate_tenant(row.tenant)
     quote_string(row.record_id)  # ids end up in filters later; refuse what could not be filtered on
     check_bytes("record_id", row.record_id, MAX_ID_BYTES, allow_empty=False)
@@ -77,7 +84,7 @@ def entity_of(row: ChunkRow, dim: int) -> dict[str, Any]:
     for subject in subjects:
         quote_string(subject)
         check_bytes("subject", subject, MAX_SUBJECT_BYTES, allow_empty=False)
-    return {
+    entity: dict[str, Any] = {
         "chunk_id": row.chunk_id,
         "vector": checked_vector(row.vector, dim),
         "tenant": row.tenant,
@@ -94,6 +101,10 @@ def entity_of(row: ChunkRow, dim: int) -> dict[str, Any]:
         "model_version": row.model_version,
         "subjects": subjects,
     }
+    if lexical:
+        # Derived from the stored text here, never taken from the caller, so what is indexed is what is stored.
+        entity[TERMS_FIELD] = terms_text(row.text)
+    return entity
 
 
 def check_bytes(name: str, value: str, limit: int, *, allow_empty: bool) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from schemas.errors import PoisonRecordError
+from schemas.errors import PoisonRecordError, SluiceError
 
 MAX_SEARCH_K = 100
 MAX_LIST_LIMIT = 1000
@@ -20,12 +20,18 @@ MAX_SUBJECTS = 1024
 MAX_SUBJECT_BYTES = 128
 # Pseudonyms one search may require a chunk to mention; bounds the filter expression.
 MAX_MENTIONS = 16
+# What an operator runs to bring a collection made before hybrid retrieval (or for another embedder) up to date.
+REBUILD_COMMAND = "sluice index rebuild"
 
 
 class InvalidStoreValueError(PoisonRecordError, ValueError):
     """A tenant, id or row value cannot be stored or used in a filter safely; the input is at fault."""
 
     stage = "store"
+
+
+class LexicalIndexMissingError(SluiceError):
+    """The collection was created before hybrid retrieval and has no lexical index; search by meaning still works."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,15 @@ class VectorStore(Protocol):
 
         With `mentioning` (at most MAX_MENTIONS pseudonyms, each matching PSEUDONYM_PATTERN), only chunks
         whose text holds at least one of those pseudonyms exactly are candidates.
+        """
+        ...
+
+    def search_lexical(self, tenant: str, query: str, k: int) -> list[Hit]:
+        """Up to min(k, MAX_SEARCH_K) distinct records of the tenant sharing terms with the query, best first.
+
+        Chunks and the query are turned into terms by models.store.terms.analyze (the store analyses chunk text at
+        upsert); ranking is BM25, and a hit's score is its BM25 score (positive, larger is better). A query without
+        terms finds nothing. Raises LexicalIndexMissingError where the store has no lexical index.
         """
         ...
 

@@ -32,6 +32,15 @@ async def test_a_query_naming_a_pseudonym_gets_its_record_first(services: ApiSer
     assert "g1" not in {hit["record_id"] for hit in reply["hits"]}
 
 
+async def test_search_is_hybrid_a_chinese_query_finds_its_record_by_terms(services: ApiServices) -> None:
+    assert isinstance(services.store, MemoryStore) and isinstance(services.embedder, WordEmbedder)
+    add(services.store, services.embedder, "acme", "zh", "客户投诉：上海仓库发出的包裹已经延误五天，物流太慢。")
+    status, reply = await search_records(services, {"tenant": "acme", "query": "上海发货的物流太慢", "k": 3})
+    assert status == 200
+    assert reply["hits"][0]["record_id"] == "zh"
+    assert services.store.lexical_calls == [("acme", "上海发货的物流太慢")]
+
+
 async def test_the_query_reaches_the_embedder_prepared(services: ApiServices) -> None:
     await search_records(services, {"tenant": "acme", "query": f"what did {TARGET} order?"})
     assert isinstance(services.embedder, WordEmbedder)

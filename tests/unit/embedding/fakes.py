@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
 from models.embedding.text import embed_texts
-from models.store import ChunkRow, Hit
+from models.store import ChunkRow, Hit, analyze
 from tests.unit.ingest.fakes import FakeStore
 
 
@@ -40,11 +42,34 @@ class WordEmbedder(RecordingEmbedder):
 
 
 class MemoryStore(FakeStore):
-    """The fake store with search as MilvusStore does it: tenant filter, exact mentions, best chunk per record."""
+    """The fake store with search as MilvusStore does it: tenant filter, exact mentions, best chunk per record, and
+    BM25 over the same terms (models.store.terms) for lexical search."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.lexical_calls: list[tuple[str, str]] = []
+
+    def search_lexical(self, tenant: str, query: str, k: int) -> list[Hit]:
+        self.lexical_calls.append((tenant, query))
+        wanted = set(analyze(query))
+        rows = list(self.rows.values())
+        terms = {row.chunk_id: Counter(analyze(row.text)) for row in rows}
+        avgdl = sum(sum(c.values()) for c in terms.values()) / max(len(rows), 1) or 1.0
+        best: dict[str, Hit] = {}
+        for row in rows:
+            counts = terms[row.chunk_id]
+            score = 0.0
+            for term in wanted & counts.keys():
+                df = sum(1 for c in terms.values() if term in c)
+                idf = math.log((len(rows) - df + 0.5) / (df + 0.5) + 1.0)
+                tf = counts[term]
+                score += idf * tf * 2.5 / (tf + 1.5 * (0.25 + 0.75 * sum(counts.values()) / avgdl))
+            if row.tenant != tenant or score <= 0:
+                continue
+            if row.record_id not in best or score > best[row.record_id].score:
+                best[row.record_id] = Hit(row.record_id, row.chunk_id, score, row.text, {})
+        return sorted(best.values(), key=lambda hit: -hit.score)[:k]
 
     def search(self, tenant: str, vector: Sequence[float], k: int, *, mentioning: Sequence[str] = ()) -> list[Hit]:
         self.calls.append((tenant, tuple(mentioning)))

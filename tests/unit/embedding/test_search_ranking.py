@@ -1,11 +1,13 @@
-"""Search by text: a pseudonym the query names finds its records first, then the nearest; always one tenant."""
+"""Search by text: a pseudonym the query names finds its records first, then meaning and terms fused; one tenant."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
 from models.deid.pseudonym_format import named_pseudonyms
-from models.store import Hit, rank_exact_first, search_text
+from models.store import Hit, LexicalIndexMissingError, rank_exact_first, search_text
 from tests.unit.embedding.fakes import MemoryStore, WordEmbedder, add
 
 TARGET = "<PERSON_3c976b0a75e2d418>"
@@ -65,11 +67,58 @@ def test_the_query_is_embedded_as_chunks_are(store: MemoryStore, embedder: WordE
     assert embedder.seen == ["what did <PERSON> order?"]
 
 
-def test_a_query_without_pseudonyms_is_one_dense_search(store: MemoryStore, embedder: WordEmbedder) -> None:
+def test_a_query_without_pseudonyms_is_one_dense_and_one_lexical_search(
+    store: MemoryStore, embedder: WordEmbedder
+) -> None:
     store.calls.clear()
     hits = search_text(store, embedder, "acme", "what was ordered shipped on monday", k=2)
     assert store.calls == [("acme", ())]
+    assert store.lexical_calls == [("acme", "what was ordered shipped on monday")]
     assert hits[0].record_id == "shipping"
+
+
+def test_a_chinese_query_finds_by_terms_what_the_embedder_cannot_read(
+    store: MemoryStore, embedder: WordEmbedder
+) -> None:
+    # The word embedder splits on spaces, as MiniLM's vocabulary fails Chinese: the query shares no "word" with it.
+    add(store, embedder, "acme", "slow", "客户投诉：上海仓库发出的包裹已经延误五天，物流太慢。")
+    query = "上海发货的物流太慢"
+    assert "slow" not in [h.record_id for h in search_text(store, embedder, "acme", query, k=3, retriever="dense")]
+    assert search_text(store, embedder, "acme", query, k=3)[0].record_id == "slow"
+    assert search_text(store, embedder, "acme", query, k=3, retriever="sparse")[0].record_id == "slow"
+    assert search_text(store, embedder, "globex", query, k=3) == []  # terms never leave the tenant either
+
+
+def test_fused_scores_are_rank_fusion_scores_best_first(store: MemoryStore, embedder: WordEmbedder) -> None:
+    hits = search_text(store, embedder, "acme", "what was ordered shipped on monday", k=5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].score == pytest.approx(2 / 61)  # first by meaning and by terms
+
+
+def test_only_the_sparse_retriever_embeds_nothing(store: MemoryStore, embedder: WordEmbedder) -> None:
+    embedder.seen.clear()
+    search_text(store, embedder, "acme", "shipped on monday", k=2, retriever="sparse")
+    assert embedder.seen == [] and store.calls == []
+    search_text(store, embedder, "acme", f"{TARGET} shipped", k=2, retriever="sparse")
+    assert len(embedder.seen) == 1  # the exact match still ranks by meaning
+
+
+class NoLexicalStore(MemoryStore):
+    """A store over a collection made before hybrid retrieval."""
+
+    def search_lexical(self, tenant: str, query: str, k: int) -> list[Hit]:
+        raise LexicalIndexMissingError("collection 'old' has no lexical index; rebuild it with `sluice index rebuild`")
+
+
+def test_a_store_without_lexical_index_still_serves_meaning_and_says_so(
+    embedder: WordEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = NoLexicalStore()
+    add(old, embedder, "acme", "shipping", "what was ordered shipped on monday")
+    with caplog.at_level(logging.WARNING, logger="models.store.search"):
+        hits = search_text(old, embedder, "acme", "what was ordered shipped on monday", k=2)
+    assert [h.record_id for h in hits] == ["shipping"]
+    assert "sluice index rebuild" in caplog.text
 
 
 def test_no_dense_search_when_exact_matches_fill_the_page(store: MemoryStore, embedder: WordEmbedder) -> None:

@@ -66,6 +66,9 @@ class FakeStore:
     def search(self, tenant: str, vector: Sequence[float], k: int, *, mentioning: Sequence[str] = ()) -> list[Hit]:
         return []
 
+    def search_lexical(self, tenant: str, query: str, k: int) -> list[Hit]:
+        return []
+
     def list_records(self, tenant: str, limit: int, offset: int) -> tuple[int, list[StoredRecord]]:
         return 0, []
 
