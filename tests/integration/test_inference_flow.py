@@ -106,7 +106,9 @@ def test_malformed_requests_get_an_error_response_or_a_dead_letter(
     assert letters[0]["error_type"] == "MalformedJsonError" and letters[0]["source_topic"] == "inference.requests.v1"
 
 
-def test_policy_answers_without_the_model_and_queues_reviews_with_a_draft(sluice_up: dict[str, Any], bootstrap: str, tenant: str) -> None:
+def test_policy_answers_without_the_model_and_queues_reviews_with_a_draft(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
     ask(
         bootstrap,
         [
