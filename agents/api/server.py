@@ -31,6 +31,7 @@ from agents.core.forgotten import ErasureRecorder
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN, legacy_pseudonym
 from models.embedding.encoder import Embedder
 from models.store import VectorStore, search_text
+from models.store.search import Retriever
 from schemas.records import TENANT_RULE, is_valid_tenant
 from topics.specs import SUBJECTS_FORGOTTEN
 
@@ -50,6 +51,7 @@ class ApiServices:
     audit: AuditEmitter | None = None  # where erasures and refusals are recorded (the worker's audit emitter)
     auth: Authenticator = field(kw_only=True)
     erasures: ErasureRecorder | None = None  # where erasures are recorded, so that they stick (subjects.forgotten.v1)
+    retriever: Retriever = "hybrid"  # SLUICE_SEARCH_RETRIEVER: what /search ranks by besides exact pseudonyms
     review: ReviewDesk | None = None  # the review console (agents/api/review_routes.py), when this worker serves it
 
     def __post_init__(self) -> None:
@@ -110,7 +112,8 @@ async def search_records(services: ApiServices, body: Any) -> tuple[int, dict[st
         k = _int(body.get("k"), "k", 5, 1, MAX_K)
     except BadRequest as exc:
         return 400, {"error": str(exc)}
-    hits = await in_executor(services, search_text, services.store, services.embedder, tenant, query, k)
+    search = partial(search_text, retriever=services.retriever)
+    hits = await in_executor(services, search, services.store, services.embedder, tenant, query, k)
     metrics.SEARCHES.inc()
     return 200, {"hits": [SearchHit(h.record_id, h.score, h.text, h.lineage).to_json() for h in hits]}
 

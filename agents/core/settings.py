@@ -279,6 +279,11 @@ class Settings(BaseSettings):
     )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
+    search_retriever: Literal["hybrid", "dense", "sparse"] = Field(
+        default="hybrid",
+        description="What /search (and chat retrieval) ranks by after exact pseudonym matches: meaning and terms "
+        "fused (hybrid), meaning alone (dense) or terms alone (sparse); README: Search.",
+    )
     review_deadline_s: int = Field(
         default=24 * 3600,
         ge=1,

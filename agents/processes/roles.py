@@ -197,6 +197,7 @@ def build_ingest_worker(settings: Settings, bootstrap: str, *, role: Role, web_p
                 audit=runner.audit,
                 auth=auth,
                 erasures=erasures,
+                retriever=settings.search_retriever,
                 review=build_review_desk(settings, bootstrap, topic_sender(app, delivered=True)),
             ),
         )

@@ -64,3 +64,13 @@ async def test_bad_requests_are_refused_before_any_search(services: ApiServices,
     status, reply = await search_records(services, body)
     assert status == 400 and reply["error"]
     assert isinstance(services.store, MemoryStore) and services.store.calls == []
+
+
+async def test_search_ranks_by_meaning_alone_when_configured_so(services: ApiServices) -> None:
+    assert isinstance(services.store, MemoryStore)
+    services.retriever = "dense"
+    status, _ = await search_records(services, {"tenant": "acme", "query": "widgets", "k": 3})
+    assert status == 200 and services.store.lexical_calls == []
+    services.retriever = "hybrid"
+    await search_records(services, {"tenant": "acme", "query": "widgets", "k": 3})
+    assert services.store.lexical_calls == [("acme", "widgets")]
