@@ -111,7 +111,7 @@ def deid_eval(seeds: str, texts_per_seed: int) -> None:
     import secrets
 
     from agents.core.deid import build_deidentifier
-    from agents.tools.deid_eval import evaluate
+    from agents.demo.deid_eval import evaluate
 
     engine = build_deidentifier(cli_settings(), pseudonym_key=secrets.token_bytes(32))
     click.echo(json.dumps(evaluate(engine, _seeds(seeds), texts_per_seed), indent=2, ensure_ascii=False))

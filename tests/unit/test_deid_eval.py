@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
+from click.testing import CliRunner
+
+from agents.cli import main
+from agents.cli.data import deid_eval
 from agents.demo.deid_corpus import DeidCorpus, LabelledText, Planted
-from agents.tools.deid_eval import score
+from agents.demo.deid_eval import HELD_OUT_SEEDS, score
 from models.deid import DeidResult, Entity
 
 SHAPES = {
@@ -68,16 +74,18 @@ def test_score_counts_a_kept_identifier_a_found_name_and_no_leak() -> None:
     assert figures["mixed_person_recall"] == 1.0
     assert figures["structured_leaks"] == 0
     assert figures["place_keep_rate"]["rate"] == 1.0
+    assert figures["person_precision"]["rate"] == 1.0
     assert all(figures["aims_met"].values())
 
 
 def test_score_counts_a_mangled_identifier_a_half_found_name_and_a_leak() -> None:
     sample = _sample()
     name = sample.text.index("Evelyn")
+    order = sample.text.index("SO-")
     result = DeidResult(
         # The family name is left in clear: a name is found only when every character of it is covered.
-        text="客户<PERSON_1> Nguyen下单<ORGANIZATION>，电话138 1234 5678，发货地<LOCATION>。",
-        entities=(Entity("PERSON", name, name + 6, 0.85),),
+        text="客户<PERSON_1> Nguyen下单<PERSON_2>，电话138 1234 5678，发货地<LOCATION>。",
+        entities=(Entity("PERSON", name, name + 6, 0.85), Entity("PERSON", order, order + 11, 0.85)),
         subjects=(),
     )
     figures = score([sample], [result])
@@ -86,4 +94,29 @@ def test_score_counts_a_mangled_identifier_a_half_found_name_and_a_leak() -> Non
     assert figures["structured_leaks"] == 1
     assert figures["structured"]["leaked_by_type"] == {"CN_MOBILE": 1}
     assert figures["place_keep_rate"]["rate"] == 0.0
+    assert figures["person_precision"] == {"rate": 0.5, "hits": 1, "total": 2}  # the order number is no name
     assert not any(figures["aims_met"].values())
+
+
+def test_sluice_deid_eval_prints_the_figures_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Patterns only (no NER), a few texts: the command's wiring, not the models, is under test here.
+    monkeypatch.setenv("SLUICE_NER_ENABLED", "false")
+    result = CliRunner().invoke(main, ["deid", "eval", "--seeds", "5,6", "--texts", "20"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["seeds"] == [5, 6] and figures["texts"] == 40
+    assert figures["engine"].endswith("+patterns-only")
+    assert figures["protected_keep_rate"] == 1.0  # nothing but patterns: no NER to mangle identifiers
+    assert figures["structured_leaks"] == 0
+    assert figures["mixed_person_recall"] == 0.0  # and nothing to find names
+
+
+def test_the_default_seeds_are_the_held_out_ones() -> None:
+    option = next(p for p in deid_eval.params if p.name == "seeds")
+    assert tuple(int(seed) for seed in str(option.default).split(",")) == HELD_OUT_SEEDS
+
+
+@pytest.mark.parametrize("seeds", ["", "1,x"])
+def test_bad_seeds_are_a_usage_error(seeds: str) -> None:
+    result = CliRunner().invoke(main, ["deid", "eval", "--seeds", seeds, "--texts", "1"])
+    assert result.exit_code == 2

@@ -2,7 +2,8 @@
 
 Three figures, each on texts generated from seeds the recognizers were not tuned on (agents/demo/deid_corpus.py):
 - keep rate of protected identifiers: planted document numbers, SKUs and trace ids that come out verbatim;
-- recall of person names, by the languages of the text: names whose every character lies in a PERSON entity;
+- recall of person names, by the languages of the text: names whose every character lies in a PERSON entity
+  (and, beside it, precision: PERSON entities that touch a planted name);
 - structured leaks: planted phones, IDs, cards, USCCs, e-mail and IP addresses still readable in any spelling.
 Place names kept (country and city names under the configured operators) are reported beside them.
 """
@@ -68,11 +69,15 @@ def _survives(sample: LabelledText, planted: Planted, output: str) -> bool:
 
 def score(samples: Sequence[LabelledText], results: Sequence[DeidResult]) -> dict[str, Any]:
     """The evaluation figures for texts and what de-identification made of them (one result per text)."""
-    protected, persons, places = _Tally(), _Tally(), _Tally()
+    protected, persons, places, person_entities = _Tally(), _Tally(), _Tally(), _Tally()
     leaks: Counter[str] = Counter()
     planted_structured = 0
     for sample, result in zip(samples, results, strict=True):
         person_spans = [(entity.start, entity.end) for entity in result.entities if entity.type == PERSON_KIND]
+        names = [(p.start, p.end) for p in sample.planted if p.kind == PERSON_KIND]
+        for start, end in person_spans:
+            # Precision: a PERSON entity that touches no planted name replaced words that were not a name.
+            person_entities.add("all", any(start < name_end and name_start < end for name_start, name_end in names))
         for planted in sample.planted:
             if planted.kind in PROTECTED_KINDS:
                 kept = _survives(sample, planted, result.text)
@@ -103,6 +108,7 @@ def score(samples: Sequence[LabelledText], results: Sequence[DeidResult]) -> dic
         },
         "protected": protected.rates(),
         "person_recall": persons.rates(),
+        "person_precision": person_entities.rates().get("all"),
         "place_keep_rate": places.rates().get("all"),
         "structured": {"planted": planted_structured, "leaked_by_type": dict(sorted(leaks.items()))},
     }
