@@ -26,12 +26,13 @@ _BUSINESS_WORDS = _words(
     "account accounts system sync login error tel phone mobile fax email"
 )
 # Roles, titles and the verbs and particles that announce a person (lower case, no dot). Outside any NER span:
-# they are cut off an organisation's edge too ("Dear Mary Evans" tagged ORG, the person cut out of it).
+# they are cut off an organisation's edge too ("Dear Mary Evans" tagged ORG, the person cut out of it). Words that
+# are also given names (Per, Dean, Hunter, Will, Grant) are left out: trimming one would leave it readable.
 _PERSON_CUE_WORDS = _words(
     "customer customers client clients mr mrs ms miss mx dr prof professor sir madam dear hi hello hey attn cc "
     "contact manager buyer engineer user supplier vendor sales rep owner approver agent courier recipient "
     "consignee director ceo cfo cto coo supervisor colleague mgr met meet called call ask asked please thanks "
-    "spoke emailed visited per via from with by and to the our your their team support person"
+    "spoke emailed visited via from with by and to the our your their team support person"
 )
 _DETERMINERS = frozenset({"the", "a", "an", "our", "your", "their", "my", "this", "that"})
 

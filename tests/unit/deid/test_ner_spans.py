@@ -129,3 +129,8 @@ def test_code_words(word: str, code: bool) -> None:
 @pytest.mark.parametrize(("word", "not_name"), [("Customer", True), ("Dr.", True), ("order", True), ("Evelyn", False)])
 def test_not_name_words(word: str, not_name: bool) -> None:
     assert is_not_name_word(word) is not_name
+
+
+@pytest.mark.parametrize("name", ["Per Olsen", "Dean Smith", "Hunter English", "Grant Lee"])
+def test_given_names_that_are_also_words_are_not_trimmed_as_cues(name: str) -> None:
+    assert refined(f"{name} called", span(f"{name} called", name)) == [("PERSON", name)]
