@@ -29,7 +29,7 @@ from agents.tools.leaks import leak_variants
 if TYPE_CHECKING:
     from models.deid import Deidentifier, DeidResult
 
-# Seeds no recognizer or filter was tuned on; development used seeds 1-20.
+# Seeds no recognizer or filter was tuned on; development used seeds 1-3.
 HELD_OUT_SEEDS = (9001, 9002, 9003)
 TEXTS_PER_SEED = 400
 BATCH_SIZE = 64
