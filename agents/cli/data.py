@@ -83,6 +83,40 @@ def deid(ctx: click.Context) -> None:
         click.echo(line)
 
 
+def _seeds(value: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not seeds:
+        raise click.BadParameter("name at least one seed")
+    return seeds
+
+
+@deid.command("eval")
+@click.option(
+    "--seeds",
+    default="9001,9002,9003",
+    show_default=True,
+    help="Corpus seeds, comma-separated; the default ones were never used to tune the recognizers.",
+)
+@click.option("--texts", "texts_per_seed", default=400, show_default=True, type=click.IntRange(1, 100_000))
+def deid_eval(seeds: str, texts_per_seed: int) -> None:
+    """Measure de-identification on generated, labelled text (JSON on stdout).
+
+    Keep rate of protected identifiers (document numbers, SKUs, trace ids that survive verbatim), recall of person
+    names in mixed Chinese/English and single-language text, structured PII leaks, and place names kept, with the
+    configured operators and NER setting. The texts are synthetic; nothing real is read or printed.
+    """
+    import secrets
+
+    from agents.core.deid import build_deidentifier
+    from agents.demo.deid_eval import evaluate
+
+    engine = build_deidentifier(cli_settings(), pseudonym_key=secrets.token_bytes(32))
+    click.echo(json.dumps(evaluate(engine, _seeds(seeds), texts_per_seed), indent=2, ensure_ascii=False))
+
+
 def _entity_types(*, identifiers_only: bool = False) -> list[str]:
     from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES
 

@@ -12,11 +12,15 @@ if TYPE_CHECKING:  # Presidio, spaCy and jiagu load in seconds: only the process
     from models.deid.fields import DeclaredFieldAnonymizer
 
 
-def build_deidentifier(settings: Settings) -> PresidioDeidentifier:
+def build_deidentifier(settings: Settings, *, pseudonym_key: bytes | None = None) -> PresidioDeidentifier:
+    """The configured engine; `pseudonym_key` stands in for the configured key where no pseudonym is kept (the
+    evaluation scores what is found and kept, which does not depend on the key)."""
     from models.deid import PresidioDeidentifier
 
     return PresidioDeidentifier(
-        pseudonym_key=settings.pseudonym_secret(), operators=settings.deid_operators, ner_enabled=settings.ner_enabled
+        pseudonym_key=pseudonym_key if pseudonym_key is not None else settings.pseudonym_secret(),
+        operators=settings.deid_operators,
+        ner_enabled=settings.ner_enabled,
     )
 
 

@@ -43,7 +43,7 @@ API_SERVICE_TOKEN = GeneratedKey("api-service.token", "SLUICE_API_SERVICE_TOKEN"
 DIGEST_KEY_LABEL = b"sluice/digest-key/v1"
 
 
-OperatorName = Literal["pseudonym", "replace", "mask", "redact"]
+OperatorName = Literal["pseudonym", "replace", "mask", "redact", "keep"]
 
 DEFAULT_OPERATORS: dict[str, OperatorName] = {
     # Identifiers map to keyed pseudonyms so records about one subject stay linkable without the value.
@@ -55,6 +55,11 @@ DEFAULT_OPERATORS: dict[str, OperatorName] = {
     "PERSON": "pseudonym",
     # Card numbers keep their last four digits, the form people are used to seeing on receipts.
     "BANK_CARD": "mask",
+    # Public place names (countries, regions, large cities) are business facts ("ships from France"), not personal
+    # data: kept, so answers and records stay readable. Street-level addresses and places NER found that are not
+    # known public places (often a misread name) are replaced (models/deid/places.py; README, Privacy model).
+    "PLACE": "keep",
+    "ADDRESS": "replace",
     "LOCATION": "replace",
     "ORGANIZATION": "replace",
 }
@@ -227,7 +232,7 @@ class Settings(BaseSettings):
     )
     deid_operators: dict[str, OperatorName] = Field(
         default_factory=lambda: dict(DEFAULT_OPERATORS),
-        description="Operator per entity type (pseudonym, replace, mask, redact); others use pseudonym.",
+        description="Operator per entity type (pseudonym, replace, mask, redact, keep); others use pseudonym.",
     )
     # --- Inference ------------------------------------------------------------------------------------------------
     registry_dir: Path | None = Field(default=None, description="Model registry root; unset = var/models/registry.")

@@ -86,7 +86,8 @@ class DeidentifyStage:
         texts = [cleaned for _, _, cleaned, _ in prepared]
         started = time.perf_counter()
         try:
-            results = self.deidentifier.deidentify_batch(texts)
+            # The packs' protected identifiers (document numbers of a tenant's own format) stay out of NER spans.
+            results = self.deidentifier.deidentify_batch(texts, protected=engine.protected_identifiers)
             per_record_ms = (time.perf_counter() - started) * 1000 / len(texts)
             pairs = [(item, result, per_record_ms) for item, result in zip(prepared, results, strict=True)]
         except RetriableError:
@@ -97,7 +98,7 @@ class DeidentifyStage:
             for item in prepared:
                 one_started = time.perf_counter()
                 try:
-                    result = self.deidentifier.deidentify_batch([item[2]])[0]
+                    result = self.deidentifier.deidentify_batch([item[2]], protected=engine.protected_identifiers)[0]
                 except Exception as exc:
                     outcome.failures.append(unexpected_failure(item[0], self.name, exc))
                     continue

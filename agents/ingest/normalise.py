@@ -72,7 +72,8 @@ def normalise(source: str, event: SourceEvent, position: SourcePosition) -> Unif
         declared = _pii(
             ("customer", "PERSON", erp.customer_name),
             ("phone", "CN_MOBILE", erp.contact_phone),
-            ("shipping address", "LOCATION", erp.shipping_address),
+            # ADDRESS, not LOCATION: place names may be kept, a street address never is.
+            ("shipping address", "ADDRESS", erp.shipping_address),
         )
     elif isinstance(event, CrmEvent) and event.payload is not None:
         crm = event.payload

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.cleaning.bundled import load_bundled_packs
 from models.cleaning.engine import CleanResult, RuleEngine
 from models.cleaning.errors import RulePackError
+from models.cleaning.identifiers import ProtectedIdentifier
 from models.cleaning.pack import RulePack
 from models.cleaning.rules import AbbreviationRule, BuiltinRule, RegexRule, Rule, UnitRule
 
@@ -12,6 +13,7 @@ __all__ = [
     "AbbreviationRule",
     "BuiltinRule",
     "CleanResult",
+    "ProtectedIdentifier",
     "RegexRule",
     "Rule",
     "RuleEngine",

@@ -10,7 +10,7 @@ from models.cleaning.compiled import Applier, Spans, compile_rule
 from models.cleaning.errors import RulePackError
 from models.cleaning.pack import RulePack
 from models.packs import PackEngine
-from models.packs.linear_regex import compile_literals
+from models.packs.linear_regex import PackPattern, compile_literals
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class RuleEngine(PackEngine[RulePack]):
     cannot remove or weaken the base pack (see base_guard): such a change raises RulePackError.
     """
 
-    __slots__ = ("_protected_re", "_rules")
+    __slots__ = ("_protected_identifiers", "_protected_re", "_rules")
 
     def __init__(self, packs: Sequence[RulePack]) -> None:
         super().__init__(packs)
@@ -39,6 +39,14 @@ class RuleEngine(PackEngine[RulePack]):
         # Terms come from packs on rules.v1: RE2 finds them in one linear pass however many there are.
         # Longest first, so a protected term that contains another is protected whole.
         self._protected_re = compile_literals(terms) if terms else None
+        self._protected_identifiers = tuple(
+            identifier.compile() for pack in self.packs for identifier in pack.protected_identifiers
+        )
+
+    @property
+    def protected_identifiers(self) -> tuple[PackPattern, ...]:
+        """The packs' protected-identifier patterns (RE2), which de-identification cuts out of NER detections."""
+        return self._protected_identifiers
 
     def with_pack(self, pack: RulePack) -> RuleEngine:
         if pack.name == BASE_PACK:

@@ -16,11 +16,19 @@ from presidio_anonymizer.entities import RecognizerResult as AnonymizerInput
 from models.deid.context import SubstringContextEnhancer
 from models.deid.detection_view import detection_views
 from models.deid.entity_types import ENTITY_TYPES, IDENTIFIER_TYPES, NER_TYPES
+from models.deid.ner_spans import cut_out, refine_ner_spans
 from models.deid.nlp import LANGUAGE, NerOnlySpacyNlpEngine, english_view
 from models.deid.operators import operator_configs, validate_operators
 from models.deid.overlaps import Detection, resolve_overlaps
+from models.deid.places import label_addresses, label_places
+from models.deid.protected import SpanPattern, protected_spans
 from models.deid.pseudonyms import pseudonym
-from models.deid.recognizers import ChineseNerRecognizer, EnglishCuedPersonRecognizer, pattern_recognizers
+from models.deid.recognizers import (
+    ChineseNerRecognizer,
+    EnglishCuedPersonRecognizer,
+    MixedScriptPersonRecognizer,
+    pattern_recognizers,
+)
 from models.deid.recognizers.chinese_ner import jiagu_version
 
 __all__ = ["DeidResult", "Deidentifier", "Entity", "PresidioDeidentifier"]
@@ -28,7 +36,9 @@ __all__ = ["DeidResult", "Deidentifier", "Entity", "PresidioDeidentifier"]
 # Bump when a change to recognizers, resolution or operators changes the output for the same input.
 # deid-4: the pattern recognizers read detection views (invisible characters, any digits, numerals,
 # separators and glued letters), not the text as written.
-ENGINE_VERSION = "deid-4"
+# deid-5: NER spans leave protected identifiers, cue words and acronyms outside; street-level LOCATIONs are
+# ADDRESS; names in mixed Chinese/English text are found across the script boundary.
+ENGINE_VERSION = "deid-5"
 _MIN_KEY_BYTES = 16
 
 
@@ -56,16 +66,22 @@ class DeidResult:
 
 
 class Deidentifier(Protocol):
-    """What the streaming agents need: a version for provenance and a batch call."""
+    """What the streaming agents need: a version for provenance and a batch call.
+
+    ``protected`` adds patterns (a rule pack's protected identifiers) to the built-in ones whose matches NER
+    must leave verbatim (models/deid/protected.py).
+    """
 
     version: str
 
-    def deidentify_batch(self, texts: Sequence[str]) -> list[DeidResult]: ...
+    def deidentify_batch(self, texts: Sequence[str], protected: Sequence[SpanPattern] = ()) -> list[DeidResult]: ...
 
 
 class PresidioDeidentifier:
     """Presidio cascade: pattern + checksum recognizers on every text, then spaCy (English, batched with
-    ``nlp.pipe``) and jiagu (Chinese) NER, overlap resolution, and the configured operator per type."""
+    ``nlp.pipe``), jiagu (Chinese) and the cue and mixed-script name recognizers; NER spans refined (protected
+    identifiers and pattern hits cut out, cue words and acronyms trimmed off, LOCATION told into PLACE, ADDRESS
+    and the rest), overlap resolution, and the configured operator per type."""
 
     def __init__(
         self,
@@ -102,6 +118,7 @@ class PresidioDeidentifier:
                     SpacyRecognizer(supported_language=LANGUAGE, supported_entities=list(NER_TYPES)),
                     ChineseNerRecognizer(LANGUAGE),
                     EnglishCuedPersonRecognizer(LANGUAGE),
+                    MixedScriptPersonRecognizer(LANGUAGE),
                 ],
                 supported_languages=[LANGUAGE],
             )
@@ -115,14 +132,20 @@ class PresidioDeidentifier:
         self._operators = operator_configs(operators, ENTITY_TYPES, self._key)
         self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
 
-    def deidentify_batch(self, texts: Sequence[str]) -> list[DeidResult]:
-        """De-identify ``texts``; the result for each text does not depend on the rest of the batch."""
+    def deidentify_batch(self, texts: Sequence[str], protected: Sequence[SpanPattern] = ()) -> list[DeidResult]:
+        """De-identify ``texts``; the result for each text does not depend on the rest of the batch.
+
+        Identifier-shaped matches of the built-in and the ``protected`` patterns are cut out of NER detections
+        only: pattern/checksum detections run first and are never shortened, so a protected pattern cannot
+        shield a phone, a card or a resident ID.
+        """
         if not texts:
             return []
         pattern_hits = [self._find_patterns(text) for text in texts]
         ner_hits = self._run_ner(texts, pattern_hits)
         return [
-            self._finish(text, patterns, ner) for text, patterns, ner in zip(texts, pattern_hits, ner_hits, strict=True)
+            self._finish(text, patterns, ner, protected_spans(text, protected))
+            for text, patterns, ner in zip(texts, pattern_hits, ner_hits, strict=True)
         ]
 
     def _find_patterns(self, text: str) -> list[Detection]:
@@ -155,12 +178,19 @@ class PresidioDeidentifier:
             for text, item in zip(texts, artifacts, strict=True)
         ]
 
-    def _finish(self, text: str, pattern_hits: list[Detection], ner_hits: list[RecognizerResult]) -> DeidResult:
-        detections = list(pattern_hits)
-        detections += [
-            Detection(hit.entity_type, hit.start, hit.end, hit.score, from_pattern=False) for hit in ner_hits
-        ]
-        resolved = resolve_overlaps(text, detections)
+    def _finish(
+        self,
+        text: str,
+        pattern_hits: list[Detection],
+        ner_hits: list[RecognizerResult],
+        protected: list[tuple[int, int]],
+    ) -> DeidResult:
+        ner = [Detection(hit.entity_type, hit.start, hit.end, hit.score, from_pattern=False) for hit in ner_hits]
+        # Pattern hits would win their overlaps anyway; cut out now, a phone's digits do not make "Tel" an address.
+        ner = cut_out(ner, [*protected, *((hit.start, hit.end) for hit in pattern_hits)])
+        # Addresses are told from other places before trimming, which would take a house number off the edge.
+        ner = label_places(text, refine_ner_spans(text, label_addresses(text, ner)))
+        resolved = resolve_overlaps(text, [*pattern_hits, *ner])
         if not resolved:
             return DeidResult(text=text, entities=(), subjects=())
         anonymized = self._anonymizer.anonymize(

@@ -6,4 +6,7 @@ from __future__ import annotations
 IDENTIFIER_TYPES = frozenset({"CN_RESIDENT_ID", "CN_MOBILE", "EMAIL_ADDRESS", "BANK_CARD", "CN_USCC"})
 PATTERN_TYPES = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "EMAIL_ADDRESS", "IP_ADDRESS")
 NER_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
-ENTITY_TYPES = PATTERN_TYPES + NER_TYPES
+# Types the engine derives from NER's LOCATION (models/deid/places.py): a street-level address, or a public place
+# name (country, region, large city). A field the schema declares as an address is ADDRESS too.
+DERIVED_TYPES = ("ADDRESS", "PLACE")
+ENTITY_TYPES = PATTERN_TYPES + NER_TYPES + DERIVED_TYPES

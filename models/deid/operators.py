@@ -1,4 +1,4 @@
-"""What replaces each detected value: pseudonym, replace, mask or redact, as Presidio operator configs."""
+"""What replaces each detected value: pseudonym, replace, mask, redact or keep, as Presidio operator configs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from presidio_anonymizer.entities import OperatorConfig
 
 from models.deid.pseudonyms import pseudonym
 
-OPERATORS = ("pseudonym", "replace", "mask", "redact")
+# `keep` leaves a detected value as written (it is still counted): for types that are not personal data in
+# context, such as country and city names in a business answer.
+OPERATORS = ("pseudonym", "replace", "mask", "redact", "keep")
 DEFAULT_OPERATOR = "pseudonym"
 _KEPT_CHARS = 4
 
@@ -34,6 +36,8 @@ def replacement(operator: str, entity_type: str, key: bytes) -> Callable[[str], 
         return mask_value
     if operator == "redact":
         return lambda value: ""
+    if operator == "keep":
+        return lambda value: value
     raise ValueError(f"unknown de-identification operator {operator!r} for {entity_type}")
 
 

@@ -15,8 +15,10 @@ _SPECIFICITY = (
     "EMAIL_ADDRESS",
     "IP_ADDRESS",
     "PERSON",
+    "ADDRESS",
     "ORGANIZATION",
     "LOCATION",
+    "PLACE",
 )
 _RANK = {entity_type: len(_SPECIFICITY) - index for index, entity_type in enumerate(_SPECIFICITY)}
 

@@ -29,6 +29,21 @@ def test_unknown_operator_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_default_operators_keep_public_places_and_replace_addresses_and_unvetted_locations() -> None:
+    from models.deid.entity_types import ENTITY_TYPES
+    from models.deid.operators import validate_operators
+
+    operators = load_settings().deid_operators
+    assert (operators["PLACE"], operators["ADDRESS"], operators["LOCATION"]) == ("keep", "replace", "replace")
+    assert operators["PERSON"] == "pseudonym"
+    validate_operators(operators, ENTITY_TYPES)  # every default names a type the engine knows
+
+
+def test_keep_is_an_operator_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_DEID_OPERATORS", json.dumps({"LOCATION": "keep", "PERSON": "replace"}))
+    assert load_settings().deid_operators == {"LOCATION": "keep", "PERSON": "replace"}
+
+
 def test_redacted_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLUICE_PSEUDONYM_KEY", "super-secret-value")
     shown = json.dumps(load_settings().redacted())

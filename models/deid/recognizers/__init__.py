@@ -13,6 +13,7 @@ from models.deid.recognizers.cn_uscc import CnUsccRecognizer
 from models.deid.recognizers.email import EmailAddressRecognizer
 from models.deid.recognizers.en_person_cue import EnglishCuedPersonRecognizer
 from models.deid.recognizers.ip_address import IpAddressRecognizer
+from models.deid.recognizers.mixed_script_person import MixedScriptPersonRecognizer
 
 __all__ = [
     "PATTERN_RECOGNIZERS",
@@ -25,6 +26,7 @@ __all__ = [
     "EmailAddressRecognizer",
     "EnglishCuedPersonRecognizer",
     "IpAddressRecognizer",
+    "MixedScriptPersonRecognizer",
     "pattern_recognizers",
 ]
 

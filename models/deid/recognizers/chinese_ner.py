@@ -36,8 +36,11 @@ _SURNAMES = frozenset(
     "连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂佟臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖"
     "巩佘池查麻苑迟邝封谈匡鞠惠荆冀郁胥班储栗燕楚鄢劳谌奚皮粟冼蔺楼满闻厉伊仝郜阚权帅屠朴盖练廉禹"
     "井祖漆巴丰卿狄宣晋扈晁芮普阙浦戈伏鹿薄邸雍辜羊裘亓修邰赫杭况宿鲜逯隆茹诸战慕危嵇湛宾戎勾茅"
-    "於揭尉冶斯束檀昝智幸奉植衡富尧闭侍晏濮萧阎解计全利"
+    "於揭尉冶斯束檀昝智幸奉植衡富尧闭侍晏濮萧阎解计全利赖洪"
 )
+# Surnames left out above because they are far more often function or common words (向客户, 时间, 成本). A run of
+# Chinese set alone in English text ("Met 向莉 and") cannot be that word, so there they count as surnames.
+_WORD_SURNAMES = frozenset("于向时和来都成路明应乐由")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -49,7 +52,7 @@ _COMPOUND_SURNAMES = _words(
     "百里 呼延 澹台 万俟 闻人 申屠 太史 钟离 赫连 宗政 濮阳 公冶 太叔 单于 仲孙 拓跋 淳于 东郭"
 )
 # Words before a name that say a person follows: roles and verbs of addressing someone.
-_PRE_CUES = _words(
+PRE_CUES = _words(
     "客户 用户 会员 联系人 收件人 寄件人 收货人 投诉人 经办人 负责人 申请人 当事人 法人 代表人 法定代表人 "
     "担保人 借款人 持卡人 户主 业主 房东 租客 患者 病人 家属 员工 职员 同事 经理 主管 总监 主任 老师 "
     "医生 护士 律师 客服 专员 助理 司机 快递员 业务员 销售 学生 家长 姓名 名字 转告 告知 通知 联系 致电 "
@@ -57,7 +60,7 @@ _PRE_CUES = _words(
     "今天 昨天 明天"
 )
 # Words right after a name: honorifics and the verbs typical of call-centre and CRM notes.
-_POST_CUES = _words(
+POST_CUES = _words(
     "先生 女士 小姐 老师 经理 总 医生 同学 同志 师傅 阿姨 叔叔 大爷 老板 主任 律师 来电 致电 打电话 反映 "
     "表示 称 说 说明 投诉 要求 申请 办理 签字 签收 确认 咨询 提出 认为 同意 拒绝 收到 发现 负责 联系 "
     "已 已经 于 在 的 和 与 及 等 曾 也 都 将 会 今天 明天 昨天 本人 家 女儿 儿子 妻子 丈夫"
@@ -68,7 +71,7 @@ _NOT_GIVEN = (
         "的 了 在 是 和 与 及 或 说 也 都 就 而 把 被 让 给 向 从 对 为 以 于 已 将 会 要 能 可 去 来 到 "
         "上 下 中 里 等 这 那 你 我 他 她 它 们 不 没 很 再 又 还 才 先 后 前 时 年 月 日 号 人 称 问 请"
     )
-    | _POST_CUES
+    | POST_CUES
 )
 # Dictionary frequency above which a two-character word is taken to be a common word (明天 1725,
 # 已经 15828) rather than a given name (建华 64, 海燕 76): measured on jiagu's own dictionary.
@@ -77,7 +80,7 @@ _MAX_GIVEN_NAME_FREQ = 1000
 # (张伟 8, 李明 43) — common words starting with surname characters (马上, 高兴) are far more frequent.
 _MAX_FULL_NAME_FREQ = 100
 _CUE_SPLIT = re.compile(
-    "((?:" + "|".join(sorted((cue for cue in _PRE_CUES if len(cue) >= 2), key=len, reverse=True)) + "))"
+    "((?:" + "|".join(sorted((cue for cue in PRE_CUES if len(cue) >= 2), key=len, reverse=True)) + "))"
 )
 _COLONS = frozenset({":", "：", " ", "\t", "\u3000"})
 
@@ -94,8 +97,17 @@ def jiagu_version() -> str:
     return importlib.metadata.version("jiagu")
 
 
+def _load_dictionary() -> None:
+    """Load jiagu's segmentation dictionary once. Loading adds its counts to the ones already there, so a second
+    load would double every frequency the thresholds below compare against."""
+    if not jiagu.any.seg_nroute.initialized:
+        jiagu.any.init_cws()
+
+
 def _vocab_freq(word: str) -> int:
-    # jiagu exposes its segmentation dictionary only through the module-level analyzer instance.
+    # jiagu exposes its segmentation dictionary only through the module-level analyzer instance. A name test can
+    # come before any segmentation (mixed-script text), so the dictionary is loaded here if it is not yet.
+    _load_dictionary()
     vocab: dict[str, int] = jiagu.any.seg_nroute.vocab
     return vocab.get(word, 0)
 
@@ -126,6 +138,20 @@ def _is_full_name_word(word: str) -> bool:
     if 2 <= len(word) <= 3 and word[0] in _SURNAMES:
         return True
     return 3 <= len(word) <= 4 and word[:2] in _COMPOUND_SURNAMES
+
+
+def looks_like_full_name(text: str, *, standing_alone: bool = False) -> bool:
+    """Whether ``text`` alone reads as surname + given name (陆敏, 冷雪梅, 欧阳娜娜) and is no common word (高兴).
+
+    ``standing_alone``: ``text`` is a whole run of Chinese inside other-script text, so surnames that are also
+    function words (向, 时) count.
+    """
+    if not _ALL_HAN.fullmatch(text) or text in _FIELD_LABELS or _vocab_freq(text) >= _MAX_FULL_NAME_FREQ:
+        return False
+    if text[:2] in _COMPOUND_SURNAMES and 3 <= len(text) <= 4:
+        return _is_given_name(text[2:])
+    surname = text[0] in _SURNAMES or (standing_alone and text[0] in _WORD_SURNAMES)
+    return surname and 2 <= len(text) <= 3 and _is_given_name(text[1:])
 
 
 def _is_common_word_span(words: Sequence[_Word], begin: int, end: int) -> bool:
@@ -173,15 +199,15 @@ def _has_cue(words: Sequence[_Word], begin: int, end: int) -> bool:
     while before >= 0 and words[before].text in _COLONS:
         before -= 1
     if before >= 0:
-        if words[before].text in _PRE_CUES:
+        if words[before].text in PRE_CUES:
             return True
         # The segmenter often splits role nouns ("联系" + "人"), so match on the preceding characters.
         preceding = "".join(word.text for word in words[max(0, before - 2) : before + 1])
-        if any(preceding.endswith(cue) for cue in _PRE_CUES if len(cue) >= 2):
+        if any(preceding.endswith(cue) for cue in PRE_CUES if len(cue) >= 2):
             return True
         if len(preceding) >= 2 and preceding[-1] in "人员者" and _ALL_HAN.fullmatch(preceding[-2:]):
             return True
-    return end < len(words) and words[end].text in _POST_CUES
+    return end < len(words) and words[end].text in POST_CUES
 
 
 def _cue_persons(words: Sequence[_Word]) -> list[tuple[int, int]]:
@@ -231,7 +257,7 @@ class ChineseNerRecognizer(EntityRecognizer):
     def load(self) -> None:
         # Pay the model and dictionary load at start rather than on the first record.
         jiagu.any.init_ner()
-        jiagu.any.init_cws()
+        _load_dictionary()
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

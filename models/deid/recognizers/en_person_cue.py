@@ -14,7 +14,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 PERSON = "PERSON"
 _CUES = (
-    r"met(?: with)?|meeting with|call(?:ed)?(?: with)?|spoke(?: to| with)?|talked to|emailed|e-mailed|"
+    r"met(?: with)?|meet(?:ing)?(?: with)?|call(?:ed)?(?: with)?|spoke(?: to| with)?|talked to|emailed|e-mailed|"
     r"contact(?:ed)?|ask(?:ed)? for|visited|visit from|according to|on behalf of|attn:?|cc:?|"
     r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?|Prof\.?|Dear|Hi|Hello|customer|client|manager|buyer|engineer|user"
 )

@@ -1,4 +1,5 @@
-"""What each pattern entity type looks like (regexes, checksums, plausibility checks), with no Presidio import.
+"""What each pattern entity type looks like (regexes, checksums, plausibility checks), with no Presidio import;
+and the word lists that tell names and places apart (name_words.py, places.py).
 
 One module per type, beside its recognizer in models/deid/recognizers/, which wraps it in Presidio. Pseudonyms and
 the identifier lookup (`sluice forget --identifier`, `sluice deid pseudonym`) use these directly: importing

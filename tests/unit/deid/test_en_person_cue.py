@@ -17,6 +17,8 @@ def found(text: str) -> list[str]:
     ("text", "name"),
     [
         ("Met Jill Hays at the Shanghai expo", "Jill Hays"),
+        ("will meet Hunter English next week", "Hunter English"),
+        ("meeting with Rebecca Hines on Monday", "Rebecca Hines"),
         ("Follow-up call with Crystal Walton: wants a quote", "Crystal Walton"),
         ("spoke to Mary-Ann O'Neil yesterday", "Mary-Ann O'Neil"),
         ("Dear John A. Smith,", "John A. Smith"),

@@ -54,6 +54,12 @@ def test_redact_removes_the_value() -> None:
     assert only(patterns_only(EMAIL_ADDRESS="redact"), f"mail {EMAIL} now").text == "mail  now"
 
 
+def test_keep_leaves_the_value_and_still_counts_it() -> None:
+    result = only(patterns_only(IP_ADDRESS="keep"), f"from {IP} at noon")
+    assert result.text == f"from {IP} at noon"
+    assert result.entity_counts == {"IP_ADDRESS": 1}
+
+
 def test_each_type_gets_its_own_operator() -> None:
     engine = patterns_only(CN_MOBILE="replace", BANK_CARD="mask")
     result = only(engine, f"{PHONE} / {CARD} / {EMAIL}")

@@ -21,9 +21,11 @@ class FakeDeidentifier:
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.protected: list[Sequence[object]] = []
 
-    def deidentify_batch(self, texts: Sequence[str]) -> list[DeidResult]:
+    def deidentify_batch(self, texts: Sequence[str], protected: Sequence[object] = ()) -> list[DeidResult]:
         self.batches.append(len(texts))
+        self.protected.append(protected)
         if any("POISON" in t for t in texts):
             raise RuntimeError("library failure quoting the input: " + " ".join(texts))
         out = []

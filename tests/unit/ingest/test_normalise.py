@@ -90,3 +90,13 @@ def test_tombstone_is_a_deleted_record_with_no_text() -> None:
     record = unified("crm", "crm.events.v1", None)
     assert record.deleted and record.free_text == "" and record.declared_pii == ()
     assert record.record_id == record_id_for("crm", "acme", "e-7")
+
+
+def test_a_shipping_address_is_declared_as_an_address_not_a_place() -> None:
+    # ADDRESS keeps its replacing operator when place names (PLACE) are kept.
+    record = unified(
+        "erp",
+        "erp.events.v1",
+        {"doc_type": "order", "doc_no": "SO-1", "remarks": "x", "shipping_address": "北京市海淀区学院路12号3栋"},
+    )
+    assert {(d.entity_type, d.value) for d in record.declared_pii} == {("ADDRESS", "北京市海淀区学院路12号3栋")}

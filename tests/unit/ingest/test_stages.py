@@ -215,3 +215,21 @@ def test_a_record_that_outgrows_the_output_limit_is_a_dead_letter_not_a_broken_s
     assert [r.position.offset for r in outcome.results] == [0]
     (failure,) = outcome.failures
     assert (failure.position.offset, failure.error_type, failure.stage) == (1, "OversizedPayloadError", "deidentify")
+
+
+def test_the_rule_packs_protected_identifiers_reach_the_deidentifier() -> None:
+    from models.cleaning import RulePack
+
+    identifiers = [{"id": "a.c", "pattern": "C-[0-9]+"}]
+    data = {"name": "acme", "version": "1.0.0", "rules": [], "protected_identifiers": identifiers}
+    pack = RulePack.from_mapping(data)
+    deidentifier = FakeDeidentifier()
+    stage = DeidentifyStage(
+        rules=RuleEngineRef(RuleEngine([*load_bundled_packs(), pack])),
+        deidentifier=deidentifier,
+        fields=DeclaredFieldAnonymizer(pseudonym_key=b"k" * 32, operators={}),
+        max_message_bytes=10_000,
+    )
+    stage.run([crm_message(0, "case C-12345")])
+    (protected,) = deidentifier.protected
+    assert [pattern.pattern for pattern in protected] == ["C-[0-9]+"]  # type: ignore[attr-defined]
