@@ -285,3 +285,20 @@ async def test_an_explanation_that_cannot_be_made_is_a_clear_page_and_an_audit_e
     assert reply.status == 404 and "no context kept for request" in body_of(reply)
     (event,) = console.refusals("explain.refused")
     assert event["details"]["reason"] == "explain_failed" and console.decisions == []
+
+
+async def test_another_tenants_reviewer_gets_no_explanation_of_an_item(console: Console) -> None:
+    explained: list[tuple[str, str]] = []
+
+    def explain(tenant: str, request_id: str) -> str:
+        explained.append((tenant, request_id))
+        return "<html>report</html>"
+
+    assert console.services.review is not None
+    console.services.review.explain = explain
+    intruder = token(console, "globex_reviewer")
+    named = await console.call("GET", "/review/explain", cookie=intruder, query={"tenant": "acme", "id": "r1"})
+    unnamed = await console.call("GET", "/review/explain", cookie=intruder, query={"id": "r1"})
+    assert (named.status, unnamed.status) == (403, 404) and explained == []
+    own = await console.call("GET", "/review/explain", cookie=token(console, "acme_reviewer"), query={"id": "r1"})
+    assert own.status == 200 and explained == [("acme", "r1")]
