@@ -116,17 +116,20 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
     questions = workload(prompts)
     run(render_prompts(generator, TENANT, questions[:2]))  # the first call allocates
     cases: list[dict[str, Any]] = []
-    record_counts = sorted({0, settings.retrieval_k})
+    # No records; the records whole (as before SLUICE_CONTEXT_TOKENS); the same records fitted to the budget.
+    budget = settings.context_tokens or None
+    shapes = [(0, None), (settings.retrieval_k, None), *([(settings.retrieval_k, budget)] if budget else [])]
     load = os.getloadavg()[0]
-    for count in tqdm(record_counts, unit="case", desc="batched vs one at a time"):
+    for count, context_tokens in tqdm(list(dict.fromkeys(shapes)), unit="case", desc="batched vs one at a time"):
         records = record_texts(count, settings.chunk_max_chars)
         retrieved = [RetrievedRecord(record_id=f"rec_{i:04d}", text=text, score=0.5) for i, text in enumerate(records)]
-        rendered = render_prompts(generator, TENANT, questions, retrieved)
+        rendered = render_prompts(generator, TENANT, questions, retrieved, context_tokens=context_tokens)
         prompt_tokens = [generator.count_tokens(p) for p in rendered]
         split = batches([t + MAX_TOKENS for t in prompt_tokens], limits)
         cases.append(
             {
                 "retrieved_records": count,
+                "context_tokens": context_tokens,
                 "prompt_tokens_mean": round(statistics.mean(prompt_tokens)),
                 **compare(run, rendered, split, repeats),
             }
@@ -151,10 +154,11 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
 
 
 def format_table(results: dict[str, Any]) -> str:
-    columns = ("records", "prompt tok", "batches", "batched s", "1-by-1 s", "req/s ratio", "tok/s ratio")
+    columns = ("records", "budget", "prompt tok", "batches", "batched s", "1-by-1 s", "req/s ratio", "tok/s ratio")
     rows = [
         (
             case["retrieved_records"],
+            case.get("context_tokens") or "-",
             case["prompt_tokens_mean"],
             "+".join(str(size) for size in case["batch_sizes"]),
             case["batched"]["seconds"],

@@ -56,11 +56,20 @@ def workload(count: int) -> list[str]:
 
 
 def render_prompts(
-    generator: Any, tenant: str, prompts: Sequence[str], retrieved: Sequence[RetrievedRecord] = ()
+    generator: Any,
+    tenant: str,
+    prompts: Sequence[str],
+    retrieved: Sequence[RetrievedRecord] = (),
+    *,
+    context_tokens: int | None = None,
 ) -> list[str]:
-    """The prompts as the service renders a first chat turn, with `retrieved` as its context (none by default)."""
+    """The prompts as the service renders a first chat turn, with `retrieved` as its context (none by default),
+    fitted to `context_tokens` as the service fits them (None: every record whole)."""
     from models.dialog import load_templates
+    from models.dialog.record_budget import fit_records
 
+    if context_tokens is not None:
+        retrieved = fit_records(retrieved, budget_tokens=context_tokens, count_tokens=generator.count_tokens)
     system = load_templates()["chat-default"].render(tenant, retrieved)
     return [
         generator.render_chat([{"role": "system", "content": system}, {"role": "user", "content": p}]) for p in prompts

@@ -283,6 +283,13 @@ class Settings(BaseSettings):
         "started (it restarts to subscribe to them).",
     )
     retrieval_k: int = Field(default=4, ge=0, le=50, description="Records retrieved per chat request (0 = none).")
+    context_tokens: int = Field(
+        default=448,
+        ge=0,
+        le=32_000,
+        description="Tokens the retrieved records may take in a chat prompt, best first, the last one cut to fit "
+        "(0 = no limit: every record whole). Prefill of the prompt sets chat latency on CPU.",
+    )
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     search_retriever: Literal["hybrid", "dense", "sparse"] = Field(
         default="hybrid",

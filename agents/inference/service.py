@@ -27,6 +27,7 @@ from models.dialog import (
     fit_to_budget,
     variant_label,
 )
+from models.dialog.record_budget import fit_records
 from models.generation.generator import Generation, TextGenerator
 from schemas.inference import (
     CodeValidation,
@@ -174,6 +175,7 @@ class BuiltPrompt:
     tokens: int
     messages: list[ContextMessage]  # the same, de-identified, for the kept context
     template: str
+    records: list[RetrievedRecord] = field(default_factory=list)  # as the prompt shows them (fitted to the budget)
 
 
 @dataclass
@@ -190,6 +192,8 @@ class InferenceService:
     pseudonymise_for: frozenset[str] = frozenset({"*"})
     review_deadline_s: int = 24 * 3600
     keep_context: bool = True
+    # Tokens the retrieved records may take in a chat prompt (None: all of them, whole); models/dialog/record_budget.
+    context_tokens: int | None = None
     code_limits: RunLimits = field(default_factory=RunLimits)
     code_max_attempts: int = 3
     code_failure_action: Literal["review", "reject"] = "review"
@@ -261,6 +265,7 @@ class InferenceService:
         prompt = self._prompt(request, scrubbed, history, retrieved, model.generator, audit)
         if isinstance(prompt, PromptTooLongError):
             return Handled(self._respond(request, "rejected", started, reason=str(prompt)), None, None, audit)
+        retrieved = prompt.records  # what the model was shown: citations, the review item and the context say so
         outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline)
         if not isinstance(outcome, Completed):
             return Handled(self._unanswered(request, outcome, started, common), None, None, audit)
@@ -325,6 +330,9 @@ class InferenceService:
         model_prompt = scrubbed if self._pseudonymise(request.tenant) else request.prompt
         template = self.templates["chat-default" if request.task == "chat" else "complete-default"]
         audit["template"] = template.label
+        if self.context_tokens is not None:
+            retrieved = fit_records(retrieved, budget_tokens=self.context_tokens, count_tokens=generator.count_tokens)
+        audit["context_records"] = len(retrieved)
         try:
             if request.task == "chat":
                 budgeted = fit_to_budget(
@@ -353,7 +361,7 @@ class InferenceService:
         except PromptTooLongError as exc:
             return exc
         messages = [ContextMessage.model_validate(message) for message in kept]
-        return BuiltPrompt(text, tokens, messages, template.label)
+        return BuiltPrompt(text, tokens, messages, template.label, list(retrieved))
 
     async def _generate(
         self, request: InferenceRequest, prompt: str, prompt_tokens: int, model: ServingModel, deadline: float

@@ -167,6 +167,7 @@ def build_service(
         pseudonymise_for=frozenset(settings.pseudonymise_prompts),
         review_deadline_s=settings.review_deadline_s,
         keep_context=settings.keep_request_context,
+        context_tokens=settings.context_tokens or None,
         code_limits=RunLimits(
             cpu_seconds=settings.code_cpu_seconds,
             wall_seconds=settings.code_wall_seconds,

@@ -41,4 +41,6 @@ def test_the_table_shows_each_case_with_its_batches_and_ratios() -> None:
     }
     table = format_table(results).splitlines()
     assert "up to 16 requests and 8192 tokens" in table[0]
-    assert table[2].split() == ["4", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
+    assert table[2].split() == ["4", "-", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
+    budgeted = {**case, "context_tokens": 448, "prompt_tokens_mean": 610}
+    assert format_table({**results, "cases": [budgeted]}).splitlines()[2].split()[:3] == ["4", "448", "610"]

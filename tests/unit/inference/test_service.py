@@ -370,3 +370,22 @@ async def test_an_answer_that_arrives_after_the_deadline_is_a_timeout(service: I
     handled = await service.handle(request("hi", deadline_ms=2000), produced_at=1000.0, history=SessionHistory())
     assert handled.response.status == "timeout" and handled.response.reason == "deadline passed during generation"
     assert handled.response.text == "" and handled.history is None
+
+
+async def test_retrieved_records_are_fitted_to_the_context_budget_and_kept_as_shown(service: InferenceService) -> None:
+    long_text = " ".join(f"word{i}" for i in range(200))
+
+    class LongRetriever:
+        def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
+            return [RetrievedRecord("rec_a", long_text, 0.9), RetrievedRecord("rec_b", "second record", 0.8)]
+
+    service.retriever = LongRetriever()
+    service.context_tokens = 60
+    handled = await service.handle(request("what happened?"), produced_at=time.time(), history=SessionHistory())
+    generator = service.router.model("tiny@1").generator
+    assert isinstance(generator, FakeGenerator)
+    shown = generator.prompts[-1]
+    assert "word0" in shown and "word199" not in shown and "…" in shown and "rec_b" not in shown
+    assert handled.context is not None and [r.record_id for r in handled.context.retrieved] == ["rec_a"]
+    assert handled.context.retrieved[0].text.endswith("…") and handled.audit["context_records"] == 1
+    assert handled.response.citations == ["rec_a"]  # rec_b was never shown, so it cannot be cited
