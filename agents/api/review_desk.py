@@ -158,5 +158,4 @@ def read_review_queue(bootstrap: str, options: dict[str, str] | None = None) -> 
 
 
 def item_json(item: ReviewItem) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(item.model_dump_json())
-    return data
+    return item.model_dump(mode="json")

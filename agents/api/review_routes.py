@@ -36,7 +36,7 @@ from agents.api.review_desk import (
 )
 from agents.core import metrics
 from agents.core.audit import AuditEmitter
-from agents.inference.review import review_key
+from agents.inference.tenancy import request_key
 from schemas.review import ReviewDecision
 
 log = structlog.get_logger(__name__)
@@ -272,7 +272,7 @@ async def _send(ctx: ReviewContext, decision: ReviewDecision) -> None:
     if typed:
         scrubbed = {name: await ctx.run_blocking(ctx.desk.scrub, value) for name, value in typed.items()}
         decision = decision.model_copy(update=scrubbed)
-    await ctx.desk.submit(review_key(decision.tenant, decision.request_id), decision.model_dump_json().encode())
+    await ctx.desk.submit(request_key(decision.tenant, decision.request_id), decision.model_dump_json().encode())
     metrics.REVIEWS.labels(f"sent_{decision.action}").inc()
     log.info(
         "review_decision_sent",

@@ -22,9 +22,9 @@ from agents.inference.binding import Refusal, TenantBinding, binding_of
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
 from agents.inference.reply_to import ReplyToRule
-from agents.inference.review import REVIEWS_TABLE, review_key
+from agents.inference.review import REVIEWS_TABLE
 from agents.inference.service import Handled, InferenceService
-from agents.inference.tenancy import owned, owned_by, table_key, tenant_of
+from agents.inference.tenancy import owned, owned_by, request_key, table_key, tenant_of
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
 from topics.specs import INFERENCE_CONTEXT, INFERENCE_REQUESTS, INFERENCE_RESPONSES, REVIEW_PENDING
@@ -180,11 +180,11 @@ class InferenceFlow:
             elif handled.review is not None:
                 # The final response goes where this one goes, whoever decides and whenever.
                 item = handled.review.model_copy(update={"reply_to": reply_to or INFERENCE_RESPONSES.name})
-                key = review_key(request.tenant, request.request_id)
+                key = request_key(request.tenant, request.request_id)
                 await self.send(REVIEW_PENDING.name, key, item.model_dump_json().encode())
             if handled.context is not None:
                 context = handled.context.model_copy(update={"status": response.status})
-                key = table_key(request.tenant, request.request_id).encode()
+                key = request_key(request.tenant, request.request_id)
                 await self.send(INFERENCE_CONTEXT.name, key, context.model_dump_json().encode())
             await self._publish(response, request, handled.audit, reply_to, position)
         except Exception as exc:  # producing failed: the broker is in trouble, not the request

@@ -55,11 +55,6 @@ Parsed = TypeVar("Parsed", ReviewDecision, ReviewItem)
 RefusalReason = Literal["unknown_request", "already_decided", "escalated_to_admin", "nothing_to_approve"]
 
 
-def review_key(tenant: str, request_id: str) -> bytes:
-    """The Kafka key of an item and of the decisions on it: `[tenant, request_id]`, like the inference tables."""
-    return table_key(tenant, request_id).encode()
-
-
 @dataclass(frozen=True)
 class Final:
     """A decision that ends the review: the response the client gets and the audit event type."""

@@ -27,6 +27,11 @@ def table_key(tenant: str | None, item_id: str) -> str:
     return json.dumps([tenant, item_id], separators=(",", ":"), ensure_ascii=True)
 
 
+def request_key(tenant: str, request_id: str) -> bytes:
+    """The Kafka key of everything Sluice keeps per request: review items and decisions, the kept context."""
+    return table_key(tenant, request_id).encode()
+
+
 def tenant_of(key: str) -> str | None:
     """The tenant a key belongs to; None for a key in the old bare format (or with no tenant)."""
     if not key.startswith("["):

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from agents.cli import main
 from agents.core.kafka_io import produce_all
 from agents.core.settings import Settings
-from agents.tools.explain import context_key, read_request_context
+from agents.inference.tenancy import request_key
+from agents.tools.explain import read_request_context
 from schemas.inference import ContextMessage, KeptRecord, RequestContext
 from topics.admin import admin_client, apply_topics
 from topics.specs import INFERENCE_CONTEXT
@@ -47,10 +48,10 @@ def test_explain_reads_the_latest_kept_context_and_refuses_one_that_is_gone(
     )
     model = f"tiny-llama@{tiny_generator}"
     messages = [
-        (context_key(tenant, "req-1"), kept(tenant, "req-1", model, "Seven days.")),
-        (context_key(tenant, "req-1"), kept(tenant, "req-1", model, "Refunds take 7 days [rec-1].")),
-        (context_key(tenant, "req-2"), kept(tenant, "req-2", model, "Forgotten.")),
-        (context_key(tenant, "req-2"), None),
+        (request_key(tenant, "req-1"), kept(tenant, "req-1", model, "Seven days.")),
+        (request_key(tenant, "req-1"), kept(tenant, "req-1", model, "Refunds take 7 days [rec-1].")),
+        (request_key(tenant, "req-2"), kept(tenant, "req-2", model, "Forgotten.")),
+        (request_key(tenant, "req-2"), None),
     ]
     produce_all(
         bootstrap,

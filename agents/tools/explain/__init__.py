@@ -6,7 +6,6 @@ from agents.tools.explain.build import default_report_path, explain_context_html
 from agents.tools.explain.context import (
     ContextNotKeptError,
     ContextUnreadableError,
-    context_key,
     latest_context,
     read_request_context,
 )
@@ -15,7 +14,6 @@ from agents.tools.explain.report import render_report
 __all__ = [
     "ContextNotKeptError",
     "ContextUnreadableError",
-    "context_key",
     "default_report_path",
     "explain_context_html",
     "explain_report_html",

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from agents.core.messages import SourcePosition
 from agents.core.settings import Settings
-from agents.inference.tenancy import table_key
 from schemas.errors import SluiceError
 from schemas.inference import RequestContext
 from schemas.records import TENANT_PATTERN
@@ -23,11 +22,6 @@ class ContextNotKeptError(SluiceError):
 
 class ContextUnreadableError(SluiceError):
     """The latest context kept for the request cannot be read as a RequestContext."""
-
-
-def context_key(tenant: str, request_id: str) -> bytes:
-    """The record key on inference.context.v1, as the inference worker writes it: canonical JSON `["t","r"]`."""
-    return table_key(tenant, request_id).encode("utf-8")
 
 
 def retention_text(retention_ms: int = INFERENCE_CONTEXT.retention_ms) -> str:

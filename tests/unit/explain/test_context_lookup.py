@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from agents.core.messages import SourcePosition
-from agents.tools.explain import ContextNotKeptError, ContextUnreadableError, context_key, latest_context
+from agents.inference.tenancy import request_key
+from agents.tools.explain import ContextNotKeptError, ContextUnreadableError, latest_context
 from schemas.errors import SluiceError
 from schemas.inference import RequestContext
 from topics.specs import INFERENCE_CONTEXT
@@ -40,10 +41,10 @@ def at(offset: int, key: bytes | None, value: bytes | None, partition: int = 0) 
 
 def test_the_latest_value_under_the_key_wins() -> None:
     records = [
-        at(0, context_key("acme", "req-1"), kept(answer="first")),
-        at(1, context_key("acme", "req-2"), kept("req-2")),
-        at(2, context_key("acme", "req-1"), kept(answer="second")),
-        at(3, context_key("other", "req-1"), kept(tenant="other", answer="not ours")),
+        at(0, request_key("acme", "req-1"), kept(answer="first")),
+        at(1, request_key("acme", "req-2"), kept("req-2")),
+        at(2, request_key("acme", "req-1"), kept(answer="second")),
+        at(3, request_key("other", "req-1"), kept(tenant="other", answer="not ours")),
     ]
     assert latest_context(records, "acme", "req-1").answer == "second"
 
@@ -55,26 +56,26 @@ def test_keys_are_compared_as_json_not_bytes() -> None:
 
 def test_a_request_never_kept_names_the_topic_and_its_retention() -> None:
     with pytest.raises(ContextNotKeptError) as caught:
-        latest_context([at(0, context_key("acme", "req-2"), kept("req-2"))], "acme", "req-1")
+        latest_context([at(0, request_key("acme", "req-2"), kept("req-2"))], "acme", "req-1")
     message = str(caught.value)
     assert TOPIC in message and "req-1" in message and "retention (kept 7 days)" in message
 
 
 def test_a_tombstone_deletes_the_context() -> None:
-    records = [at(0, context_key("acme", "req-1"), kept()), at(1, context_key("acme", "req-1"), None)]
+    records = [at(0, request_key("acme", "req-1"), kept()), at(1, request_key("acme", "req-1"), None)]
     with pytest.raises(ContextNotKeptError, match="deleted"):
         latest_context(records, "acme", "req-1")
 
 
 def test_an_unreadable_latest_value_is_an_error_with_its_position() -> None:
-    records = [at(0, context_key("acme", "req-1"), kept()), at(7, context_key("acme", "req-1"), b'{"answer": 1}')]
+    records = [at(0, request_key("acme", "req-1"), kept()), at(7, request_key("acme", "req-1"), b'{"answer": 1}')]
     with pytest.raises(ContextUnreadableError, match=rf"{TOPIC}\[0\]@7 is not a RequestContext"):
         latest_context(records, "acme", "req-1")
 
 
 def test_a_value_for_another_request_under_the_key_is_refused() -> None:
     with pytest.raises(ContextUnreadableError, match="refused"):
-        latest_context([at(0, context_key("acme", "req-1"), kept("req-9"))], "acme", "req-1")
+        latest_context([at(0, request_key("acme", "req-1"), kept("req-9"))], "acme", "req-1")
 
 
 @pytest.mark.parametrize(("tenant", "request_id"), [("", "r"), ("../x", "r"), ("acme", ""), ("acme", "r" * 129)])

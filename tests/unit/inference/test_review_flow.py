@@ -15,7 +15,8 @@ from agents.core.dead_letters import DeadLetterBuilder, DeadLetterWriter
 from agents.core.digests import keyed_digest
 from agents.core.messages import SourcePosition
 from agents.core.runner import BatchRunner
-from agents.inference.review import REVIEW_TICK, ReviewFlow, review_key
+from agents.inference.review import REVIEW_TICK, ReviewFlow
+from agents.inference.tenancy import request_key
 from schemas.review import ReviewDecision, ReviewItem
 from topics.specs import REVIEW_DECISIONS, REVIEW_PENDING
 
@@ -54,7 +55,7 @@ class Harness:
 
     async def queue(self, item: ReviewItem) -> None:
         await self.deliver(
-            REVIEW_PENDING.name, review_key(item.tenant, item.request_id), item.model_dump_json().encode()
+            REVIEW_PENDING.name, request_key(item.tenant, item.request_id), item.model_dump_json().encode()
         )
 
     async def decide(self, **fields: Any) -> None:
@@ -68,7 +69,9 @@ class Harness:
         }
         decision = ReviewDecision.model_validate(body)
         await self.deliver(
-            REVIEW_DECISIONS.name, review_key(decision.tenant, decision.request_id), decision.model_dump_json().encode()
+            REVIEW_DECISIONS.name,
+            request_key(decision.tenant, decision.request_id),
+            decision.model_dump_json().encode(),
         )
 
 
