@@ -23,6 +23,8 @@ def create_app(
         broker_credentials=broker_credentials(settings.kafka_security()),
         autodiscover=False,
         store="memory://",
+        # Faust makes "{id}-data" in the working directory even with in-memory tables; keep it under var/.
+        datadir=str(settings.var_dir / "faust" / "{conf.name}-data"),
         # Topics are declared in topics/specs.py and created by `sluice topics apply`, never by Faust.
         topic_allow_declare=False,
         topic_disable_leader=True,
