@@ -174,6 +174,11 @@ class RequestContext(BaseModel):
     citations: list[str] = Field(default_factory=list)
     status: Status
     kept_at: datetime
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="alias → pseudonym: the messages and records are as the model read them, with pseudonyms shown "
+        "as short aliases ([P1], [M1]); the answer is as the client received it, aliases mapped back",
+    )
 
 
 class RegistryMessage(BaseModel):

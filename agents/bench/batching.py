@@ -10,6 +10,7 @@ answer depends on the prompt length.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import time
@@ -30,17 +31,26 @@ TENANT = "bench"
 
 
 def record_texts(count: int, chars: int) -> list[str]:
-    """`count` retrieved-record texts of `chars` characters, cut from the workload's sentences (no personal data)."""
+    """`count` retrieved-record texts of `chars` characters, shaped like de-identified records: the workload's
+    sentences, each after a customer's pseudonyms (a person and a mobile number, as ingest writes them)."""
     sentences = workload(128)
     texts = []
     for n in range(count):
         text = ""
         index = n * 7
+        person, mobile = (hashlib.sha256(f"{kind}{n}".encode()).hexdigest()[:16] for kind in "pm")  # one customer
         while len(text) < chars:
-            text += sentences[index % len(sentences)] + " "
+            text += f"<PERSON_{person}> (<CN_MOBILE_{mobile}>): {sentences[index % len(sentences)]} "
             index += 1
-        texts.append(text[:chars])
+        texts.append(_cut_outside_pseudonyms(text, chars))
     return texts
+
+
+def _cut_outside_pseudonyms(text: str, chars: int) -> str:
+    """text[:chars], shortened so that no pseudonym is cut in half (half a pseudonym is no pseudonym)."""
+    cut = text[:chars]
+    opened = cut.rfind("<")
+    return cut[:opened].rstrip() if opened > cut.rfind(">") else cut
 
 
 def batches(costs: Sequence[int], limits: BatchLimits) -> list[range]:
@@ -116,20 +126,27 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
     questions = workload(prompts)
     run(render_prompts(generator, TENANT, questions[:2]))  # the first call allocates
     cases: list[dict[str, Any]] = []
-    # No records; the records whole (as before SLUICE_CONTEXT_TOKENS); the same records fitted to the budget.
+    # No records; the records whole with their pseudonyms (as before SLUICE_CONTEXT_TOKENS); the same records
+    # fitted to the budget; fitted with pseudonyms shown as aliases (SLUICE_PROMPT_ALIASES, the service's default).
     budget = settings.context_tokens or None
-    shapes = [(0, None), (settings.retrieval_k, None), *([(settings.retrieval_k, budget)] if budget else [])]
+    k = settings.retrieval_k
+    shapes = [(0, None, False), (k, None, False), *([(k, budget, False), (k, budget, True)] if budget else [])]
     load = os.getloadavg()[0]
-    for count, context_tokens in tqdm(list(dict.fromkeys(shapes)), unit="case", desc="batched vs one at a time"):
+    for count, context_tokens, aliases in tqdm(
+        list(dict.fromkeys(shapes)), unit="case", desc="batched vs one at a time"
+    ):
         records = record_texts(count, settings.chunk_max_chars)
         retrieved = [RetrievedRecord(record_id=f"rec_{i:04d}", text=text, score=0.5) for i, text in enumerate(records)]
-        rendered = render_prompts(generator, TENANT, questions, retrieved, context_tokens=context_tokens)
+        rendered = render_prompts(
+            generator, TENANT, questions, retrieved, context_tokens=context_tokens, aliases=aliases
+        )
         prompt_tokens = [generator.count_tokens(p) for p in rendered]
         split = batches([t + MAX_TOKENS for t in prompt_tokens], limits)
         cases.append(
             {
                 "retrieved_records": count,
                 "context_tokens": context_tokens,
+                "aliases": aliases,
                 "prompt_tokens_mean": round(statistics.mean(prompt_tokens)),
                 **compare(run, rendered, split, repeats),
             }
@@ -154,11 +171,22 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
 
 
 def format_table(results: dict[str, Any]) -> str:
-    columns = ("records", "budget", "prompt tok", "batches", "batched s", "1-by-1 s", "req/s ratio", "tok/s ratio")
+    columns = (
+        "records",
+        "budget",
+        "aliases",
+        "prompt tok",
+        "batches",
+        "batched s",
+        "1-by-1 s",
+        "req/s ratio",
+        "tok/s ratio",
+    )
     rows = [
         (
             case["retrieved_records"],
             case.get("context_tokens") or "-",
+            "yes" if case.get("aliases") else "no",
             case["prompt_tokens_mean"],
             "+".join(str(size) for size in case["batch_sizes"]),
             case["batched"]["seconds"],

@@ -62,12 +62,20 @@ def render_prompts(
     retrieved: Sequence[RetrievedRecord] = (),
     *,
     context_tokens: int | None = None,
+    aliases: bool = False,
 ) -> list[str]:
     """The prompts as the service renders a first chat turn, with `retrieved` as its context (none by default),
-    fitted to `context_tokens` as the service fits them (None: every record whole)."""
+    fitted to `context_tokens` as the service fits them (None: every record whole), pseudonyms shown as aliases
+    when `aliases` (models/dialog/aliases.py; the workload's questions hold none)."""
+    import dataclasses
+
     from models.dialog import load_templates
+    from models.dialog.aliases import AliasMap
     from models.dialog.record_budget import fit_records
 
+    if aliases:
+        alias_map = AliasMap.for_texts((r.text for r in retrieved), reserved=(r.record_id for r in retrieved))
+        retrieved = [dataclasses.replace(r, text=alias_map.to_model(r.text)) for r in retrieved]
     if context_tokens is not None:
         retrieved = fit_records(retrieved, budget_tokens=context_tokens, count_tokens=generator.count_tokens)
     system = load_templates()["chat-default"].render(tenant, retrieved)

@@ -290,6 +290,11 @@ class Settings(BaseSettings):
         description="Tokens the retrieved records may take in a chat prompt, best first, the last one cut to fit "
         "(0 = no limit: every record whole). Prefill of the prompt sets chat latency on CPU.",
     )
+    prompt_aliases: bool = Field(
+        default=True,
+        description="Show the model each pseudonym of a prompt as a short alias ([P1], [M1]) and map the aliases in "
+        "its answer back: a pseudonym costs a small model about 18 tokens, an alias 3 to 4.",
+    )
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
     search_retriever: Literal["hybrid", "dense", "sparse"] = Field(
         default="hybrid",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from models.dialog import (
     fit_to_budget,
     variant_label,
 )
+from models.dialog.aliases import AliasMap
 from models.dialog.record_budget import fit_records
 from models.generation.generator import Generation, TextGenerator
 from schemas.inference import (
@@ -176,6 +178,7 @@ class BuiltPrompt:
     messages: list[ContextMessage]  # the same, de-identified, for the kept context
     template: str
     records: list[RetrievedRecord] = field(default_factory=list)  # as the prompt shows them (fitted to the budget)
+    aliases: AliasMap = field(default_factory=AliasMap)  # pseudonyms shown to the model as [P1], [M1], …
 
 
 @dataclass
@@ -194,6 +197,8 @@ class InferenceService:
     keep_context: bool = True
     # Tokens the retrieved records may take in a chat prompt (None: all of them, whole); models/dialog/record_budget.
     context_tokens: int | None = None
+    # Pseudonyms shown to the model as short per-prompt aliases and mapped back in its answer (models/dialog/aliases).
+    alias_pseudonyms: bool = True
     code_limits: RunLimits = field(default_factory=RunLimits)
     code_max_attempts: int = 3
     code_failure_action: Literal["review", "reject"] = "review"
@@ -265,7 +270,9 @@ class InferenceService:
         prompt = self._prompt(request, scrubbed, history, retrieved, model.generator, audit)
         if isinstance(prompt, PromptTooLongError):
             return Handled(self._respond(request, "rejected", started, reason=str(prompt)), None, None, audit)
-        retrieved = prompt.records  # what the model was shown: citations, the review item and the context say so
+        # What the model was shown (fitted to the budget), with pseudonyms again where it saw aliases: citations and
+        # the review item say so; the kept context keeps the model's own view (prompt.records) and the alias map.
+        retrieved = [dataclasses.replace(r, text=prompt.aliases.from_model(r.text)) for r in prompt.records]
         outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline)
         if not isinstance(outcome, Completed):
             return Handled(self._unanswered(request, outcome, started, common), None, None, audit)
@@ -279,8 +286,7 @@ class InferenceService:
             )
             return Handled(response, None, None, audit)
         generation: Generation = outcome.result
-        # The answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII.
-        answer, _ = await asyncio.to_thread(self.scrubber.scrub, generation.text)
+        answer = await asyncio.to_thread(self._present_answer, generation.text, prompt.aliases)
         total_ms = (self.clock() - started) * 1000
         answered: dict[str, Any] = {
             **common,
@@ -306,10 +312,10 @@ class InferenceService:
                 citations=answered["citations"],
             )
             response = self._respond(request, "pending_review", started, reason=decision.reason, **answered)
-            context = self._context(request, prompt, retrieved, answer, response)
+            context = self._context(request, prompt, prompt.records, answer, response)
             return Handled(response, None, review, audit, context)
         response = self._respond(request, "ok", started, text=answer, **answered)
-        context = self._context(request, prompt, retrieved, answer, response)
+        context = self._context(request, prompt, prompt.records, answer, response)
         return Handled(response, self._remember(history, request, scrubbed, answer), None, audit, context)
 
     async def _retrieve(self, request: InferenceRequest, scrubbed: str) -> list[RetrievedRecord]:
@@ -330,6 +336,17 @@ class InferenceService:
         model_prompt = scrubbed if self._pseudonymise(request.tenant) else request.prompt
         template = self.templates["chat-default" if request.task == "chat" else "complete-default"]
         audit["template"] = template.label
+        aliases = AliasMap()
+        if self.alias_pseudonyms:
+            texts = [*(r.text for r in retrieved), *(t.content for t in history.turns), model_prompt]
+            aliases = AliasMap.for_texts(texts, reserved=(r.record_id for r in retrieved))
+            retrieved = [dataclasses.replace(r, text=aliases.to_model(r.text)) for r in retrieved]
+            history = SessionHistory(
+                tuple(dataclasses.replace(t, content=aliases.to_model(t.content)) for t in history.turns)
+            )
+            model_prompt = aliases.to_model(model_prompt)
+            scrubbed = aliases.to_model(scrubbed)
+            audit["aliases"] = len(aliases)
         if self.context_tokens is not None:
             retrieved = fit_records(retrieved, budget_tokens=self.context_tokens, count_tokens=generator.count_tokens)
         audit["context_records"] = len(retrieved)
@@ -361,7 +378,7 @@ class InferenceService:
         except PromptTooLongError as exc:
             return exc
         messages = [ContextMessage.model_validate(message) for message in kept]
-        return BuiltPrompt(text, tokens, messages, template.label, list(retrieved))
+        return BuiltPrompt(text, tokens, messages, template.label, list(retrieved), aliases)
 
     async def _generate(
         self, request: InferenceRequest, prompt: str, prompt_tokens: int, model: ServingModel, deadline: float
@@ -480,6 +497,12 @@ class InferenceService:
         context = self._context(request, prompt, [], answer, response)
         return Handled(response, None, None, audit, context)
 
+    def _present_answer(self, raw_text: str, aliases: AliasMap | None = None) -> str:
+        """The model's text as a client may read it: its aliases mapped back to pseudonyms, then de-identified (the
+        answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII)."""
+        text = aliases.from_model(raw_text) if aliases is not None else raw_text
+        return self.scrubber.scrub(text)[0]
+
     def _scrub_validation(self, validation: CodeValidation) -> CodeValidation:
         """Error texts quote the model's code, which may echo what it was shown: de-identified like any answer."""
 
@@ -547,6 +570,7 @@ class InferenceService:
             citations=response.citations,
             status=response.status,
             kept_at=datetime.now(UTC),
+            aliases=prompt.aliases.as_dict(),
         )
 
     def _screen(self, policy: PolicyEngine, request: InferenceRequest) -> tuple[str, list[str], Decision]:

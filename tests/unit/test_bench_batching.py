@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agents.bench.batching import batches, format_table, record_texts
 from models.batching import BatchLimits
+from models.deid.pseudonym_format import PSEUDONYM_PATTERN, named_pseudonyms
 
 
 def test_prompts_are_split_into_the_batches_the_batcher_would_close() -> None:
@@ -14,10 +15,14 @@ def test_prompts_are_split_into_the_batches_the_batcher_would_close() -> None:
     assert [list(b) for b in split] == [[0, 1], [2], [3]]
 
 
-def test_record_texts_have_the_asked_length_and_differ() -> None:
+def test_record_texts_are_de_identified_records_of_at_most_the_asked_length() -> None:
     texts = record_texts(4, 480)
-    assert [len(t) for t in texts] == [480] * 4 and len(set(texts)) == 4
+    assert all(440 <= len(t) <= 480 for t in texts) and len(set(texts)) == 4
     assert record_texts(0, 480) == []
+    for text in texts:  # whole pseudonyms only, one customer per record
+        people = named_pseudonyms(text)
+        assert PSEUDONYM_PATTERN.sub("", text).count("<") == 0
+        assert len(people) == 2 and {p.split("_")[0] for p in people} == {"<PERSON", "<CN"}
 
 
 def test_the_table_shows_each_case_with_its_batches_and_ratios() -> None:
@@ -41,6 +46,7 @@ def test_the_table_shows_each_case_with_its_batches_and_ratios() -> None:
     }
     table = format_table(results).splitlines()
     assert "up to 16 requests and 8192 tokens" in table[0]
-    assert table[2].split() == ["4", "-", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
-    budgeted = {**case, "context_tokens": 448, "prompt_tokens_mean": 610}
-    assert format_table({**results, "cases": [budgeted]}).splitlines()[2].split()[:3] == ["4", "448", "610"]
+    assert table[2].split() == ["4", "-", "no", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
+    budgeted = {**case, "context_tokens": 448, "aliases": True, "prompt_tokens_mean": 610}
+    row = format_table({**results, "cases": [budgeted]}).splitlines()[2].split()
+    assert row[:4] == ["4", "448", "yes", "610"]

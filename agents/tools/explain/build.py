@@ -10,6 +10,7 @@ from pathlib import Path
 from agents.core.settings import Settings
 from agents.tools.explain.context import read_request_context
 from agents.tools.explain.report import render_report
+from models.dialog.aliases import AliasMap
 from models.explain import AttentionModel
 from schemas.inference import RequestContext
 
@@ -52,7 +53,8 @@ def explain_context_html(registry_root: Path, context: RequestContext, *, progre
         task=context.task,
         messages=[{"role": m.role, "content": m.content} for m in context.messages],
         records=context.retrieved,
-        answer=context.answer,
+        # The answer as the model wrote it: the client's copy has its aliases mapped back to pseudonyms.
+        answer=AliasMap.from_aliases(context.aliases).to_model(context.answer),
     )
     return render_report(context, explanation)
 

@@ -20,6 +20,7 @@ from models.dialog import (
     PolicyEngine,
     RetrievedRecord,
     SessionHistory,
+    Turn,
     load_default_policy,
     load_templates,
 )
@@ -389,3 +390,61 @@ async def test_retrieved_records_are_fitted_to_the_context_budget_and_kept_as_sh
     assert handled.context is not None and [r.record_id for r in handled.context.retrieved] == ["rec_a"]
     assert handled.context.retrieved[0].text.endswith("…") and handled.audit["context_records"] == 1
     assert handled.response.citations == ["rec_a"]  # rec_b was never shown, so it cannot be cited
+
+
+ALICE = "<PERSON_3c97a1b2c3d4e5f6>"
+ALICE_PHONE = "<CN_MOBILE_49e582b863d1a7f0>"
+
+
+class PseudonymRetriever:
+    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
+        return [RetrievedRecord("rec_a", f"{ALICE} complained, mobile {ALICE_PHONE}", 0.9)]
+
+
+class AliasAnswering(FakeGenerator):
+    """Answers with the aliases it was shown, as a model told about [P1] would."""
+
+    def generate_batch(
+        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+    ) -> list[Generation]:
+        self.prompts.extend(prompts)
+        return [Generation("[P1] can be reached on [M1] [rec_a]", 9, 9, "stop") for _ in prompts]
+
+
+async def test_the_model_reads_short_aliases_and_the_client_gets_the_pseudonyms_back(
+    service: InferenceService,
+) -> None:
+    generator = AliasAnswering("tiny@1")
+    service.router.replace({"tiny@1": ServingModel("tiny@1", generator)}, {"tiny@1": 1.0})
+    service.retriever = PseudonymRetriever()
+    history = (
+        SessionHistory().append(Turn("user", f"who is {ALICE}?", "r0")).append(Turn("assistant", "a customer", "r0"))
+    )
+    handled = await service.handle(request(f"what about {ALICE}?"), produced_at=time.time(), history=history)
+    seen = generator.prompts[-1]
+    # One alias per pseudonym, the same in the record, the history and the question; no digest reaches the model.
+    assert "<PERSON_" not in seen and "<CN_MOBILE_" not in seen
+    assert seen.count("[P1]") == 3 and "[M1]" in seen
+    response = handled.response
+    assert response.status == "ok" and response.text == f"{ALICE} can be reached on {ALICE_PHONE} [rec_a]"
+    assert response.citations == ["rec_a"]
+    # History keeps pseudonyms (aliases mean nothing in the next prompt); the kept context keeps the model's view.
+    assert handled.history is not None and all("[P1]" not in t.content for t in handled.history.turns)
+    context = handled.context
+    assert context is not None and context.aliases == {"P1": ALICE, "M1": ALICE_PHONE}
+    assert "[P1] complained" in context.messages[0].content and context.retrieved[0].text.startswith("[P1]")
+    assert context.answer == response.text
+    # Switched off, the model reads the pseudonyms themselves.
+    service.alias_pseudonyms = False
+    await service.handle(request(f"what about {ALICE}?"), produced_at=time.time(), history=SessionHistory())
+    assert ALICE in generator.prompts[-1] and "[P1]" not in generator.prompts[-1]
+
+
+async def test_a_reviewer_reads_the_records_with_pseudonyms_not_aliases(service: InferenceService) -> None:
+    service.router.replace({"tiny@1": ServingModel("tiny@1", AliasAnswering("tiny@1"))}, {"tiny@1": 1.0})
+    service.retriever = PseudonymRetriever()
+    service.policy = lambda: _Always(Decision("review", "test.review", reason="check", risk=0.9))  # type: ignore[assignment]
+    handled = await service.handle(request("anything"), produced_at=time.time(), history=SessionHistory())
+    assert handled.review is not None
+    assert handled.review.retrieved[0].text == f"{ALICE} complained, mobile {ALICE_PHONE}"
+    assert handled.review.draft == f"{ALICE} can be reached on {ALICE_PHONE} [rec_a]"
