@@ -443,7 +443,7 @@ async def test_the_model_reads_short_aliases_and_the_client_gets_the_pseudonyms_
 async def test_a_reviewer_reads_the_records_with_pseudonyms_not_aliases(service: InferenceService) -> None:
     service.router.replace({"tiny@1": ServingModel("tiny@1", AliasAnswering("tiny@1"))}, {"tiny@1": 1.0})
     service.retriever = PseudonymRetriever()
-    service.policy = lambda: _Always(Decision("review", "test.review", reason="check", risk=0.9))  # type: ignore[assignment]
+    service.policy = lambda: _Always(Decision("review", "test.review", reason="check", risk=0.9))  # type: ignore[assignment,return-value]
     handled = await service.handle(request("anything"), produced_at=time.time(), history=SessionHistory())
     assert handled.review is not None
     assert handled.review.retrieved[0].text == f"{ALICE} complained, mobile {ALICE_PHONE}"
