@@ -53,18 +53,20 @@ def _cut_outside_pseudonyms(text: str, chars: int) -> str:
     return cut[:opened].rstrip() if opened > cut.rfind(">") else cut
 
 
-def batches(costs: Sequence[int], limits: BatchLimits) -> list[range]:
-    """Consecutive batches as the dynamic batcher would close them when all items are queued at once."""
-    out: list[range] = []
-    start = 0
-    while start < len(costs):
-        end = start + limits.leading_fit(costs[start:])
-        out.append(range(start, end))
-        start = end
+def batches(costs: Sequence[int], limits: BatchLimits) -> list[list[int]]:
+    """The batches (item indexes) the dynamic batcher would form when all items are queued at once."""
+    out: list[list[int]] = []
+    left = list(range(len(costs)))
+    while left:
+        indexes, _ = limits.select([costs[i] for i in left])
+        out.append([left[i] for i in indexes])
+        left = [i for n, i in enumerate(left) if n not in set(indexes)]
     return out
 
 
-def timed(run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Sequence[range]) -> tuple[float, int]:
+def timed(
+    run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Sequence[Sequence[int]]
+) -> tuple[float, int]:
     """Seconds and completion tokens for all prompts, batch by batch."""
     started = time.perf_counter()
     tokens = sum(run([prompts[i] for i in batch]) for batch in split)
@@ -72,10 +74,10 @@ def timed(run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Se
 
 
 def compare(
-    run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Sequence[range], repeats: int
+    run: Callable[[Sequence[str]], int], prompts: Sequence[str], split: Sequence[Sequence[int]], repeats: int
 ) -> dict[str, Any]:
     """Batched and one at a time, alternating `repeats` times; medians, and batched ÷ one-at-a-time."""
-    alone = [range(i, i + 1) for i in range(len(prompts))]
+    alone = [[i] for i in range(len(prompts))]
     batched: list[tuple[float, int]] = []
     single: list[tuple[float, int]] = []
     for repeat in range(repeats):
@@ -122,7 +124,11 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
     def run(batch: Sequence[str]) -> int:
         return generate_tokens(generator, batch)
 
-    limits = BatchLimits(max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens)
+    limits = BatchLimits(
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_length_ratio=settings.max_length_ratio,
+    )
     questions = workload(prompts)
     run(render_prompts(generator, TENANT, questions[:2]))  # the first call allocates
     cases: list[dict[str, Any]] = []

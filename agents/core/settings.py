@@ -244,8 +244,20 @@ class Settings(BaseSettings):
         description="Model versions the inference worker keeps loaded beyond the routed ones (promoted / weighted), "
         "for queued requests and instant rollback; the least recently routed beyond that are unloaded.",
     )
-    max_batch_size: int = Field(default=16, ge=1, description="Requests per generate_batch call.")
-    max_batch_tokens: int = Field(default=8192, ge=1, description="Prompt + new tokens summed over a batch.")
+    # The raw int8 engine on 2 cores decodes 74 tok/s at batch 16 and 120 tok/s at batch 32 (short prompts): the
+    # count limit is high and the padded token budget is what closes batches of long prompts.
+    max_batch_size: int = Field(default=32, ge=1, description="Requests per generate_batch call.")
+    max_batch_tokens: int = Field(
+        default=16384,
+        ge=1,
+        description="Batch size times its longest item (prompt + new tokens): every prompt is padded to the longest.",
+    )
+    max_length_ratio: float = Field(
+        default=2.0,
+        ge=1.0,
+        description="Longest item of a batch over its shortest, at most: a longer item waits for a batch of its own "
+        "length rather than multiply everyone's prefill.",
+    )
     max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")
     max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
     inference_take: int = Field(default=64, ge=1, description="Requests taken from Kafka per micro-batch.")

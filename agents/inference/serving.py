@@ -139,6 +139,7 @@ def build_batcher(settings: Settings, router: ModelRouter) -> DynamicBatcher[Gen
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
+        max_length_ratio=settings.max_length_ratio,
     )
     return DynamicBatcher(router.run_batch, limits, on_batch=record_batch)
 

@@ -88,14 +88,11 @@ class PendingQueue(Generic[P, R]):
         return expired
 
     def candidate(self, version: str) -> Candidate[P, R]:
-        """The leading entries in priority order that fit one batch (BatchLimits.leading_fit)."""
+        """The entries, in priority order, that one batch of this version takes now (BatchLimits.select)."""
         entries = self._by_version[version]
-        chosen = entries[: self._limits.leading_fit(entry.item.cost_tokens for entry in entries)]
-        tokens = sum(entry.item.cost_tokens for entry in chosen)
-        full = len(chosen) < len(entries)  # the next one did not fit
-        # Also full when nothing more could join, even if nothing else is queued yet (or: an oversized single).
-        if len(chosen) == self._limits.max_batch_size or tokens >= self._limits.max_batch_tokens:
-            full = True
+        indexes, full = self._limits.select([entry.item.cost_tokens for entry in entries])
+        chosen = [entries[index] for index in indexes]
+        tokens = self._limits.padded_tokens(entry.item.cost_tokens for entry in chosen)
         oldest = min(chosen, key=lambda e: e.seq)
         return Candidate(model_version=version, entries=chosen, tokens=tokens, full=full, oldest=oldest)
 

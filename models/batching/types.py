@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -20,6 +20,7 @@ class BatchLimits:
     max_batch_tokens: int = 4096
     max_wait_ms: float = 20.0
     max_queue: int = 256
+    max_length_ratio: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -30,21 +31,43 @@ class BatchLimits:
             raise ConfigurationError(f"max_wait_ms must not be negative, got {self.max_wait_ms}")
         if self.max_queue < 1:
             raise ConfigurationError(f"max_queue must be at least 1, got {self.max_queue}")
+        if not self.max_length_ratio >= 1.0:  # also rejects NaN
+            raise ConfigurationError(f"max_length_ratio must be at least 1, got {self.max_length_ratio}")
 
-    def leading_fit(self, costs: Iterable[int]) -> int:
-        """How many of the leading items (by cost in tokens) one batch takes: greedy, stopping at the first misfit.
+    def select(self, costs: Sequence[int]) -> tuple[list[int], bool]:
+        """Which of the queued items (costs in queue order, best first) one batch takes, and whether it is closed.
 
-        Stopping (rather than skipping to smaller items) keeps the order promise and cannot starve big items.
-        An item larger than max_batch_tokens on its own still forms a batch of one: refusing it would starve it
-        forever, and the model, not the batcher, is the judge of whether it can run.
+        The first item always goes (an item larger than max_batch_tokens on its own still forms a batch of one:
+        refusing it would starve it, and the model, not the batcher, judges whether it can run). Every prompt of a
+        batch is padded to the longest and the batch decodes until its largest budget, so a batch costs its size
+        times its longest item, and that is what max_batch_tokens bounds. An item that would make the longest more
+        than max_length_ratio times the shortest is passed over: it waits for a batch of its own length instead of
+        multiplying everyone's prefill (it stays first in line for the next batch, so it cannot starve). The
+        batch is closed, ready to run without waiting for company, once it is at max_batch_size or an item of
+        fitting length did not fit in the tokens left; taking stops there, keeping the order promise.
         """
-        taken = tokens = 0
-        for cost in costs:
-            if taken == self.max_batch_size or (taken and tokens + cost > self.max_batch_tokens):
-                break
-            taken += 1
-            tokens += cost
-        return taken
+        if not costs:
+            return [], False
+        chosen = [0]
+        shortest = longest = max(costs[0], 1)
+        for index in range(1, len(costs)):
+            if len(chosen) == self.max_batch_size:
+                return chosen, True
+            cost = max(costs[index], 1)
+            low, high = min(shortest, cost), max(longest, cost)
+            if high > low * self.max_length_ratio:
+                continue
+            if (len(chosen) + 1) * high > self.max_batch_tokens:
+                return chosen, True
+            chosen.append(index)
+            shortest, longest = low, high
+        closed = len(chosen) == self.max_batch_size or len(chosen) * longest >= self.max_batch_tokens
+        return chosen, closed
+
+    def padded_tokens(self, costs: Iterable[int]) -> int:
+        """What a batch of items with these costs takes: every item padded to the longest."""
+        values = [max(cost, 1) for cost in costs]
+        return len(values) * max(values, default=0)
 
 
 @dataclass(frozen=True)

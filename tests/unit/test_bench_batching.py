@@ -12,7 +12,7 @@ def test_prompts_are_split_into_the_batches_the_batcher_would_close() -> None:
     assert [len(b) for b in batches([125] * 10, limits)] == [4, 4, 2]
     assert [len(b) for b in batches([1300] * 5, limits)] == [2, 2, 1]
     split = batches([1300, 100, 5000, 100], limits)
-    assert [list(b) for b in split] == [[0, 1], [2], [3]]
+    assert [list(b) for b in split] == [[0], [1, 3], [2]]  # short prompts together, not padded to 1,300
 
 
 def test_record_texts_are_de_identified_records_of_at_most_the_asked_length() -> None:

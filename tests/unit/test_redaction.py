@@ -77,7 +77,7 @@ def test_config_hides_kafka_secrets_milvus_credentials_and_audit_keys(monkeypatc
     assert shown["milvus_uri"] == shown["resolved_milvus_uri"] == f"http://root:{MASK}@milvus.internal:19530"
     assert shown["audit_hmac_keys"] == {"2026-11": MASK}
     assert shown["audit_signing_keys"] == {"2026-12": MASK}
-    assert shown["audit_signing_key_id"] == "local-1" and shown["max_batch_tokens"] == 8192
+    assert shown["audit_signing_key_id"] == "local-1" and shown["max_batch_tokens"] == 16384
 
 
 def test_log_lines_hide_secret_fields_and_uri_credentials() -> None:

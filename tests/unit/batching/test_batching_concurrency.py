@@ -85,7 +85,9 @@ async def _load(reqs: list[Request], lim: BatchLimits) -> dict[str, int]:
     for version, payloads in model.batches:
         assert 1 <= len(payloads) <= lim.max_batch_size
         costs = [reqs[int(p)].cost for p in payloads]
-        assert len(payloads) == 1 or sum(costs) <= lim.max_batch_tokens
+        # Every prompt is padded to the longest: the budget bounds size x longest, and lengths stay within the ratio.
+        assert len(payloads) == 1 or len(costs) * max(max(costs), 1) <= lim.max_batch_tokens
+        assert max(max(costs), 1) <= min(max(c, 1) for c in costs) * lim.max_length_ratio
         for p in payloads:
             assert reqs[int(p)].version == version, "a batch mixed model versions"
             run_count[p] = run_count.get(p, 0) + 1

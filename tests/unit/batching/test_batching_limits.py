@@ -55,7 +55,8 @@ async def test_item_larger_than_max_batch_tokens_runs_alone_instead_of_starving(
     await batcher.start()
     outcomes = await asyncio.gather(*tasks)
 
-    assert [ps for _, ps in model.batches] == [["small-1"], ["huge"], ["small-2"]]
+    # The two small ones go together (the huge one would pad them to 50 tokens each), then the huge one alone.
+    assert [ps for _, ps in model.batches] == [["small-1", "small-2"], ["huge"]]
     huge = outcomes[1]
     assert isinstance(huge, Completed) and huge.result == "v1:huge" and huge.batch_size == 1
     await batcher.drain()
@@ -73,7 +74,7 @@ async def test_batch_that_reaches_max_batch_size_runs_without_waiting_for_more_c
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_batch_size", 0), ("max_batch_tokens", 0), ("max_wait_ms", -1), ("max_queue", 0)],
+    [("max_batch_size", 0), ("max_batch_tokens", 0), ("max_wait_ms", -1), ("max_queue", 0), ("max_length_ratio", 0.5)],
 )
 def test_invalid_limits_fail_at_construction_naming_the_setting(field: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=field):
@@ -81,14 +82,28 @@ def test_invalid_limits_fail_at_construction_naming_the_setting(field: str, valu
 
 
 @pytest.mark.parametrize(
-    ("costs", "taken"),
+    ("costs", "chosen", "closed"),
     [
-        ([4, 4, 4, 4], 2),  # 4 + 4 fit in 10, a third would not
-        ([30, 1, 1], 1),  # oversized alone still forms a batch of one
-        ([1, 30, 1], 1),  # stops at the first misfit rather than skipping to the small one behind it
-        ([1] * 20, 3),  # size limit
-        ([], 0),
+        ([4, 4, 4, 4], [0, 1], True),  # padded 2 x 4 fits in 10, 3 x 4 would not: closed
+        ([30, 1, 1], [0], True),  # oversized alone still forms a batch, closed at once; the small ones do not join it
+        ([1, 30, 1], [0, 2], False),  # the long one is passed over, not padded into: it waits for its own batch
+        ([3, 5, 2], [0, 1], True),  # 5 after 3 is within 2x, 3 x 5 = 15 > 10 for the 2: closed there
+        ([1] * 20, [0, 1, 2], True),  # size limit
+        ([0, 0], [0, 1], False),  # zero costs count as one token
+        ([], [], False),
     ],
 )
-def test_leading_fit_is_the_greedy_rule_batches_close_by(costs: list[int], taken: int) -> None:
-    assert BatchLimits(max_batch_size=3, max_batch_tokens=10).leading_fit(costs) == taken
+def test_select_groups_items_of_similar_length_within_the_padded_budget(
+    costs: list[int], chosen: list[int], closed: bool
+) -> None:
+    limits = BatchLimits(max_batch_size=3, max_batch_tokens=10, max_length_ratio=2.0)
+    assert limits.select(costs) == (chosen, closed)
+
+
+def test_padding_is_bounded_by_the_length_ratio() -> None:
+    limits = BatchLimits(max_batch_size=64, max_batch_tokens=100_000, max_length_ratio=1.5)
+    costs = [300, 900, 320, 410, 880, 1000, 450, 310]
+    chosen, _ = limits.select(costs)
+    assert chosen == [0, 2, 3, 6, 7]  # within 300 x 1.5 = 450; the 880..1000 ones wait for a batch of their own
+    assert limits.padded_tokens(costs[i] for i in chosen) == 5 * 450
+    assert limits.select([costs[i] for i in (1, 4, 5)]) == ([0, 1, 2], False)
