@@ -160,13 +160,21 @@ def ab_report(tenant: str | None) -> None:
     """Latency, tokens, statuses and reviews per model variant, from audit.events.v1."""
     from agents.core.kafka_io import read_topic
     from agents.processes.broker import resolve_bootstrap_servers
-    from agents.tools.ab_report import compare_variants
-    from topics.specs import AUDIT_EVENTS
+    from agents.tools.ab_report import compare_variants, first_response_times
+    from topics.specs import AUDIT_EVENTS, INFERENCE_RESPONSES
 
     settings = cli_settings()
-    records = read_topic(resolve_bootstrap_servers(settings), AUDIT_EVENTS.name, options=settings.kafka_client_config())
-    events = (json.loads(r.value) for r in records if r.value)
-    click.echo(json.dumps(compare_variants(events, tenant=tenant), indent=2, ensure_ascii=False))
+    bootstrap, options = resolve_bootstrap_servers(settings), settings.kafka_client_config()
+    records = read_topic(bootstrap, AUDIT_EVENTS.name, options=options)
+    events = [json.loads(r.value) for r in records if r.value]
+    # The topics the responses went to, read for their records' timestamps (latency as the client saw it).
+    reply_topics = sorted(
+        {str(e["details"]["reply_to"]) for e in events if (e.get("details") or {}).get("reply_to")}
+        | {INFERENCE_RESPONSES.name}
+    )
+    responses = (r for topic in reply_topics for r in read_topic(bootstrap, topic, options=options))
+    times = first_response_times(responses)
+    click.echo(json.dumps(compare_variants(events, tenant=tenant, response_times=times), indent=2, ensure_ascii=False))
 
 
 COMMANDS: tuple[click.Command, ...] = (models, ab)

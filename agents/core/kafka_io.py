@@ -7,7 +7,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from agents.core.messages import SourcePosition
 
@@ -42,7 +50,9 @@ def record_of(message: Message) -> SourcePosition:
     """A delivered message as a plain value (librdkafka types topic/partition/offset as optional)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None and partition is not None and offset is not None, "not a delivered message"
-    return SourcePosition(topic, partition, offset, message.key(), message.value())
+    kind, timestamp = message.timestamp()
+    known = timestamp if kind != TIMESTAMP_NOT_AVAILABLE and timestamp >= 0 else None
+    return SourcePosition(topic, partition, offset, message.key(), message.value(), known)
 
 
 def producer(bootstrap: str, options: dict[str, str] | None = None) -> Producer:

@@ -17,3 +17,5 @@ class SourcePosition:
     offset: int
     key: bytes | None
     value: bytes | None
+    # The record's timestamp (ms since the epoch; CreateTime: when its producer sent it), where the reader kept it.
+    timestamp_ms: int | None = None

@@ -49,7 +49,10 @@ def _where(position: SourcePosition) -> tuple[str, int, int]:
 
 def position_of(event: faust.EventT[bytes]) -> SourcePosition:
     message = event.message
-    return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value)
+    # Faust gives the record's timestamp in seconds (a float); SourcePosition keeps milliseconds.
+    seconds = getattr(message, "timestamp", None)  # test doubles of a Faust message may leave it out
+    timestamp_ms = round(seconds * 1000) if isinstance(seconds, int | float) and seconds > 0 else None
+    return SourcePosition(message.topic, message.partition, message.offset, message.key, message.value, timestamp_ms)
 
 
 @dataclass

@@ -331,6 +331,9 @@ class InferenceFlow:
                 "batch_size": response.batch_size,
                 "citations": response.citations,
                 "reply_to": topic,
+                # When the client produced the request (its record's timestamp): with the response record's own
+                # timestamp, `sluice ab report` measures latency as the client sees it (queueing in Kafka included).
+                "request_produced_at_ms": _produced_at_ms(position),
                 # The response as a keyed digest: replay --reexecute compares a re-run against it without storing
                 # text, and without the key nobody can confirm a guessed answer against it.
                 "text_sha256": self.service.digest(response.text),
@@ -342,3 +345,8 @@ def session_key(event: faust.EventT[bytes]) -> str:
     """The Kafka key is the session id by contract; a keyless request is its own session."""
     key = event.message.key
     return key.decode("utf-8", "replace") if key else f"_offset_{event.message.partition}_{event.message.offset}"
+
+
+def _produced_at_ms(position: Any) -> int | None:
+    timestamp = getattr(position, "timestamp_ms", None)
+    return int(timestamp) if isinstance(timestamp, int | float) and timestamp > 0 else None

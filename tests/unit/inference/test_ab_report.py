@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from agents.tools.ab_report import compare_variants
+import json
+
+from agents.core.messages import SourcePosition
+from agents.tools.ab_report import compare_variants, first_response_times
 from agents.tools.stats import latency_summary
 
 
@@ -71,3 +74,35 @@ def test_reviews_are_counted_per_variant_that_drafted_the_answer() -> None:
         "expired": 1,
     }
     assert report["m@2 [B]"]["reviews"]["rejected"] == 1 and report["m@2 [B]"]["reviews"]["approved_unchanged"] == 0
+
+
+def test_client_latency_runs_from_the_request_record_to_the_first_response_record_that_is_not_partial() -> None:
+    def event(request_id: str, produced_ms: int | None, total: float) -> dict[str, object]:
+        details = {"variant": "A", "status": "ok", "tokens": {"completion": 1}, "request_produced_at_ms": produced_ms}
+        return {
+            "event_type": "request.answered",
+            "tenant": "a",
+            "subject_id": request_id,
+            "versions": {"model": "m@1"},
+            "timings_ms": {"total": total},
+            "details": details,
+        }
+
+    def response(request_id: str, status: str, at_ms: int, tenant: str = "a") -> SourcePosition:
+        body = {"request_id": request_id, "tenant": tenant, "status": status}
+        return SourcePosition("inference.responses.v1", 0, at_ms, b"k", json.dumps(body).encode(), at_ms)
+
+    times = first_response_times(
+        [
+            response("r1", "partial", 1_100),  # a streamed partial is not what the latency is measured to
+            response("r1", "ok", 1_900),
+            response("r2", "pending_review", 5_000),
+            response("r2", "ok", 9_000),  # the review's final comes later; the client first saw pending_review
+            response("r3", "ok", 7_000, tenant="b"),  # same id, another tenant: not this request's response
+            SourcePosition("inference.responses.v1", 0, 9, b"k", b"not json", 10),
+        ]
+    )
+    events = [event("r1", 1_000, 300.0), event("r2", 2_000, 100.0), event("r3", 3_000, 50.0), event("r4", None, 9.0)]
+    row = compare_variants(events, response_times=times)["m@1 [A]"]
+    assert row["latency_ms"][50] == 75.0  # the worker's own figures: all four requests
+    assert row["client_latency_ms"] == {50: 1_950.0, 95: 2_895.0, 99: 2_979.0}  # only r1 (900 ms) and r2 (3 s)
