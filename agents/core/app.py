@@ -16,6 +16,8 @@ def create_app(
     settings: Settings, bootstrap_servers: str, *, group_id: str | None = None, web_port: int | None = None
 ) -> faust.App:
     """A Faust app for Sluice; `group_id` is its consumer group. `web_port=None` runs without HTTP."""
+    faust_dir = settings.var_dir / "faust"
+    faust_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its data directory, but not the folders above it
     app = faust.App(
         group_id or settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
@@ -24,7 +26,7 @@ def create_app(
         autodiscover=False,
         store="memory://",
         # Faust makes "{id}-data" in the working directory even with in-memory tables; keep it under var/.
-        datadir=str(settings.var_dir / "faust" / "{conf.name}-data"),
+        datadir=str(faust_dir / "{conf.name}-data"),
         # Topics are declared in topics/specs.py and created by `sluice topics apply`, never by Faust.
         topic_allow_declare=False,
         topic_disable_leader=True,

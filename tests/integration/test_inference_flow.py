@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, Producer
 
 from agents.core.kafka_io import read_topic
 from agents.core.settings import Settings
+from agents.tools.ab_report import compare_variants, first_response_times
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import event, key_digest, produce, values
 
@@ -88,6 +89,12 @@ def test_concurrent_requests_from_a_plain_client_get_exactly_one_response_each(
     )
     assert {e["subject_id"] for e in audit} == set(found) and len(audit) == len(found)
     assert all(len(e["details"]["prompt_sha256"]) == 64 and "where is my order" not in json.dumps(e) for e in audit)
+    # `sluice ab report`'s client-side latency: request record → response record, never less than the worker's own.
+    times = first_response_times(read_topic(bootstrap, "inference.responses.v1"))
+    seen = {e["subject_id"]: times[(tenant, e["subject_id"])] - e["details"]["request_produced_at_ms"] for e in audit}
+    assert all(seen[e["subject_id"]] >= e["timings_ms"]["total"] - 5 for e in audit), (seen, audit)
+    row = compare_variants(audit, response_times=times)["tiny-llama@v1 [A]"]
+    assert row["client_latency_ms"][50] >= row["latency_ms"][50] > 0
 
 
 def test_malformed_requests_get_an_error_response_or_a_dead_letter(
