@@ -207,6 +207,8 @@ class Streams:
     async def open(self, request: InferenceRequest, partition: int, reply_topic: str) -> RequestStream:
         key = request_key(request.tenant, request.request_id)
         state = await self.sink.state(partition, key)
+        if state is not None:
+            log.info("stream_resumed", request_id=request.request_id, partition=partition, last_seq=state.seq)
         return RequestStream(request, partition, reply_topic, self.sink, Cursor.resumed(state))
 
     async def finished(self, request: InferenceRequest, partition: int) -> None:
