@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.records import TENANT_PATTERN
 
 TOPIC_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*\.v[0-9]+$"
-# pending_review is the one status that is not final: exactly one final response (ok, rejected or timeout) with the
-# same request_id follows once a reviewer decided or the review deadline passed (README "Human review").
-Status = Literal["ok", "rejected", "timeout", "error", "pending_review"]
+# Two statuses are not final. pending_review: exactly one final response (ok, rejected or timeout) with the same
+# request_id follows once a reviewer decided or the review deadline passed (README "Human review"). partial: a
+# piece of a streamed answer (`stream: true`), numbered by `seq`; the final response follows (README "Streaming").
+Status = Literal["ok", "rejected", "timeout", "error", "pending_review", "partial"]
+NOT_FINAL: frozenset[str] = frozenset({"pending_review", "partial"})
 Task = Literal["chat", "complete", "code"]
 CodeLanguage = Literal["python"]
 MAX_TESTS_CHARS = 16_000
@@ -47,6 +49,10 @@ class InferenceRequest(BaseModel):
     )
     reply_to: str | None = Field(
         default=None, pattern=TOPIC_PATTERN, description="Topic for the response; default inference.responses.v1."
+    )
+    stream: bool = Field(
+        default=False,
+        description="Send the answer's text in `partial` responses while it is generated, then the final response.",
     )
 
     @property
@@ -125,11 +131,32 @@ class InferenceResponse(BaseModel):
     citations: list[str] = Field(default_factory=list, description="record ids used from retrieval.")
     validation: CodeValidation | None = Field(default=None, description="code task: what the code was checked for.")
     review: ReviewOutcome | None = Field(default=None, description="after human review: who decided what, when.")
+    seq: int | None = Field(
+        default=None, ge=0, description="partial only: 0, 1, 2, … per request; `text` is the new text alone."
+    )
+    time_to_first_token_ms: float | None = Field(
+        default=None, description="From the start of handling to the first generated token (final responses)."
+    )
     responded_at: datetime
 
     @property
     def final(self) -> bool:
-        return self.status != "pending_review"
+        return self.status not in NOT_FINAL
+
+
+class StreamState(BaseModel):
+    """On inference.streams.v1 (key = [tenant, request_id]): how far a streamed answer was sent to the client.
+
+    Written with the partials it covers, in one transaction; a tombstone with the final response. A worker that
+    answers the request again (after a crash) continues the numbering and sends no text the client already has.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str
+    tenant: str
+    seq: int = Field(ge=0, description="seq of the last partial sent")
+    emitted: str = Field(description="the answer's text sent so far (de-identified: the partials concatenated)")
 
 
 class ContextMessage(BaseModel):

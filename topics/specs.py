@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, RequestContext
+from schemas.inference import InferenceRequest, InferenceResponse, RegistryMessage, RequestContext, StreamState
 from schemas.records import (
     TENANT_PATTERN,
     AuditEvent,
@@ -168,6 +168,17 @@ INFERENCE_CONTEXT = TopicSpec(
     "[tenant, request_id]",
     RequestContext,
 )
+INFERENCE_STREAMS = TopicSpec(
+    # Written by the inference worker's stream producers in the transaction of each partial, tombstoned in the
+    # transaction of the final response (agents/inference/streaming.py). Partition p holds the streams of requests
+    # from partition p of the request topics, so it takes the default (data) partition count like them.
+    "inference.streams.v1",
+    "how far each streamed answer was sent (last partial's seq, the text sent, de-identified) until its final response",
+    "[tenant, request_id]",
+    StreamState,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
 INFERENCE_DLQ = TopicSpec(
     # Like ingest.dlq.v1, originals are AES-GCM encrypted.
     "inference.dlq.v1",
@@ -201,6 +212,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     REVIEW_PENDING,
     REVIEW_DECISIONS,
     INFERENCE_CONTEXT,
+    INFERENCE_STREAMS,
     INFERENCE_DLQ,
     MODELS_REGISTRY,
 )

@@ -19,6 +19,34 @@ from topics.specs import INFERENCE_REQUESTS, INFERENCE_RESPONSES
 Answer = tuple[float, dict[str, Any]]
 
 
+class Partials:
+    """The partial responses of streamed requests as a client sees them: deduplicated by seq, order checked, and
+    when the first one arrived (the client-seen time to first text)."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, dict[int, str]] = {}
+        self.first_at: dict[str, float] = {}
+        self.out_of_order: set[str] = set()
+
+    def add(self, arrived: float, body: dict[str, Any]) -> None:
+        request_id, seq = str(body.get("request_id")), int(body.get("seq") or 0)
+        texts = self.texts.setdefault(request_id, {})
+        if seq in texts:  # a repeat: already have it
+            return
+        if seq != len(texts):  # not the next one: a gap, or an earlier one late
+            self.out_of_order.add(request_id)
+        texts[seq] = str(body.get("text") or "")
+        self.first_at.setdefault(request_id, arrived)
+
+    def text(self, request_id: str) -> str:
+        """The streamed text so far: the partials up to the first gap, in seq order."""
+        texts = self.texts.get(request_id, {})
+        out: list[str] = []
+        while len(out) in texts:
+            out.append(texts[len(out)])
+        return "".join(out)
+
+
 def request_message(
     request_id: str,
     tenant: str,
@@ -28,10 +56,12 @@ def request_message(
     session_id: str | None = None,
     temperature: float | None = None,
     deadline_ms: int | None = None,
+    stream: bool = False,
 ) -> tuple[bytes, bytes]:
     """(key, value) of one request, checked against the topic's contract (pydantic raises on a bad field). The
     key is the session; without `session_id` each request is a session of its own, so no turn waits for another.
-    `temperature` and `deadline_ms` are sent only when given: the worker's defaults apply otherwise."""
+    `temperature` and `deadline_ms` are sent only when given: the worker's defaults apply otherwise; `stream`
+    asks for partial responses."""
     session = session_id or f"{request_id}-s"
     body: dict[str, Any] = {
         "request_id": request_id,
@@ -41,12 +71,15 @@ def request_message(
         "max_tokens": max_tokens,
     }
     body.update({k: v for k, v in (("temperature", temperature), ("deadline_ms", deadline_ms)) if v is not None})
+    if stream:
+        body["stream"] = True
     return session.encode(), InferenceRequest.model_validate(body).model_dump_json(exclude_unset=True).encode()
 
 
 class InferenceClient:
     """Requests onto inference.requests.v1 as `tenant`, and the first response per request id from
     inference.responses.v1, with plain Kafka clients. Responses already on the topic when it starts are skipped.
+    Partial responses (streamed requests) are not answers: they are kept in `partials`.
     """
 
     def __init__(
@@ -58,8 +91,11 @@ class InferenceClient:
         max_tokens: int,
         temperature: float | None = None,
         deadline_ms: int | None = None,
+        stream: bool = False,
     ) -> None:
         self.settings = settings
+        self.stream = stream
+        self.partials = Partials()
         self.bootstrap = bootstrap
         self.tenant = tenant
         self.max_tokens = max_tokens
@@ -89,6 +125,7 @@ class InferenceClient:
             max_tokens=self.max_tokens if max_tokens is None else max_tokens,
             temperature=self.temperature,
             deadline_ms=self.deadline_ms,
+            stream=self.stream,
         )
 
     def send(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
@@ -130,6 +167,10 @@ class InferenceClient:
                     arrived = time.monotonic()
                     body = json.loads(record.value or b"{}")
                     request_id = body.get("request_id")
+                    if body.get("status") == "partial":
+                        if request_id in ids:
+                            self.partials.add(arrived, body)
+                        continue
                     if request_id in ids and request_id not in found:
                         found[request_id] = (arrived, body)
                         progress.update(1)

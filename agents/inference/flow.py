@@ -24,6 +24,7 @@ from agents.inference.expiry import ExpiringTable
 from agents.inference.reply_to import ReplyToRule
 from agents.inference.review import REVIEWS_TABLE
 from agents.inference.service import Handled, InferenceService
+from agents.inference.streaming import RequestStream, Streams
 from agents.inference.tenancy import owned, owned_by, request_key, table_key, tenant_of
 from models.dialog import SessionHistory
 from schemas.inference import InferenceRequest, InferenceResponse
@@ -61,6 +62,8 @@ class InferenceFlow:
     # The shared topic and each tenant's inference.requests.<tenant>.v1 (agents/inference/binding.py). Faust 0.15
     # cannot subscribe by pattern, so the worker subscribes to the tenant topics that exist when it starts.
     request_topics: Sequence[str] = (INFERENCE_REQUESTS.name,)
+    # Partial responses of `stream: true` requests (agents/inference/streaming.py); None: never streamed.
+    streams: Streams | None = None
 
     def __post_init__(self) -> None:
         # Turns of one session must not run at the same time (its history would race); with several actors
@@ -99,6 +102,8 @@ class InferenceFlow:
         async def relearn_expiry(sender: Any, **_: Any) -> None:
             answered.rebalanced()
             sessions.rebalanced()
+            if self.streams is not None:
+                self.streams.rebalanced()
 
         # Several actors share the stream so that a new micro-batch is taken while the previous one is still
         # being answered: the batcher stays fed. Faust commits an offset only once every event before it is
@@ -169,7 +174,8 @@ class InferenceFlow:
             if request.reply_to and (refusal := self.reply_to_rule.refusal(request.reply_to)):
                 await self._refuse_reply_to(request, refusal, position)
                 return
-            handled = await self._handle(request, event, sessions)
+            stream = await self._open_stream(request, position.partition)
+            handled = await self._handle(request, event, sessions, stream)
             if handled.history is not None and request.session_id:
                 self._remember(request.tenant, request.session_id, handled.history, sessions, position.partition)
             response, reply_to = handled.response, request.reply_to
@@ -274,14 +280,35 @@ class InferenceFlow:
             details={"answered_at": previous.get("answered_at"), "first_offset": previous.get("offset")},
         )
 
-    async def _handle(self, request: InferenceRequest, event: faust.EventT[bytes], sessions: ExpiringTable) -> Handled:
+    async def _open_stream(self, request: InferenceRequest, partition: int) -> RequestStream | None:
+        """A stream for a `stream: true` request, continuing what an earlier attempt sent; None: no partials."""
+        if not request.stream or self.streams is None:
+            return None
+        # A reply_to that does not exist gets an error as the final response: no partials before it.
+        if request.reply_to and not await asyncio.to_thread(self.topic_exists, request.reply_to):
+            return None
+        try:
+            return await self.streams.open(request, partition, request.reply_to or INFERENCE_RESPONSES.name)
+        except Exception as exc:  # the state could not be read: no partials (they could repeat), the final comes
+            log.warning("stream_not_opened", request_id=request.request_id, partition=partition, error=str(exc))
+            return None
+
+    async def _handle(
+        self,
+        request: InferenceRequest,
+        event: faust.EventT[bytes],
+        sessions: ExpiringTable,
+        stream: RequestStream | None = None,
+    ) -> Handled:
         try:
             history = SessionHistory()
             if request.session_id:  # a one-turn request has no history to read (nor will it store any)
                 stored = owned_by(request.tenant, sessions.get(table_key(request.tenant, request.session_id)))
                 history = SessionHistory.from_dict(stored) if stored is not None else history
             produced_at = float(event.message.timestamp or 0) or datetime.now(UTC).timestamp()
-            return await self.service.handle(request, produced_at=produced_at, history=history)
+            if stream is None:
+                return await self.service.handle(request, produced_at=produced_at, history=history)
+            return await self.service.handle(request, produced_at=produced_at, history=history, stream=stream)
         except Exception as exc:  # a bug or a library failure: the client still gets an answer
             log.exception("request_failed", request_id=request.request_id, error_type=type(exc).__name__)
             response = InferenceResponse(
@@ -305,6 +332,9 @@ class InferenceFlow:
         topic = reply_to or INFERENCE_RESPONSES.name  # reply_to passed the reply_to rule
         body = response.model_dump_json().encode()
         await self.send(topic, response.request_id.encode(), body)
+        if request is not None and request.stream and self.streams is not None:
+            # Tombstoned in the response's transaction: the stream's state is gone exactly when the response is in.
+            await self.streams.finished(request, position.partition)
         # Written in the same transaction as the response (exactly-once), so it exists iff the response does.
         answered = {
             "answered_at": response.responded_at.isoformat(),

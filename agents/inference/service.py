@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from agents.core import metrics
 from agents.core.digests import keyed_digest
+from agents.inference.streaming import FirstToken, RequestStream, step_callback
 from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
 from models.codegen import RunLimits, generate_validated, validate_code
 from models.dialog import (
@@ -30,7 +32,7 @@ from models.dialog import (
 )
 from models.dialog.aliases import AliasMap
 from models.dialog.record_budget import fit_records
-from models.generation.generator import Generation, TextGenerator
+from models.generation.generator import Generation, StepCallback, TextGenerator
 from schemas.inference import (
     CodeValidation,
     ContextMessage,
@@ -63,6 +65,8 @@ class GenerationJob:
     prompt: str
     max_tokens: int
     temperature: float
+    # Sees the text grow token by token (in the batcher's thread); returning True stops this job (its deadline).
+    on_step: StepCallback | None = None
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,13 @@ class ModelRouter:
 
     def run_batch(self, version: str, jobs: Sequence[GenerationJob]) -> list[Generation]:
         generator = self.model(version).generator
-        return generator.generate_batch(
-            [job.prompt for job in jobs],
-            max_tokens=[job.max_tokens for job in jobs],
-            temperature=[job.temperature for job in jobs],
-        )
+        prompts = [job.prompt for job in jobs]
+        max_tokens = [job.max_tokens for job in jobs]
+        temperature = [job.temperature for job in jobs]
+        if all(job.on_step is None for job in jobs):
+            return generator.generate_batch(prompts, max_tokens=max_tokens, temperature=temperature)
+        on_step = [job.on_step for job in jobs]
+        return generator.generate_batch(prompts, max_tokens=max_tokens, temperature=temperature, on_step=on_step)
 
 
 @dataclass(frozen=True)
@@ -134,9 +140,9 @@ CODE_REVIEW_RISK = 0.7
 
 
 class _NoGeneration(Exception):
-    """A code attempt the batcher did not run (deadline passed in the queue, or the model failed)."""
+    """A code attempt without an answer: the deadline passed in the queue or while generating, or the model failed."""
 
-    def __init__(self, outcome: TimedOut | Failed) -> None:
+    def __init__(self, outcome: Completed[Generation] | TimedOut | Failed) -> None:
         super().__init__(type(outcome).__name__)
         self.outcome = outcome
 
@@ -223,7 +229,14 @@ class InferenceService:
             **fields,
         )
 
-    async def handle(self, request: InferenceRequest, *, produced_at: float, history: SessionHistory) -> Handled:
+    async def handle(
+        self,
+        request: InferenceRequest,
+        *,
+        produced_at: float,
+        history: SessionHistory,
+        stream: RequestStream | None = None,
+    ) -> Handled:
         started = self.clock()
         deadline = produced_at + request.deadline_ms / 1000
         audit: dict[str, Any] = {
@@ -273,7 +286,25 @@ class InferenceService:
         # What the model was shown (fitted to the budget), with pseudonyms again where it saw aliases: citations and
         # the review item say so; the kept context keeps the model's own view (prompt.records) and the alias map.
         retrieved = [dataclasses.replace(r, text=prompt.aliases.from_model(r.text)) for r in prompt.records]
-        outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline)
+        first_token = FirstToken()
+        if stream is not None and decision.action != "review":  # a reviewed answer is shown to no one before review
+            stream.start(functools.partial(self._present_answer, aliases=prompt.aliases))
+        else:
+            stream = None
+        # Generation stops at the deadline (a reviewed request's deadline is the review's: its draft runs on).
+        on_step = step_callback(
+            clock=self.clock,
+            deadline=deadline if decision.action != "review" else None,
+            first_token=first_token,
+            loop=asyncio.get_running_loop(),
+            stream=stream,
+        )
+        try:
+            outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline, on_step)
+        finally:
+            if stream is not None:
+                await stream.close()  # its last partial is out before the final response
+        common["time_to_first_token_ms"] = first_token.ms_since(started)
         if not isinstance(outcome, Completed):
             return Handled(self._unanswered(request, outcome, started, common), None, None, audit)
         if self.clock() >= deadline and decision.action != "review":
@@ -381,11 +412,17 @@ class InferenceService:
         return BuiltPrompt(text, tokens, messages, template.label, list(retrieved), aliases)
 
     async def _generate(
-        self, request: InferenceRequest, prompt: str, prompt_tokens: int, model: ServingModel, deadline: float
+        self,
+        request: InferenceRequest,
+        prompt: str,
+        prompt_tokens: int,
+        model: ServingModel,
+        deadline: float,
+        on_step: StepCallback | None = None,
     ) -> Completed[Generation] | TimedOut | Failed:
         return await self.batcher.submit(
             WorkItem(
-                GenerationJob(prompt, request.max_tokens, request.temperature),
+                GenerationJob(prompt, request.max_tokens, request.temperature, on_step),
                 model_version=model.version,
                 priority=request.priority,
                 cost_tokens=prompt_tokens + request.max_tokens,
@@ -428,11 +465,25 @@ class InferenceService:
         instruction = scrubbed if self._pseudonymise(request.tenant) else request.prompt
         generations: list[Generation] = []
         batch_sizes: list[int] = []
+        first_token = FirstToken()  # code is never streamed: it is shown only once validated
+        reviewed = decision.action == "review"
+        on_step = step_callback(
+            clock=self.clock,
+            deadline=None if reviewed else deadline,
+            first_token=first_token,
+            loop=asyncio.get_running_loop(),
+            stream=None,
+        )
 
         async def generate(prompt_text: str) -> str:
             rendered = generator.render_chat([{"role": "user", "content": prompt_text}])
-            outcome = await self._generate(request, rendered, generator.count_tokens(rendered), model, deadline)
+            outcome = await self._generate(
+                request, rendered, generator.count_tokens(rendered), model, deadline, on_step
+            )
+            common["time_to_first_token_ms"] = first_token.ms_since(started)
             if not isinstance(outcome, Completed):
+                raise _NoGeneration(outcome)
+            if not reviewed and self.clock() >= deadline:  # stopped at the deadline: cut short, not worth checking
                 raise _NoGeneration(outcome)
             generations.append(outcome.result)
             batch_sizes.append(outcome.batch_size)
@@ -449,11 +500,16 @@ class InferenceService:
                 validate=self.code_validator,
             )
         except _NoGeneration as stop:
+            if isinstance(stop.outcome, Completed):
+                timings = {"queued": round(stop.outcome.queued_ms, 2)}
+                reason = "deadline passed during generation"
+                response = self._respond(request, "timeout", started, reason=reason, timings_ms=timings, **common)
+                return Handled(response, None, None, audit)
             return Handled(self._unanswered(request, stop.outcome, started, common), None, None, audit)
         validation = await asyncio.to_thread(self._scrub_validation, coded.validation)
         audit["validation"] = validation_facts(validation)
         metrics.CODE_VALIDATIONS.labels("passed" if validation.passed else "failed", str(validation.attempts)).inc()
-        answer, _ = await asyncio.to_thread(self.scrubber.scrub, coded.answer_text)
+        answer = await asyncio.to_thread(self._present_answer, coded.answer_text)
         answered: dict[str, Any] = {
             **common,
             "tokens": TokenCounts(
@@ -498,8 +554,9 @@ class InferenceService:
         return Handled(response, None, None, audit, context)
 
     def _present_answer(self, raw_text: str, aliases: AliasMap | None = None) -> str:
-        """The model's text as a client may read it: its aliases mapped back to pseudonyms, then de-identified (the
-        answer may echo what the model saw; responses are written by Sluice, so they carry no raw PII)."""
+        """Generated text as the client may see it, in the final response and in partials alike: its aliases mapped
+        back to pseudonyms, then de-identified (the answer may echo what the model saw; responses are written by
+        Sluice, so they carry no raw PII)."""
         text = aliases.from_model(raw_text) if aliases is not None else raw_text
         return self.scrubber.scrub(text)[0]
 

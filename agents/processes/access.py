@@ -48,6 +48,7 @@ from topics.specs import (
     AUDIT_PENDING,
     INFERENCE_CONTEXT,
     INFERENCE_DLQ,
+    INFERENCE_STREAMS,
     INGEST_DLQ,
     MODELS_REGISTRY,
     RECORDS_DEIDENTIFIED,
@@ -142,7 +143,13 @@ def worker_grants(app_id: str) -> list[Grant]:
         "index": [RECORDS_DEIDENTIFIED.name, REVIEW_PENDING.name, INFERENCE_CONTEXT.name],
         # The chainer reads the tail of audit.events.v1 to continue each chain.
         "audit": [AUDIT_PENDING.name, AUDIT_EVENTS.name],
-        "inference": [MODELS_REGISTRY.name, RULES.name, REVIEW_PENDING.name, REVIEW_DECISIONS.name],
+        "inference": [
+            MODELS_REGISTRY.name,
+            RULES.name,
+            REVIEW_PENDING.name,
+            REVIEW_DECISIONS.name,
+            INFERENCE_STREAMS.name,
+        ],
     }
     writes: dict[str, list[str]] = {
         "deidentify": [RECORDS_DEIDENTIFIED.name, INGEST_DLQ.name, *dead_letters_and_audit],
@@ -155,6 +162,8 @@ def worker_grants(app_id: str) -> list[Grant]:
             REVIEW_DECISIONS.name,
             INFERENCE_CONTEXT.name,
             INFERENCE_DLQ.name,
+            # Streamed answers' state: written with each partial, read back by a restarted worker.
+            INFERENCE_STREAMS.name,
             *dead_letters_and_audit,
         ],
     }

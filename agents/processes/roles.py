@@ -306,6 +306,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
     from agents.inference.reply_to import ReplyToRule
     from agents.inference.review import ReviewFlow
     from agents.inference.serving import ServedModels, build_batcher, build_service
+    from agents.inference.streaming import kafka_streams
     from models.dialog import PolicyEngine, load_default_policy
     from topics.specs import INFERENCE_DLQ, INFERENCE_REQUESTS, MODELS_REGISTRY, tenant_request_topics
 
@@ -358,6 +359,12 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         reply_to_rule=ReplyToRule.from_patterns(settings.reply_to_patterns),
         topic_exists=catalog.exists,
         request_topics=(INFERENCE_REQUESTS.name, *tenant_topics),
+        streams=kafka_streams(
+            app,
+            bootstrap,
+            settings.kafka_client_config(),
+            exactly_once=settings.processing_guarantee == "exactly_once",
+        ),
     ).register(app)
     # Reviewers' decisions become final responses here, where the scrubber and the reply topics already are.
     ReviewFlow(

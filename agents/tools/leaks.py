@@ -16,6 +16,7 @@ from topics.specs import (
     INFERENCE_CONTEXT,
     INFERENCE_DLQ,
     INFERENCE_RESPONSES,
+    INFERENCE_STREAMS,
     INGEST_DLQ,
     RECORDS_DEIDENTIFIED,
     RECORDS_INDEXED,
@@ -39,6 +40,7 @@ def written_topics(settings: Settings) -> list[str]:
         REVIEW_PENDING.name,
         REVIEW_DECISIONS.name,
         INFERENCE_CONTEXT.name,
+        INFERENCE_STREAMS.name,
         INFERENCE_DLQ.name,
     ]
     return topics + [table_changelog(f"{settings.app_id}-inference", table).name for table in INFERENCE_TABLES]

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from models.generation.chat_template import ChatTemplate
+from models.generation.incremental import IncrementalDecoder
 from schemas.errors import ConfigurationError
 
 MODEL_FILE = "model.bin"
 MANIFEST_NAME = "manifest.json"
 # Used only when neither the manifest nor the saved config says how long a context the model was trained on.
 DEFAULT_MAX_CONTEXT = 2048
+
+
+# Called after each generated token with the completion's text so far (settled: never half a character); returning
+# True stops generating for that prompt (the Generation then holds what was generated until then).
+StepCallback = Callable[[str], bool]
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,14 @@ class TextGenerator(Protocol):
         ...
 
     def generate_batch(
-        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: Sequence[int],
+        temperature: Sequence[float],
+        on_step: Sequence[StepCallback | None] | None = None,
     ) -> list[Generation]:
-        """One Generation per prompt, in input order."""
+        """One Generation per prompt, in input order; `on_step[i]` (if given) sees prompt i's text grow."""
         ...
 
 
@@ -106,15 +117,21 @@ class CT2Generator:
         return self._chat_template.render(messages)
 
     def generate_batch(
-        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: Sequence[int],
+        temperature: Sequence[float],
+        on_step: Sequence[StepCallback | None] | None = None,
     ) -> list[Generation]:
         """Generate for every prompt; items with different temperatures run as separate sub-batches."""
         if isinstance(prompts, str):
             raise TypeError("generate_batch() takes a sequence of prompts, not a single string")
-        if not (len(prompts) == len(max_tokens) == len(temperature)):
+        callbacks = list(on_step) if on_step is not None else [None] * len(prompts)
+        if not (len(prompts) == len(max_tokens) == len(temperature) == len(callbacks)):
             raise ValueError(
-                f"prompts, max_tokens and temperature differ in length: "
-                f"{len(prompts)}, {len(max_tokens)}, {len(temperature)}"
+                f"prompts, max_tokens, temperature and on_step differ in length: "
+                f"{len(prompts)}, {len(max_tokens)}, {len(temperature)}, {len(callbacks)}"
             )
         for value in max_tokens:
             if value < 1:
@@ -139,7 +156,9 @@ class CT2Generator:
             groups.setdefault(float(temp), []).append(index)
         results: list[Generation | None] = [None] * len(prompts)
         for temp, indexes in groups.items():
-            outputs = self._generate_ids([encoded[i] for i in indexes], [budgets[i] for i in indexes], temp)
+            outputs = self._generate_ids(
+                [encoded[i] for i in indexes], [budgets[i] for i in indexes], temp, [callbacks[i] for i in indexes]
+            )
             for index, (ids, finish) in zip(indexes, outputs, strict=True):
                 results[index] = Generation(
                     text=self._decode(ids),
@@ -154,7 +173,13 @@ class CT2Generator:
         encoded = self._encode(prompts)
         return [ids for ids, _ in self._generate_ids(encoded, [max_tokens] * len(encoded), 0.0)]
 
-    def _generate_ids(self, encoded: list[list[int]], budgets: list[int], temp: float) -> list[tuple[list[int], str]]:
+    def _generate_ids(
+        self,
+        encoded: list[list[int]],
+        budgets: list[int],
+        temp: float,
+        on_step: Sequence[StepCallback | None] = (),
+    ) -> list[tuple[list[int], str]]:
         # CTranslate2 takes one max_length per call; the batch runs to its largest budget and shorter
         # budgets are cut afterwards, which for greedy decoding equals running them alone.
         options: dict[str, Any] = {
@@ -170,6 +195,8 @@ class CT2Generator:
         if self._end_tokens:
             options["end_token"] = self._end_tokens
         start_tokens = [self._tokenizer_tokens(ids) for ids in encoded]
+        if any(callback is not None for callback in on_step):
+            options["callback"] = self._step_callback(on_step, budgets)
         outputs = self._generator.generate_batch(start_tokens, **options)
         results: list[tuple[list[int], str]] = []
         for output, budget in zip(outputs, budgets, strict=True):
@@ -179,6 +206,20 @@ class CT2Generator:
             else:
                 results.append((ids, "stop"))
         return results
+
+    def _step_callback(self, on_step: Sequence[StepCallback | None], budgets: list[int]) -> Callable[[Any], bool]:
+        """CTranslate2's per-token callback (beam_size=1 only) turned into per-prompt text callbacks."""
+        decoders = [IncrementalDecoder(self._decode) if callback else None for callback in on_step]
+
+        def step(result: Any) -> bool:
+            index = int(result.batch_id)
+            callback, decoder = on_step[index], decoders[index]
+            # Tokens past a prompt's own budget are cut afterwards (see above): never shown to its callback.
+            if callback is None or decoder is None or int(result.step) >= budgets[index]:
+                return False
+            return bool(callback(decoder.push(int(result.token_id))))
+
+        return step
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         # Prompts are rendered chat text that already spell out their special tokens; adding a BOS would double it.
@@ -190,9 +231,9 @@ class CT2Generator:
         with self._lock:
             return [str(self._tokenizer.id_to_token(i)) for i in ids]
 
-    def _decode(self, ids: list[int]) -> str:
+    def _decode(self, ids: Sequence[int]) -> str:
         with self._lock:
-            return str(self._tokenizer.decode(ids, skip_special_tokens=True))
+            return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -39,3 +39,17 @@ def test_a_request_the_contract_refuses_is_never_sent(changes: dict[str, Any]) -
 
     with pytest.raises(ValidationError):
         request_message(**arguments)
+
+
+def test_partials_are_deduplicated_by_seq_and_a_gap_or_late_one_is_noticed() -> None:
+    from agents.demo.inference_client import Partials
+
+    partials = Partials()
+    for arrived, seq, text in [(1.0, 0, "a "), (2.0, 1, "b "), (3.0, 1, "b "), (4.0, 3, "d ")]:
+        partials.add(arrived, {"request_id": "r", "status": "partial", "seq": seq, "text": text})
+    assert partials.text("r") == "a b " and partials.first_at["r"] == 1.0
+    assert partials.out_of_order == {"r"}  # seq 3 came before 2
+    ordered = Partials()
+    for seq in range(3):
+        ordered.add(float(seq), {"request_id": "q", "seq": seq, "text": f"{seq} "})
+    assert ordered.text("q") == "0 1 2 " and not ordered.out_of_order

@@ -24,7 +24,7 @@ from models.dialog import (
     load_default_policy,
     load_templates,
 )
-from models.generation.generator import Generation
+from models.generation.generator import Generation, StepCallback
 from schemas.inference import CodeValidation, InferenceRequest
 
 DIGEST_KEY = b"digest-key-for-tests-0123456789ab"
@@ -49,17 +49,36 @@ class FakeGenerator:
         return "\n".join(f"<{m['role']}> {m['content']}" for m in messages)
 
     def generate_batch(
-        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: Sequence[int],
+        temperature: Sequence[float],
+        on_step: Sequence[StepCallback | None] | None = None,
     ) -> list[Generation]:
         if self.fail:
             raise RuntimeError("model crashed")
         self.prompts.extend(prompts)
         out = []
-        for prompt in prompts:
+        for index, prompt in enumerate(prompts):
             last_user = prompt.rsplit("<user> ", 1)[-1]
             cited = " ".join(f"[{rid}]" for rid in re.findall(r"\[(rec_[a-z0-9]+)\]", prompt))
-            out.append(Generation(f"echo: {last_user} {cited} [rec_invented]", len(prompt.split()), 5, "stop"))
+            text = f"echo: {last_user} {cited} [rec_invented]"
+            callback = on_step[index] if on_step is not None else None
+            out.append(Generation(steps(text, callback), len(prompt.split()), 5, "stop"))
         return out
+
+
+def steps(text: str, callback: StepCallback | None) -> str:
+    """Feed `text` to a step callback a word at a time, as a generator would token by token; what was generated
+    when the callback said stop (all of it if it never did)."""
+    if callback is None:
+        return text
+    words = re.findall(r"\S+\s*", text)
+    for count in range(1, len(words) + 1):
+        if callback("".join(words[:count])):
+            return "".join(words[:count])
+    return text
 
 
 class FakeScrubber:
@@ -263,7 +282,12 @@ class CodeGenerator(FakeGenerator):
     """Answers every prompt with a fenced Python block; counts the attempts."""
 
     def generate_batch(
-        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: Sequence[int],
+        temperature: Sequence[float],
+        on_step: Sequence[StepCallback | None] | None = None,
     ) -> list[Generation]:
         self.prompts.extend(prompts)
         return [Generation("```python\ndef add(a, b):\n    return a + b\n```", 10, 12, "stop") for _ in prompts]
@@ -405,7 +429,12 @@ class AliasAnswering(FakeGenerator):
     """Answers with the aliases it was shown, as a model told about [P1] would."""
 
     def generate_batch(
-        self, prompts: Sequence[str], *, max_tokens: Sequence[int], temperature: Sequence[float]
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: Sequence[int],
+        temperature: Sequence[float],
+        on_step: Sequence[StepCallback | None] | None = None,
     ) -> list[Generation]:
         self.prompts.extend(prompts)
         return [Generation("[P1] can be reached on [M1] [rec_a]", 9, 9, "stop") for _ in prompts]
