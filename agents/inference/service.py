@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 from agents.core import metrics
 from agents.core.digests import keyed_digest
+from agents.inference.long_input import LongInputLimits, answer_long_input, needs_windows
 from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
 from models.codegen import RunLimits, generate_validated, validate_code
 from models.dialog import (
@@ -195,6 +196,7 @@ class InferenceService:
     # Tokens the retrieved records may take in a chat prompt (None: all of them, whole); models/dialog/record_budget.
     context_tokens: int | None = None
     code_limits: RunLimits = field(default_factory=RunLimits)
+    long_inputs: LongInputLimits = field(default_factory=LongInputLimits)  # agents/inference/long_input.py
     code_max_attempts: int = 3
     code_failure_action: Literal["review", "reject"] = "review"
     # Replaced in unit tests only: the real one runs the sandbox (a subprocess).
@@ -258,6 +260,13 @@ class InferenceService:
         model, variant = self.router.route(request.session)
         audit.update(model=model.version, variant=variant)
         common: dict[str, Any] = {"model": model.version, "variant": variant}
+        if await needs_windows(request, model.generator):  # a document, or a prompt beyond the context: map-reduce
+            long = await answer_long_input(
+                self, request, scrubbed_prompt=scrubbed, decision=decision, generator=model.generator,
+                submit=lambda text, tokens: self._generate(request, text, tokens, model, deadline),
+                common=common, audit=audit, history=history, started=started, deadline=deadline,
+            )  # fmt: skip
+            return Handled(long.response, long.history, long.review, audit, long.context)
         retrieved = await self._retrieve(request, scrubbed)
         audit["retrieved"] = [r.record_id for r in retrieved]
         if request.task == "code":

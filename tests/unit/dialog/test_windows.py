@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from models.chunking import sentence_boundaries
@@ -17,7 +19,7 @@ def count(text: str) -> int:
 def assert_covers(text: str, windows: list[Window], window_tokens: int) -> None:
     assert windows[0].start == 0 and windows[-1].end == len(text)
     assert [w.index for w in windows] == list(range(len(windows)))
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.start < after.start <= before.end < after.end, "a gap or a window that does not advance"
     for window in windows:
         assert window.tokens == count(text[window.start : window.end]) <= window_tokens
@@ -32,21 +34,19 @@ def test_english_windows_cover_the_text_end_on_sentences_and_overlap() -> None:
     assert_covers(ENGLISH, windows, 120)
     ends = set(sentence_boundaries(ENGLISH))
     assert all(w.end in ends for w in windows), "windows end where sentences end"
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         shared = count(ENGLISH[after.start : before.end])
         assert 0 < shared <= 20
 
 
 def test_no_overlap_means_windows_meet_end_to_end() -> None:
     windows = split_windows(ENGLISH, window_tokens=120, overlap_tokens=0, count_tokens=count)
-    assert all(before.end == after.start for before, after in zip(windows, windows[1:], strict=False))
+    assert all(before.end == after.start for before, after in itertools.pairwise(windows))
     assert "".join(ENGLISH[w.start : w.end] for w in windows) == ENGLISH
 
 
 def test_a_text_that_fits_is_one_window() -> None:
-    assert split_windows("short text.", window_tokens=10, overlap_tokens=2, count_tokens=count) == [
-        Window(0, 0, 11, 2)
-    ]
+    assert split_windows("short text.", window_tokens=10, overlap_tokens=2, count_tokens=count) == [Window(0, 0, 11, 2)]
     assert split_windows("", window_tokens=10, overlap_tokens=2, count_tokens=count) == []
 
 
@@ -64,7 +64,7 @@ def test_one_giant_sentence_is_cut_hard_at_spaces_and_still_overlaps() -> None:
     assert_covers(text, windows, 200)
     assert len(windows) >= 3000 // 200
     assert all(w.end == len(text) or text[w.end - 1] == " " for w in windows), "a cut splits no word"
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert 0 < count(text[after.start : before.end]) <= 30
 
 
