@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from models.chunking import sentence_boundaries
 
 CountTokens = Callable[[str], int]
+# No tokenizer we serve makes a token of more characters than this; it bounds the search for a hard cut, so that
+# cutting a 130,000-character sentence counts short prefixes, not the rest of the sentence each time.
+_MAX_CHARS_PER_TOKEN = 32
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def _hard_cut(text: str, start: int, end: int, piece_tokens: int, count_tokens: 
 
 def _longest_prefix(text: str, start: int, end: int, tokens: int, count_tokens: CountTokens) -> int:
     """The largest cut in (start, end] with text[start:cut] at most `tokens` long (at least one character)."""
-    lo, hi = start + 1, end
+    lo, hi = start + 1, min(end, start + tokens * _MAX_CHARS_PER_TOKEN)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if count_tokens(text[start:mid]) <= tokens:
