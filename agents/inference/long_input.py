@@ -163,11 +163,17 @@ async def map_reduce(
 
     async def run(prompts: Sequence[str]) -> list[str] | TimedOut | Failed:
         counted = await asyncio.to_thread(lambda: [(p, generator.count_tokens(p)) for p in prompts])
-        outcomes = await asyncio.gather(*(submit(p, n) for p, n in counted))
-        unanswered = [o for o in outcomes if not isinstance(o, Completed)]
-        if unanswered:  # a timeout says more than a failure: the deadline is what the client set
-            return next((o for o in unanswered if isinstance(o, TimedOut)), unanswered[0])
-        done = [o for o in outcomes if isinstance(o, Completed)]
+        tasks = [asyncio.ensure_future(submit(p, n)) for p, n in counted]
+        try:
+            for arrived in asyncio.as_completed(tasks):
+                outcome = await arrived
+                if not isinstance(outcome, Completed):
+                    return outcome  # the request is answered without the rest: withdraw what is still queued
+        finally:
+            for task in tasks:
+                task.cancel()
+        done = [task.result() for task in tasks]
+        done = [o for o in done if isinstance(o, Completed)]
         generations.extend(o.result for o in done)
         batch_sizes.extend(o.batch_size for o in done)
         queued.append(max(o.queued_ms for o in done))

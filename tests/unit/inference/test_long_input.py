@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
@@ -28,8 +29,9 @@ class NotingGenerator:
     max_context_tokens = CONTEXT
     version = "tiny@1"
 
-    def __init__(self, *, delay_s: float = 0.0, notes_words: int = 3) -> None:
+    def __init__(self, *, delay_s: float = 0.0, notes_words: int = 3, fail: bool = False) -> None:
         self.delay_s = delay_s
+        self.fail = fail
         self.notes_words = notes_words
         self.prompts: list[str] = []
         self.batch_sizes: list[int] = []
@@ -46,6 +48,8 @@ class NotingGenerator:
         time.sleep(self.delay_s)
         self.prompts.extend(prompts)
         self.batch_sizes.append(len(prompts))
+        if self.fail:
+            raise RuntimeError("model crashed")
         out = []
         for prompt, budget in zip(prompts, max_tokens, strict=True):
             if "or NONE." in prompt:
@@ -174,6 +178,19 @@ async def test_a_map_job_whose_deadline_passes_in_the_queue_makes_the_request_a_
         await service.batcher.drain()
     response = handled.response  # type: ignore[attr-defined]
     assert response.status == "timeout" and "deadline" in (response.reason or "")
+
+
+async def test_a_failed_window_makes_the_request_an_error_and_withdraws_the_windows_still_queued() -> None:
+    failing = NotingGenerator(delay_s=0.05, fail=True)
+    service = await make_service(failing, window_tokens=100, overlap_tokens=0)
+    try:
+        handled = await ask(service, request(prompt="summarise", document=filler(400)))  # 40+ windows, 8 a batch
+        await asyncio.sleep(0.3)
+    finally:
+        await service.batcher.drain()
+    response = handled.response  # type: ignore[attr-defined]
+    assert response.status == "error" and "RuntimeError" in (response.reason or "")
+    assert len(failing.batch_sizes) < 4, "windows still queued after the failure were not run"
 
 
 async def test_notes_too_long_for_one_prompt_are_reduced_in_rounds_and_the_final_prompt_fits() -> None:
