@@ -172,8 +172,7 @@ async def map_reduce(
         finally:
             for task in tasks:
                 task.cancel()
-        done = [task.result() for task in tasks]
-        done = [o for o in done if isinstance(o, Completed)]
+        done = [o for o in (task.result() for task in tasks) if isinstance(o, Completed)]  # all of them, in order
         generations.extend(o.result for o in done)
         batch_sizes.extend(o.batch_size for o in done)
         queued.append(max(o.queued_ms for o in done))
