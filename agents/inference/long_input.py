@@ -197,10 +197,14 @@ async def map_reduce(
     while notes:
         rounds += 1
         groups = await asyncio.to_thread(_pack, notes, budget, generator, parts, instruction)
-        if len(groups) == 1 or rounds >= MAX_REDUCE_ROUNDS:
-            final = _user(
-                generator, REDUCE_PROMPT.format(parts=parts, notes="\n".join(groups[0]), instruction=instruction)
+        # A group per note means combining would not shrink them (each note fills half a prompt): stop there too.
+        if len(groups) == 1 or len(groups) >= len(notes) or rounds >= MAX_REDUCE_ROUNDS:
+            last = (
+                groups[0]
+                if len(groups) == 1
+                else await asyncio.to_thread(_squeeze, notes, budget, generator, parts, instruction)
             )
+            final = _user(generator, REDUCE_PROMPT.format(parts=parts, notes="\n".join(last), instruction=instruction))
             reduced = await run([final])
             if not isinstance(reduced, list):
                 return reduced
@@ -249,6 +253,26 @@ def _pack(notes: Sequence[str], budget: int, generator: TextGenerator, parts: in
     if current:
         groups.append(current)
     return groups
+
+
+def _squeeze(notes: Sequence[str], budget: int, generator: TextGenerator, parts: int, instruction: str) -> list[str]:
+    """Every note, each cut to the same length, so that together they fit one reduce prompt."""
+
+    def cut_to(chars: int) -> list[str]:
+        return [note if len(note) <= chars else note[:chars] + "…" for note in notes]
+
+    def fits(chars: int) -> bool:
+        text = REDUCE_PROMPT.format(parts=parts, notes="\n".join(cut_to(chars)), instruction=instruction)
+        return generator.count_tokens(_user(generator, text)) <= budget
+
+    lo, hi = 0, max(len(note) for note in notes)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return cut_to(lo)
 
 
 def _cut(note: str, fits: Callable[[Sequence[str]], bool]) -> str:

@@ -225,3 +225,19 @@ async def test_a_short_prompt_without_a_document_takes_the_ordinary_path(
     response = handled.response  # type: ignore[attr-defined]
     assert response.status == "ok" and response.windows == []
     assert len(generator.prompts) == 1 and "or NONE." not in generator.prompts[0]
+
+
+async def test_notes_each_too_long_to_combine_in_pairs_are_cut_evenly_so_every_window_reaches_the_answer() -> None:
+    wordy = NotingGenerator(notes_words=75)  # 150 words of notes a window; two never fit one 312-token prompt
+    service = await make_service(wordy, window_tokens=60, overlap_tokens=0)
+    try:
+        document = " ".join(f"{NEEDLE} {filler(2)}" for _ in range(6))
+        handled = await ask(service, request(prompt="Where?", document=document, max_tokens=200))
+    finally:
+        await service.batcher.drain()
+    response = handled.response  # type: ignore[attr-defined]
+    assert response.status == "ok" and len(response.windows) > 2 and all(w.used for w in response.windows)
+    assert not any("Rewrite them" in p for p in wordy.prompts), "combining one note at a time would not shrink them"
+    (final,) = [p for p in wordy.prompts if "Answer the request from these notes" in p]
+    assert len(final.split()) + 200 <= CONTEXT
+    assert all(f"seen-in-{w.index + 1}" in final for w in response.windows), "every used window is in the answer"
