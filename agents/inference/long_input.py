@@ -179,14 +179,19 @@ async def map_reduce(
         return [o.result.text for o in done]
 
     parts = len(windows)
-    map_prompts = [
-        _user(
-            generator,
-            MAP_PROMPT.format(part=w.index + 1, parts=parts, window=document[w.start : w.end], instruction=instruction),
-        )
-        for w in windows
-    ]
-    mapped = await run(map_prompts)
+
+    def map_prompts() -> list[str]:  # the chat template over 130,000 characters: off the event loop too
+        return [
+            _user(
+                generator,
+                MAP_PROMPT.format(
+                    part=w.index + 1, parts=parts, window=document[w.start : w.end], instruction=instruction
+                ),
+            )
+            for w in windows
+        ]
+
+    mapped = await run(await asyncio.to_thread(map_prompts))
     if not isinstance(mapped, list):
         return mapped
     used = [not is_none(note) for note in mapped]
