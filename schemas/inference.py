@@ -18,6 +18,10 @@ NOT_FINAL: frozenset[str] = frozenset({"pending_review", "partial"})
 Task = Literal["chat", "complete", "code"]
 CodeLanguage = Literal["python"]
 MAX_TESTS_CHARS = 16_000
+# --- long inputs (#12) ---------------------------------------------------------------------------------
+# A 32K-token document is about 130,000 characters of English; the token limit itself is a setting
+# (SLUICE_MAX_INPUT_TOKENS), checked with the served model's tokenizer.
+MAX_DOCUMENT_CHARS = 200_000
 
 
 class InferenceRequest(BaseModel):
@@ -27,7 +31,7 @@ class InferenceRequest(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=128, description="Unique per request; the response echoes it.")
     tenant: str = Field(pattern=TENANT_PATTERN, description="Retrieval and policy are scoped to this tenant.")
-    prompt: str = Field(min_length=1, max_length=32_000, description="The user's message (may hold PII).")
+    prompt: str = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS, description="The user's message (may hold PII).")
     session_id: str | None = Field(
         default=None, max_length=128, description="Groups turns of one dialog; default: a one-turn session."
     )
@@ -53,6 +57,13 @@ class InferenceRequest(BaseModel):
     stream: bool = Field(
         default=False,
         description="Send the answer's text in `partial` responses while it is generated, then the final response.",
+    )
+    # --- long inputs (#12) ---
+    document: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_DOCUMENT_CHARS,
+        description="A long text the prompt asks about (may hold PII); read in overlapping windows, map-reduce.",
     )
 
     @property
@@ -112,6 +123,17 @@ class ReviewOutcome(BaseModel):
     rule_id: str
 
 
+class WindowCitation(BaseModel):
+    """One window of a long input: its [start_char, end_char) in the document, and whether its notes were used."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int
+    start_char: int
+    end_char: int
+    used: bool = Field(description="the window's notes went into the answer (False: it held nothing relevant)")
+
+
 class InferenceResponse(BaseModel):
     """On inference.responses.v1 (or reply_to), key = request_id: exactly one per request."""
 
@@ -138,6 +160,10 @@ class InferenceResponse(BaseModel):
         default=None, description="From the start of handling to the first generated token (final responses)."
     )
     responded_at: datetime
+    # --- long inputs (#12) ---
+    windows: list[WindowCitation] = Field(
+        default_factory=list, description="long input: the windows the document was read in, and which were used."
+    )
 
     @property
     def final(self) -> bool:

@@ -24,7 +24,8 @@ def is_valid_tenant(value: object) -> bool:
 class _Contract(BaseModel):
     """Upstream contracts are strict: an unknown field is a schema violation, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=100_000)
+    # A 32K-token note or log message is about 130,000 characters of English (#12): it fits, and is chunked.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=200_000)
 
 
 # --- upstream payloads ---------------------------------------------------------------------------------

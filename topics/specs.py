@@ -27,6 +27,10 @@ from schemas.review import ReviewDecision, ReviewItem
 
 Cleanup = Literal["delete", "compact"]
 DAY_MS = 24 * 60 * 60 * 1000
+# Every topic's max.message.bytes (and the local broker's message.max.bytes, and the workers' producer limit).
+# Well above SLUICE_MAX_MESSAGE_BYTES (at most a quarter of it), so that a message too large for Sluice still
+# reaches a worker and gets a dead letter saying so, and a de-identified record, longer than its source, fits.
+TOPIC_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,11 @@ class TopicSpec:
     extra_config: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> dict[str, str]:
-        config = {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        config = {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+        }
         config.update(self.extra_config)
         return config
 

@@ -10,6 +10,7 @@ from faust.types.auth import CredentialsT
 
 from agents.core import committed_reads, transactions
 from agents.core.settings import KafkaSecurity, Settings
+from topics.specs import TOPIC_MAX_MESSAGE_BYTES
 
 
 def create_app(
@@ -33,6 +34,8 @@ def create_app(
         processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Outputs up to the topics' limit (a long document's kept context, a de-identified 32K-token record).
+        producer_max_request_size=TOPIC_MAX_MESSAGE_BYTES,
         # Short group timeouts: a restarted worker gets its partitions back in seconds, not minutes.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,

@@ -33,6 +33,7 @@ from agents.core.audit_keys import (
 from agents.core.keys import GeneratedKey, external_cluster_error, missing_key_error, read_key_file
 from agents.core.redaction import redact
 from schemas.errors import ConfigurationError
+from topics.specs import TOPIC_MAX_MESSAGE_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,7 +199,14 @@ class Settings(BaseSettings):
     milvus_collection: str = Field(default="sluice_records", description="Collection holding record chunks.")
 
     # --- Processing -------------------------------------------------------------------------------
-    max_message_bytes: int = Field(default=256_000, ge=1024, description="Larger messages are dead-lettered.")
+    max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        # Below the topics' max.message.bytes (topics/specs.py), so that a larger message still arrives to be
+        # dead-lettered with a reason instead of being refused by the broker unseen.
+        le=TOPIC_MAX_MESSAGE_BYTES // 4,
+        description="Larger messages are dead-lettered (1 MiB: a 32K-token document fits, in any script).",
+    )
     batch_size: int = Field(default=64, ge=1, description="Events taken per micro-batch by ingest agents.")
     batch_within_s: float = Field(default=0.25, gt=0, description="Longest wait to fill a micro-batch.")
     chunk_max_chars: int = Field(default=480, ge=32, description="Longest chunk of text embedded as one vector.")
@@ -308,6 +316,22 @@ class Settings(BaseSettings):
         "its answer back: a pseudonym costs a small model about 18 tokens, an alias 3 to 4.",
     )
     retrieval_url: str | None = Field(default=None, description="Index worker API for retrieval; `sluice up` sets it.")
+    # --- long inputs (#12) ---
+    max_input_tokens: int = Field(
+        default=32_768,
+        ge=1,
+        le=1_000_000,
+        description="Longest document or prompt answered, in the model's tokens; longer ones are `rejected`. One "
+        "that does not fit the model's context is read in overlapping windows (map-reduce).",
+    )
+    long_input_window_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="Tokens of a long input per window (0 = as many as the model's context leaves room for).",
+    )
+    long_input_overlap_tokens: int = Field(
+        default=64, ge=0, description="Tokens neighbouring windows of a long input share (at most half a window)."
+    )
     search_retriever: Literal["hybrid", "dense", "sparse"] = Field(
         default="hybrid",
         description="What /search (and chat retrieval) ranks by after exact pseudonym matches: meaning and terms "

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from agents.core import metrics
 from agents.core.digests import keyed_digest
+from agents.inference.long_input import LongInputLimits, answer_long_input, needs_windows
 from agents.inference.streaming import FirstToken, RequestStream, step_callback
 from models.batching import Completed, DynamicBatcher, Failed, TimedOut, WorkItem
 from models.codegen import RunLimits, generate_validated, validate_code
@@ -206,6 +207,7 @@ class InferenceService:
     # Pseudonyms shown to the model as short per-prompt aliases and mapped back in its answer (models/dialog/aliases).
     alias_pseudonyms: bool = True
     code_limits: RunLimits = field(default_factory=RunLimits)
+    long_inputs: LongInputLimits = field(default_factory=LongInputLimits)  # agents/inference/long_input.py
     code_max_attempts: int = 3
     code_failure_action: Literal["review", "reject"] = "review"
     # Replaced in unit tests only: the real one runs the sandbox (a subprocess).
@@ -276,6 +278,18 @@ class InferenceService:
         model, variant = self.router.route(request.session)
         audit.update(model=model.version, variant=variant)
         common: dict[str, Any] = {"model": model.version, "variant": variant}
+        if await needs_windows(request, model.generator):  # a document, or a prompt beyond the context: map-reduce
+            # Every window's generation stops at the request's deadline, as any request's does.
+            stop_at_deadline = step_callback(
+                clock=self.clock, deadline=deadline, first_token=FirstToken(), loop=asyncio.get_running_loop(),
+                stream=None,
+            )  # fmt: skip
+            long = await answer_long_input(
+                self, request, scrubbed_prompt=scrubbed, decision=decision, generator=model.generator,
+                submit=lambda text, tokens: self._generate(request, text, tokens, model, deadline, stop_at_deadline),
+                common=common, audit=audit, history=history, started=started, deadline=deadline,
+            )  # fmt: skip
+            return Handled(long.response, long.history, long.review, audit, long.context)
         retrieved = await self._retrieve(request, scrubbed)
         audit["retrieved"] = [r.record_id for r in retrieved]
         if request.task == "code":

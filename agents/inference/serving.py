@@ -152,6 +152,7 @@ def build_service(
     retriever: Retriever | None,
 ) -> InferenceService:
     """The request pipeline (scrub, policy, retrieval, template, batcher) as the worker and a re-execution run it."""
+    from agents.inference.long_input import LongInputLimits
     from models.codegen import RunLimits
     from models.dialog import load_templates
 
@@ -177,4 +178,9 @@ def build_service(
         ),
         code_max_attempts=settings.code_max_attempts,
         code_failure_action=settings.code_failure_action,
+        long_inputs=LongInputLimits(
+            max_input_tokens=settings.max_input_tokens,
+            window_tokens=settings.long_input_window_tokens,
+            overlap_tokens=settings.long_input_overlap_tokens,
+        ),
     )

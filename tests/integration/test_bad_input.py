@@ -28,11 +28,12 @@ from schemas.inference import InferenceRequest, RegistryMessage
 from schemas.records import AuditEvent, CrmEvent, DeidentifiedRecord, ErpEvent, LogEvent, RulePackMessage
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, produce, worker_child
+from topics.specs import TOPIC_MAX_MESSAGE_BYTES
 
 EXAMPLES_PER_KIND = 3  # 39-42 messages per topic
 OUTCOME_TIMEOUT_S = 90
 RID = "__RID__"  # replaced by a unique request id after generation, where a message still carries it
-BROKER_MAX_BYTES = 1_048_000  # the broker's default message.max.bytes, minus headroom for the batch header
+BROKER_MAX_BYTES = TOPIC_MAX_MESSAGE_BYTES - 8_000  # every topic's max.message.bytes, minus headroom for the header
 DEAD_LETTER_TOPICS = ("ingest.dlq.v1", "inference.dlq.v1")
 
 

@@ -8,12 +8,13 @@ import signal
 import time
 from typing import Any
 
-from agents.core.kafka_io import end_offsets
+from agents.core.kafka_io import end_offsets, produce_all
 from agents.core.settings import Settings
 from agents.processes import runtime
 from agents.processes.broker import pid_alive
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, key_digest, produce, raw_values, values, worker_child
+from topics.specs import TOPIC_MAX_MESSAGE_BYTES
 
 PHONE = "13912345678"
 ID_NUMBER = "11010519491231002X"
@@ -120,10 +121,15 @@ def test_broken_events_are_dead_lettered_with_reasons_and_the_worker_carries_on(
         f"{tenant}-json".encode(): b'{"event_id": "x", "tenant": ',
         f"{tenant}-utf8".encode(): "手机".encode("gbk") + PHONE.encode(),
         f"{tenant}-schema".encode(): event("s", tenant, {"doc_type": "order"}),
-        f"{tenant}-huge".encode(): event("h", tenant, {"doc_type": "order", "doc_no": "1", "remarks": "x" * 300_000}),
+        # Above SLUICE_MAX_MESSAGE_BYTES (1 MiB), below the topic's max.message.bytes: it arrives, to be dead-lettered.
+        f"{tenant}-huge".encode(): event("h", tenant, {"doc_type": "order", "doc_no": "1", "remarks": "x" * 1_100_000}),
         f"{tenant}-array".encode(): b"[1,2]",
     }
-    produce(bootstrap, [("erp.events.v1", key, value) for key, value in broken.items()])
+    produce_all(
+        bootstrap,
+        [("erp.events.v1", key, value) for key, value in broken.items()],
+        options={"message.max.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
+    )
     produce(bootstrap, [crm("after-the-storm", tenant, "worker still alive")])
     wanted = {key_digest(k): k.decode().rsplit("-", 1)[1] for k in broken}
 

@@ -6,9 +6,11 @@ import json
 import re
 
 import pytest
+from pydantic import ValidationError
 
+from agents.core.settings import Settings
 from topics.export import SCHEMA_DIR, TOPIC_MODELS, render
-from topics.specs import ALL_TOPICS, RULES, spec
+from topics.specs import ALL_TOPICS, RULES, TOPIC_MAX_MESSAGE_BYTES, spec
 
 
 def test_every_topic_is_named_domain_stage_version() -> None:
@@ -44,7 +46,20 @@ def test_control_topics_are_compacted_single_partition() -> None:
 def test_control_topic_is_compacted_and_audit_is_kept_forever_uncompacted() -> None:
     assert RULES.config()["cleanup.policy"] == "compact"
     audit = spec("audit.events.v1")
-    assert audit.config() == {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+    assert audit.config() == {
+        "cleanup.policy": "delete",
+        "retention.ms": "-1",
+        "retention.bytes": "-1",
+        "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+    }
+
+
+def test_every_topic_takes_messages_well_above_the_dead_letter_limit() -> None:
+    # A message above SLUICE_MAX_MESSAGE_BYTES must still reach a worker to be dead-lettered with a reason.
+    accepted = Settings.model_fields["max_message_bytes"].default
+    assert all(int(s.config()["max.message.bytes"]) >= 4 * accepted for s in ALL_TOPICS)
+    with pytest.raises(ValidationError, match="max_message_bytes"):
+        Settings(max_message_bytes=TOPIC_MAX_MESSAGE_BYTES)
 
 
 def test_audit_drafts_and_chain_are_co_partitioned() -> None:

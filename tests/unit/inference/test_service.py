@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agents.core.digests import keyed_digest
+from agents.inference.long_input import LongInputLimits
 from agents.inference.service import InferenceService, ModelRouter, ServingModel
 from models.batching import BatchLimits, DynamicBatcher
 from models.codegen import Extracted, RunLimits
@@ -244,11 +245,14 @@ async def test_expired_request_times_out_without_running(service: InferenceServi
     assert handled.response.status == "timeout"
 
 
-async def test_prompt_longer_than_the_context_is_rejected_with_numbers(service: InferenceService) -> None:
+async def test_prompt_longer_than_the_input_limit_is_rejected_with_numbers(service: InferenceService) -> None:
+    # Longer than the context only, it is read in windows (tests/unit/inference/test_long_input.py).
+    service.long_inputs = LongInputLimits(max_input_tokens=500)
     handled = await service.handle(
         request("word " * 600, task="complete"), produced_at=time.time(), history=SessionHistory()
     )
-    assert handled.response.status == "rejected" and "tokens" in (handled.response.reason or "")
+    assert handled.response.status == "rejected"
+    assert "600 tokens" in (handled.response.reason or "") and "500" in (handled.response.reason or "")
 
 
 async def test_a_model_failure_is_an_error_response_not_an_exception() -> None:
