@@ -196,6 +196,13 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             f"{num(row['en_rl']):>6} {num(row['zh_rl']):>6} {num(row['f32_em']):>6} {num(row['f32_rl']):>6} "
             f"{num(row['agree']):>6} {first:>7} {total:>9}{mark}"
         )
+    timed = [row["latency"] for row in rows if row["latency"] is not None]
+    if timed:
+        click.echo(
+            f"timed prompt: {timed[0].prompt_tokens} tokens (system prompt with retrieved records), "
+            f"{timed[0].runs} runs; fewest tokens an answer produced before scaling to 64: "
+            f"{min(f.new_tokens for f in timed)}"
+        )
     click.echo(
         "(* serving; EM exact match, RL ROUGE-L F1 against the reference answers (ref, en, zh) and the float32 "
         "conversion's answers (f32); latency: median time to the first token and to 64 new tokens)"
