@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,11 @@ def test_cli_quality_and_choose_dry_run_change_nothing(fresh_registry: Path, mon
     listed = runner.invoke(main, ["models", "quality", "tiny", "--no-latency"])
     assert listed.exit_code == 0, listed.output
     assert "float32" in listed.output and "refRL" in listed.output
+    models_list = runner.invoke(main, ["models", "list"])
+    assert models_list.exit_code == 0, models_list.output
+    [line] = [json.loads(x) for x in models_list.output.splitlines() if '"tiny"' in x]
+    assert set(line["quality"]) == {"float32", "int8"}
+    assert line["quality"]["float32"].startswith("ref EM ") and "f32 EM 1.00 RL 1.00" in line["quality"]["float32"]
     impossible = runner.invoke(main, ["models", "choose", "tiny", "--runs", "1", "--latency-aim-ms", "0"])
     assert impossible.exit_code == 1 and "no version keeps the latency aim" in impossible.output
     kept = runner.invoke(main, ["models", "choose", "tiny", "--runs", "1", "--latency-aim-ms", "0", "--keep-current"])
