@@ -75,7 +75,11 @@ def _publish_registry(settings: Settings, name: str) -> None:
 @click.option("--name", default=None, help="Registry name (default: smollm2 / minilm / the directory name).")
 @click.option("--version", "version", default=None, help="Version label (default: derived from the source).")
 @click.option(
-    "--quantization", type=click.Choice(["int8", "float32", "int8_float32"]), default="int8", show_default=True
+    "--quantization",
+    type=click.Choice(["int8", "float32", "int8_float32"]),
+    default="int8",
+    show_default=True,
+    help="Another quantization of an imported source becomes another version of the same model.",
 )
 @click.option("--promote", is_flag=True, help="Serve this version once imported.")
 def models_import(source: str, name: str | None, version: str | None, quantization: str, promote: bool) -> None:
@@ -101,6 +105,10 @@ def models_import(source: str, name: str | None, version: str | None, quantizati
             default=str,
         )
     )
+    if manifest.quality:
+        from models.registry.quality import quality_summary
+
+        click.echo(f"quality of {model_name}@{manifest.version}: {quality_summary(manifest.quality)}")
     if promote:
         _registry(settings).promote(model_name, manifest.version)
         _publish_registry(settings, model_name)
@@ -108,9 +116,147 @@ def models_import(source: str, name: str | None, version: str | None, quantizati
 
 @models.command("list")
 def models_list() -> None:
-    """Registered models, their versions, what serves and the A/B weights."""
-    for entry in _registry(cli_settings()).list():
-        click.echo(json.dumps({"name": entry.name, **entry.to_dict()}))
+    """Registered models, their versions, what serves, the A/B weights and each version's quality in one line."""
+    from models.registry.quality import quality_summary
+
+    registry = _registry(cli_settings())
+    for entry in registry.list():
+        quality = {
+            version: quality_summary(_manifest_quality(registry, entry.name, version)) for version in entry.versions
+        }
+        click.echo(json.dumps({"name": entry.name, **entry.to_dict(), "quality": quality}, ensure_ascii=False))
+
+
+def _manifest_quality(registry: Any, name: str, version: str) -> dict[str, Any]:
+    from models.registry import Manifest
+
+    try:
+        return dict(Manifest.load(registry.model_dir(name, version)).quality)
+    except ValueError:
+        return {}
+
+
+def _compare(settings: Settings, name: str, runs: int, measure: bool) -> list[dict[str, Any]]:
+    """Every version of NAME with its quality scores and (measure=True) its light-load latency, measured together."""
+    from models.registry import Manifest, open_generator
+    from models.registry.choice import measure_latency
+
+    registry = _registry(settings)
+    entry = registry.state().entry(name)
+    manifests = {v: Manifest.load(registry.model_dir(name, v)) for v in entry.versions}
+    generators = [v for v, m in manifests.items() if m.kind == "generator"]
+    latency: dict[str, Any] = {}
+    if measure and generators:
+        click.echo(f"timing {len(generators)} versions, {runs} alternating runs each ...", err=True)
+        loaded = {
+            v: open_generator(settings.resolved_registry_dir, name, v, intra_threads=settings.generate_threads)
+            for v in generators
+        }
+        latency = measure_latency(loaded, runs=runs)
+    rows: list[dict[str, Any]] = []
+    for version, manifest in manifests.items():
+        refs = manifest.quality.get("vs_references") or {}
+        f32 = manifest.quality.get("vs_float32") or {}
+        figure = latency.get(version)
+        rows.append(
+            {
+                "version": version,
+                "quantization": manifest.quantization,
+                "serving": version == entry.promoted,
+                "quality": dict(manifest.quality),
+                "ref_em": refs.get("exact_match"),
+                "ref_rl": refs.get("rouge_l"),
+                "en_rl": (refs.get("by_language") or {}).get("en", {}).get("rouge_l"),
+                "zh_rl": (refs.get("by_language") or {}).get("zh", {}).get("rouge_l"),
+                "f32_em": f32.get("exact_match"),
+                "f32_rl": f32.get("rouge_l"),
+                "agree": manifest.quality.get("mean_token_agreement"),
+                "latency": figure,
+            }
+        )
+    return rows
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    def num(value: Any, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    header = (
+        f"{'version':<28} {'quant':<13} {'refEM':>6} {'refRL':>6} {'enRL':>6} {'zhRL':>6} {'f32EM':>6} "
+        f"{'f32RL':>6} {'agree':>6} {'1st ms':>7} {'64tok ms':>9}"
+    )
+    click.echo(header)
+    for row in rows:
+        figure = row["latency"]
+        first = "-" if figure is None else f"{figure.first_token_ms:.0f}"
+        total = "-" if figure is None else f"{figure.total_ms:.0f}"
+        mark = " *" if row["serving"] else ""
+        click.echo(
+            f"{row['version']:<28} {row['quantization']:<13} {num(row['ref_em']):>6} {num(row['ref_rl']):>6} "
+            f"{num(row['en_rl']):>6} {num(row['zh_rl']):>6} {num(row['f32_em']):>6} {num(row['f32_rl']):>6} "
+            f"{num(row['agree']):>6} {first:>7} {total:>9}{mark}"
+        )
+    timed = [row["latency"] for row in rows if row["latency"] is not None]
+    if timed:
+        click.echo(
+            f"timed prompt: {timed[0].prompt_tokens} tokens (system prompt with retrieved records), "
+            f"{timed[0].runs} runs; fewest tokens an answer produced before scaling to 64: "
+            f"{min(f.new_tokens for f in timed)}"
+        )
+    click.echo(
+        "(* serving; EM exact match, RL ROUGE-L F1 against the reference answers (ref, en, zh) and the float32 "
+        "conversion's answers (f32); latency: median time to the first token and to 64 new tokens)"
+    )
+
+
+@models.command("quality")
+@click.argument("name")
+@click.option("--runs", default=5, show_default=True, help="Alternating timed runs per version (median reported).")
+@click.option("--no-latency", is_flag=True, help="Only the recorded quality scores; time nothing.")
+def models_quality(name: str, runs: int, no_latency: bool) -> None:
+    """NAME's versions side by side: quality scores from their manifests and a light-load latency measured now."""
+    _print_table(_compare(cli_settings(), name, runs, not no_latency))
+
+
+@models.command("choose")
+@click.argument("name")
+@click.option("--latency-aim-ms", default=4000.0, show_default=True, help="Most a 64-token answer may take.")
+@click.option("--first-token-aim-ms", default=1500.0, show_default=True, help="Most the first token may take.")
+@click.option("--runs", default=5, show_default=True, help="Alternating timed runs per version (median reported).")
+@click.option("--dry-run", is_flag=True, help="Say which version would serve; change nothing.")
+@click.option(
+    "--keep-current",
+    is_flag=True,
+    help="When no version keeps the aim, keep what serves and exit 0 (default: exit 1; nothing changes either way).",
+)
+def models_choose(
+    name: str, latency_aim_ms: float, first_token_aim_ms: float, runs: int, dry_run: bool, keep_current: bool
+) -> None:
+    """Promote the version of NAME with the best ROUGE-L against the reference answers that keeps the latency aim."""
+    from models.registry.choice import NoVersionQualifiesError, candidate_from, choose_version
+
+    settings = cli_settings()
+    rows = _compare(settings, name, runs, True)
+    _print_table(rows)
+    candidates = [candidate_from(r["version"], r["quality"], r["latency"]) for r in rows if r["latency"] is not None]
+    current = next((r["version"] for r in rows if r["serving"]), None)
+    try:
+        chosen = choose_version(candidates, latency_aim_ms=latency_aim_ms, first_token_aim_ms=first_token_aim_ms)
+    except NoVersionQualifiesError as exc:
+        message = f"{exc}; {name}@{current} keeps serving"
+        if keep_current:
+            click.echo(message)
+            return
+        raise click.ClickException(message) from None
+    if chosen.version == current:
+        click.echo(f"{name}@{chosen.version} already serves: best ROUGE-L {chosen.rouge_l} within the aim")
+        return
+    if dry_run:
+        click.echo(f"would promote {name}@{chosen.version} (serving now: {current})")
+        return
+    _registry(settings).promote(name, chosen.version)
+    click.echo(f"promoted {name}@{chosen.version} (was {current}): best ROUGE-L {chosen.rouge_l} within the aim")
+    _publish_registry(settings, name)
 
 
 @models.command("promote")

@@ -17,6 +17,8 @@ from models.embedding.encoder import MANIFEST_NAME
 from models.generation.generator import CT2Generator
 from models.registry.manifest import Manifest, write_manifest
 from models.registry.names import checked_name
+from models.registry.quality import quality_summary, score_answers
+from models.registry.quality_set import QUALITY_SET, QUALITY_SET_KEY, QUALITY_SET_MAX_TOKENS, QUALITY_SET_NAME
 from models.registry.sources import (
     SMOLLM2_NAME,
     TINY_LLAMA_NAME,
@@ -132,7 +134,9 @@ def import_model(
         shutil.rmtree(work, ignore_errors=True)
     registry.add_version(name, version)
     manifest = Manifest.load(target)
-    _say(progress, f"{name}@{version} imported: {manifest.total_bytes / 1e6:.1f} MB, quality {manifest.quality}")
+    _say(progress, f"{name}@{version} imported: {manifest.total_bytes / 1e6:.1f} MB")
+    if manifest.quality:
+        _say(progress, f"{name}@{version} quality: {quality_summary(manifest.quality)}")
     return manifest
 
 
@@ -256,28 +260,31 @@ def _offline_converter(model_dir: str, *, copy_files: list[str]) -> Any:
 
 
 def _generator_quality(built: Path, hf_dir: Path, quantization: str, cache: Path, progress: bool) -> dict[str, Any]:
-    """Greedy answers of the new model against the float32 CTranslate2 conversion of the same source."""
+    """Greedy answers of the new model against the float32 CTranslate2 conversion of the same source (token
+    agreement on QUALITY_PROMPTS, text scores on QUALITY_SET) and against QUALITY_SET's reference answers."""
     import ctranslate2
 
     compute_type = quantization if quantization in ctranslate2.get_supported_compute_types("cpu") else "float32"
-    answers = _greedy_answers(CT2Generator(built, compute_type=compute_type))
-    reference_file = cache / f"reference-answers-ct2-{ctranslate2.__version__}.json"
+    ours = _greedy_everything(CT2Generator(built, compute_type=compute_type))
+    # Keyed by the question set too: a changed set must not be compared with answers to the old one.
+    reference_file = cache / f"reference-answers-{QUALITY_SET_KEY}-ct2-{ctranslate2.__version__}.json"
+    reference: dict[str, Any]
     if reference_file.is_file():
-        reference: list[list[int]] = json.loads(reference_file.read_text(encoding="utf-8"))["answers"]
+        reference = json.loads(reference_file.read_text(encoding="utf-8"))
     elif quantization == "float32":
-        reference = answers
+        reference = ours
     else:
         _say(progress, "building the float32 reference conversion for the quality check")
         with tempfile.TemporaryDirectory(prefix="sluice-ref-") as tmp:
             ref_dir = Path(tmp) / "float32"
             _convert_generator(hf_dir, ref_dir, "float32")
-            reference = _greedy_answers(CT2Generator(ref_dir, compute_type="float32"))
+            reference = _greedy_everything(CT2Generator(ref_dir, compute_type="float32"))
     if not reference_file.is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        payload = {"prompts": list(QUALITY_PROMPTS), "max_tokens": QUALITY_MAX_TOKENS, "answers": reference}
-        reference_file.write_text(json.dumps(payload) + "\n", encoding="utf-8")
-    exact = sum(1 for a, r in zip(answers, reference, strict=True) if a == r)
-    agreement = [_token_agreement(a, r) for a, r in zip(answers, reference, strict=True)]
+        reference_file.write_text(json.dumps(reference, ensure_ascii=False) + "\n", encoding="utf-8")
+    answers, probe = ours["set_answers"], ours["answers"]
+    exact = sum(1 for a, r in zip(probe, reference["answers"], strict=True) if a == r)
+    agreement = [_token_agreement(a, r) for a, r in zip(probe, reference["answers"], strict=True)]
     return {
         "reference": "CTranslate2 float32 conversion of the same source, greedy",
         "compute_type": compute_type,
@@ -285,7 +292,36 @@ def _generator_quality(built: Path, hf_dir: Path, quantization: str, cache: Path
         "max_new_tokens": QUALITY_MAX_TOKENS,
         "exact_match_rate": round(exact / len(QUALITY_PROMPTS), 4),
         "mean_token_agreement": round(sum(agreement) / len(agreement), 4),
+        "question_set": {
+            "name": QUALITY_SET_NAME,
+            "key": QUALITY_SET_KEY,
+            "questions": len(QUALITY_SET),
+            "max_new_tokens": QUALITY_SET_MAX_TOKENS,
+        },
+        "vs_references": score_answers(QUALITY_SET, answers, [q.reference for q in QUALITY_SET]),
+        "vs_float32": score_answers(QUALITY_SET, answers, reference["set_answers"]),
+        "answers": dict(zip((q.id for q in QUALITY_SET), answers, strict=True)),
     }
+
+
+def _greedy_everything(generator: CT2Generator) -> dict[str, Any]:
+    """Token ids for QUALITY_PROMPTS and decoded texts for QUALITY_SET, greedy; the float32 reference cache."""
+    return {
+        "prompts": list(QUALITY_PROMPTS),
+        "max_tokens": QUALITY_MAX_TOKENS,
+        "answers": _greedy_answers(generator),
+        "set_key": QUALITY_SET_KEY,
+        "set_answers": quality_set_answers(generator),
+    }
+
+
+def quality_set_answers(generator: CT2Generator) -> list[str]:
+    """The generator's greedy answers to QUALITY_SET, one user turn each, in set order."""
+    prompts = [generator.render_chat([{"role": "user", "content": q.question}]) for q in QUALITY_SET]
+    outputs = generator.generate_batch(
+        prompts, max_tokens=[QUALITY_SET_MAX_TOKENS] * len(prompts), temperature=[0.0] * len(prompts)
+    )
+    return [output.text.strip() for output in outputs]
 
 
 def _greedy_answers(generator: CT2Generator) -> list[list[int]]:
