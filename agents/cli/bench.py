@@ -24,11 +24,22 @@ def bench_ingest(records: int) -> None:
 @bench.command("inference")
 @click.option("--requests", default=64, show_default=True, type=click.IntRange(1, 128))
 @click.option("--naive-prompts", default=16, show_default=True, help="Prompts for the per-message transformers loop.")
-def bench_inference(requests: int, naive_prompts: int) -> None:
-    """Raw CTranslate2 vs Sluice through Kafka vs a naive transformers loop vs Sluice float32, in one run."""
+@click.option("--light-requests", default=20, show_default=True, help="Streamed chat requests, one at a time.")
+@click.option("--sessions", default=15, show_default=True, help="Multi-turn sessions sent at once.")
+@click.option("--turns", default=8, show_default=True, help="Turns per multi-turn session.")
+def bench_inference(requests: int, naive_prompts: int, light_requests: int, sessions: int, turns: int) -> None:
+    """Raw CTranslate2 vs Sluice through Kafka vs a naive transformers loop vs Sluice float32, in one run; light
+    load with retrieval (time to first token), multi-turn sessions and deadlines as a client sees them."""
     from agents.bench.inference import run_inference_bench
 
-    run_inference_bench(cli_settings(), requests=requests, naive_prompts=naive_prompts)
+    run_inference_bench(
+        cli_settings(),
+        requests=requests,
+        naive_prompts=naive_prompts,
+        light_requests=light_requests,
+        sessions=sessions,
+        turns=turns,
+    )
 
 
 @bench.command("batching")

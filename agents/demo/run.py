@@ -197,6 +197,7 @@ def _run_demo(
         "responses_by_status",
         "p50_ms",
         "p99_ms",
+        "first_token_p50_ms",
         "mean_batch_size",
         "review",
         "elapsed_seconds",

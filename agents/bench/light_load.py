@@ -1,0 +1,160 @@
+"""The inference bench's client-side figures: light-load chat with retrieval (time to first token, total, prompt
+tokens), short multi-turn sessions at once, and how far past its deadline a response becomes visible.
+
+All of them are measured as a client sees them: from the monotonic time a request was produced to the arrival of
+its first partial response (time to first token) or of its final response, read `read_committed`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from agents.core.kafka_io import TopicFollower, produce_all
+from agents.core.settings import Settings
+from agents.demo.data import DemoGenerator
+from agents.demo.inference_client import InferenceClient
+from agents.tools.stats import latency_summary, mean, rate
+from topics.specs import INGEST_DLQ, RECORDS_INDEXED
+
+# Questions the seeded records can answer (the demo's data: ERP orders, CRM notes, logs), Chinese and English.
+CHAT_QUESTIONS = (
+    "客户投诉物流太慢，订单现在到哪里了？",
+    "Which invoices mention a declined payment card?",
+    "最近有哪些登录失败的告警？",
+    "Is there any order with 阿莫西林 on it?",
+    "有没有客户要求退款？",
+    "Which services logged errors today?",
+    "哪些订单还没有发货？",
+    "What did the customer say about the delivery?",
+)
+# Follow-up turns of the multi-turn sessions: short, leaning on the history the worker keeps.
+FOLLOW_UPS = (
+    "能加急吗？",
+    "Why?",
+    "还有别的吗？",
+    "Summarise that.",
+    "谢谢，然后呢？",
+    "Which one is the latest?",
+    "好的。",
+)
+LIGHT_MAX_TOKENS = 64
+TURN_MAX_TOKENS = 24
+
+
+def seed_tenant(settings: Settings, bootstrap: str, tenant: str, *, events: int, timeout_s: float) -> dict[str, Any]:
+    """Produce `events` demo records for `tenant` (and its twin tenant, which the generator needs) and wait until
+    they are indexed or dead-lettered, so chat requests of `tenant` retrieve real, de-identified records."""
+    options = settings.kafka_client_config()
+    generator = DemoGenerator(seed=7, tenants=(tenant, f"{tenant}-b"), run_id=uuid.uuid4().hex[:6])
+    messages = generator.stream(events=events, broken=0).messages
+    follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name, INGEST_DLQ.name], options)
+    produce_all(bootstrap, ((m.topic, m.key, m.value) for m in messages), options=options)
+    indexed = dead = 0
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=len(messages), unit="rec", desc="seeding the bench tenant", leave=False) as bar:
+        while indexed + dead < len(messages) and time.monotonic() < deadline:
+            for record in follower.poll(1.0):
+                body = json.loads(record.value or b"{}")
+                if record.topic == RECORDS_INDEXED.name and str(body.get("tenant", "")).startswith(tenant):
+                    indexed += 1
+                    bar.update(1)
+                elif record.topic == INGEST_DLQ.name:
+                    dead += 1
+                    bar.update(1)
+    follower.close()
+    return {"produced": len(messages), "indexed": indexed, "dead_lettered": dead}
+
+
+def light_load(client: InferenceClient, run_id: str, requests: int, timeout_s: float) -> dict[str, Any]:
+    """One streamed chat request at a time (retrieval included): client-seen time to first token and total, the
+    worker's own time to first token, and prompt tokens per request."""
+    first: list[float] = []
+    total: list[float] = []
+    server_first: list[float] = []
+    prompt_tokens: list[int] = []
+    statuses: Counter[str] = Counter()
+    for i in tqdm(range(requests), unit="req", desc="light load", leave=False):
+        request_id = f"{run_id}-light-{i}"
+        produced = time.monotonic()
+        ms, body = client.ask_one(request_id, CHAT_QUESTIONS[i % len(CHAT_QUESTIONS)], timeout_s)
+        statuses[str(body.get("status"))] += 1
+        total.append(ms)
+        arrived = client.partials.first_at.get(request_id)
+        if arrived is not None:
+            first.append((arrived - produced) * 1000)
+        if isinstance(body.get("time_to_first_token_ms"), int | float):
+            server_first.append(float(body["time_to_first_token_ms"]))
+        prompt_tokens.append(int((body.get("tokens") or {}).get("prompt", 0)))
+    return {
+        "requests": requests,
+        "max_tokens": client.max_tokens,
+        "by_status": dict(statuses),
+        "time_to_first_token_ms": latency_summary(first, (50, 95)),
+        "total_ms": latency_summary(total, (50, 95)),
+        "worker_time_to_first_token_ms": latency_summary(server_first, (50, 95)),
+        "requests_with_a_partial": len(first),
+        "prompt_tokens_mean": mean(prompt_tokens, places=1),
+    }
+
+
+def multi_turn(client: InferenceClient, run_id: str, sessions: int, turns: int, timeout_s: float) -> dict[str, Any]:
+    """`sessions` × `turns` short chat requests produced at once, keyed by session (the worker answers a session's
+    turns in order, each with the history before it): from the first produce to the last response."""
+    messages = []
+    ids = []
+    for s in range(sessions):
+        session = f"{run_id}-mt-{s}"
+        for t in range(turns):
+            request_id = f"{session}-{t}"
+            question = CHAT_QUESTIONS[s % len(CHAT_QUESTIONS)] if t == 0 else FOLLOW_UPS[(s + t) % len(FOLLOW_UPS)]
+            messages.append(client.request(request_id, question, session_id=session, max_tokens=TURN_MAX_TOKENS))
+            ids.append(request_id)
+    started = time.monotonic()
+    client.send(messages)
+    found = client.collect(set(ids), timeout_s, "multi-turn", partial=True)
+    elapsed = max((arrived - started for arrived, _ in found.values()), default=0.0)
+    bodies = [body for _, body in found.values()]
+    tokens = sum(int((b.get("tokens") or {}).get("completion", 0)) for b in bodies)
+    return {
+        "sessions": sessions,
+        "turns": turns,
+        "requests": len(ids),
+        "responses": len(found),
+        "by_status": dict(Counter(str(b.get("status")) for b in bodies)),
+        "seconds": round(elapsed, 2),
+        "tokens_per_s": rate(tokens, elapsed),
+        "mean_batch_size": mean([int(b.get("batch_size") or 0) for b in bodies]),
+    }
+
+
+def past_deadline(
+    client: InferenceClient, run_id: str, prompts: Sequence[str], deadline_ms: int, timeout_s: float
+) -> dict[str, Any]:
+    """All requests at once with a short deadline (saturation: many cannot make it): how long after its deadline
+    each response became visible to the client (negative: before it), answers and timeouts alike."""
+    messages = []
+    for i, prompt in enumerate(prompts):
+        key, value = client.request(f"{run_id}-dl-{i}", prompt)
+        body = json.loads(value)
+        body["deadline_ms"] = deadline_ms
+        messages.append((key, json.dumps(body, ensure_ascii=False).encode()))
+    ids = {f"{run_id}-dl-{i}" for i in range(len(prompts))}
+    produced = time.monotonic()
+    client.send(messages)
+    found = client.collect(ids, timeout_s, "deadlines", partial=True)
+    overshoot = [(arrived - produced) * 1000 - deadline_ms for arrived, _ in found.values()]
+    return {
+        "requests": len(prompts),
+        "responses": len(found),
+        "deadline_ms": deadline_ms,
+        "by_status": dict(Counter(str(body.get("status")) for _, body in found.values())),
+        "visible_after_deadline_ms": latency_summary(overshoot, (50, 99)),
+        "max_after_deadline_ms": round(max(overshoot), 1) if overshoot else None,
+    }
