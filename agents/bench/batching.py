@@ -132,15 +132,20 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
     questions = workload(prompts)
     run(render_prompts(generator, TENANT, questions[:2]))  # the first call allocates
     cases: list[dict[str, Any]] = []
-    # No records; the records whole with their pseudonyms (as before SLUICE_CONTEXT_TOKENS); the same records
-    # fitted to the budget; fitted with pseudonyms shown as aliases (SLUICE_PROMPT_ALIASES, the service's default).
+    # (records, token budget, aliases, shared prefix): no records; the records whole with their pseudonyms and no
+    # shared prefix (the prompts before #12); fitted to the budget (SLUICE_CONTEXT_TOKENS); with pseudonyms shown as
+    # aliases (SLUICE_PROMPT_ALIASES), without and then with the batch's shared prefix run once (static_prompt):
+    # the last is what the service does today.
     budget = settings.context_tokens or None
     k = settings.retrieval_k
-    shapes = [(0, None, False), (k, None, False), *([(k, budget, False), (k, budget, True)] if budget else [])]
+    shapes: list[tuple[int, int | None, bool, bool]] = [(0, None, False, True), (k, None, False, False)]
+    if budget:
+        shapes += [(k, budget, False, True), (k, budget, True, False), (k, budget, True, True)]
     load = os.getloadavg()[0]
-    for count, context_tokens, aliases in tqdm(
+    for count, context_tokens, aliases, shared_prefix in tqdm(
         list(dict.fromkeys(shapes)), unit="case", desc="batched vs one at a time"
     ):
+        generator.share_prefix = shared_prefix
         records = record_texts(count, settings.chunk_max_chars)
         retrieved = [RetrievedRecord(record_id=f"rec_{i:04d}", text=text, score=0.5) for i, text in enumerate(records)]
         rendered = render_prompts(
@@ -153,6 +158,7 @@ def run_batching_bench(settings: Settings, *, prompts: int, repeats: int) -> dic
                 "retrieved_records": count,
                 "context_tokens": context_tokens,
                 "aliases": aliases,
+                "shared_prefix": shared_prefix,
                 "prompt_tokens_mean": round(statistics.mean(prompt_tokens)),
                 **compare(run, rendered, split, repeats),
             }
@@ -181,6 +187,7 @@ def format_table(results: dict[str, Any]) -> str:
         "records",
         "budget",
         "aliases",
+        "prefix",
         "prompt tok",
         "batches",
         "batched s",
@@ -193,6 +200,7 @@ def format_table(results: dict[str, Any]) -> str:
             case["retrieved_records"],
             case.get("context_tokens") or "-",
             "yes" if case.get("aliases") else "no",
+            "shared" if case.get("shared_prefix") else "-",
             case["prompt_tokens_mean"],
             "+".join(str(size) for size in case["batch_sizes"]),
             case["batched"]["seconds"],

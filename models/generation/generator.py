@@ -17,6 +17,8 @@ MODEL_FILE = "model.bin"
 MANIFEST_NAME = "manifest.json"
 # Used only when neither the manifest nor the saved config says how long a context the model was trained on.
 DEFAULT_MAX_CONTEXT = 2048
+# A shared prefix shorter than this is not worth CTranslate2's static-prompt pass of its own.
+MIN_SHARED_PREFIX_TOKENS = 16
 
 
 # Called after each generated token with the completion's text so far (settled: never half a character); returning
@@ -71,6 +73,7 @@ class CT2Generator:
         compute_type: str = "int8",
         intra_threads: int = 0,
         version: str | None = None,
+        share_prefix: bool = True,
     ) -> None:
         import ctranslate2
         from tokenizers import Tokenizer
@@ -90,6 +93,7 @@ class CT2Generator:
 
         manifest = _read_json(model_dir / MANIFEST_NAME)
         self.model_dir = model_dir
+        self.share_prefix = share_prefix  # run a batch's common leading tokens once (static_prompt)
         self.compute_type = compute_type
         self.version: str = version or f"{manifest.get('name', model_dir.parent.name)}@{model_dir.name}"
         self.max_context_tokens: int = int(manifest.get("max_context_tokens") or DEFAULT_MAX_CONTEXT)
@@ -194,7 +198,13 @@ class CT2Generator:
             options.update(sampling_topk=0, sampling_temperature=temp)
         if self._end_tokens:
             options["end_token"] = self._end_tokens
-        start_tokens = [self._tokenizer_tokens(ids) for ids in encoded]
+        shared = shared_prefix_length(encoded) if self.share_prefix else 0
+        if shared:
+            # The prompts of a batch open with the same tokens (chat markup and the template's instructions):
+            # CTranslate2 runs that prefix once and copies its state to every prompt (static_prompt). Not cached
+            # across batches: the shared prefix changes with the batch, and CTranslate2's cache has no bound.
+            options.update(static_prompt=self._tokenizer_tokens(encoded[0][:shared]), cache_static_prompt=False)
+        start_tokens = [self._tokenizer_tokens(ids[shared:]) for ids in encoded]
         if any(callback is not None for callback in on_step):
             options["callback"] = self._step_callback(on_step, budgets)
         outputs = self._generator.generate_batch(start_tokens, **options)
@@ -234,6 +244,19 @@ class CT2Generator:
     def _decode(self, ids: Sequence[int]) -> str:
         with self._lock:
             return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+
+
+def shared_prefix_length(encoded: Sequence[Sequence[int]], *, minimum: int = MIN_SHARED_PREFIX_TOKENS) -> int:
+    """How many leading tokens every prompt of a batch shares (0 when fewer than `minimum`, or one prompt), leaving
+    at least one token of each prompt after it."""
+    if len(encoded) < 2:
+        return 0
+    limit = min(len(ids) for ids in encoded) - 1
+    first = encoded[0]
+    length = 0
+    while length < limit and all(ids[length] == first[length] for ids in encoded[1:]):
+        length += 1
+    return length if length >= minimum else 0
 
 
 def _read_json(path: Path) -> dict[str, Any]:

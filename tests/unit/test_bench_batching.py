@@ -46,7 +46,7 @@ def test_the_table_shows_each_case_with_its_batches_and_ratios() -> None:
     }
     table = format_table(results).splitlines()
     assert "up to 16 requests and 8192 tokens" in table[0]
-    assert table[2].split() == ["4", "-", "no", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
-    budgeted = {**case, "context_tokens": 448, "aliases": True, "prompt_tokens_mean": 610}
+    assert table[2].split() == ["4", "-", "no", "-", "1249", "6+6+4", "90.0", "74.4", "0.827", "0.8"]
+    budgeted = {**case, "context_tokens": 448, "aliases": True, "shared_prefix": True, "prompt_tokens_mean": 610}
     row = format_table({**results, "cases": [budgeted]}).splitlines()[2].split()
-    assert row[:4] == ["4", "448", "yes", "610"]
+    assert row[:5] == ["4", "448", "yes", "shared", "610"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.generation import CT2Generator, TextGenerator
+from models.generation.generator import MIN_SHARED_PREFIX_TOKENS, shared_prefix_length
 from models.registry import Manifest, Registry, RegistryError, import_model, open_generator
 from schemas.errors import ConfigurationError
 
@@ -125,3 +126,34 @@ def test_max_tokens_is_clipped_to_the_context(generator: CT2Generator) -> None:
     assert 0 < room < 20
     [result] = generator.generate_batch([prompt], max_tokens=[50], temperature=[0.0])
     assert result.completion_tokens == room and result.finish_reason == "length"
+
+
+def test_a_shared_prefix_run_once_changes_no_output(generator: CT2Generator) -> None:
+    # Prompts that open alike (chat markup, the template's instructions): the shared part runs as CTranslate2's
+    # static prompt, once per batch. Greedy outputs and token counts must be exactly those of full prompts.
+    system = "You are the assistant for acme. Answer briefly. Use only the records below and cite them. Records: "
+    prompts = [
+        generator.render_chat([{"role": "system", "content": f"{system}[r{i}] order {i} left late"}]) for i in range(5)
+    ]
+    assert shared_prefix_length([generator._encode([p])[0] for p in prompts]) >= MIN_SHARED_PREFIX_TOKENS
+    steps: list[str] = []
+    generator.share_prefix = True
+    shared = generator.generate_batch(
+        prompts, max_tokens=[12] * 5, temperature=[0.0] * 5, on_step=[steps.append, None, None, None, None]
+    )
+    generator.share_prefix = False
+    try:
+        whole = generator.generate_batch(prompts, max_tokens=[12] * 5, temperature=[0.0] * 5)
+    finally:
+        generator.share_prefix = True
+    assert [(g.text, g.prompt_tokens, g.completion_tokens) for g in shared] == [
+        (g.text, g.prompt_tokens, g.completion_tokens) for g in whole
+    ]
+    assert len(steps) == shared[0].completion_tokens  # the per-token callback still sees every token
+
+
+def test_shared_prefix_length_leaves_every_prompt_a_token_and_ignores_short_prefixes() -> None:
+    assert shared_prefix_length([[1] * 20 + [2], [1] * 20 + [3]]) == 20
+    assert shared_prefix_length([[1] * 20, [1] * 20]) == 19  # one token of each stays outside
+    assert shared_prefix_length([[1] * 10 + [2], [1] * 10 + [3]]) == 0  # below the minimum
+    assert shared_prefix_length([[1] * 40]) == 0  # a batch of one shares nothing
