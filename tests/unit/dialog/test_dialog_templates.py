@@ -123,3 +123,25 @@ def test_citations_are_retrieved_ids_in_order_of_first_citation() -> None:
     answer = "Shipped [erp-0007]. Refunds take 7 days [crm-0042], see also [erp-0007] and [made-up-1]."
     assert cited_record_ids(answer, RECORDS) == ["erp-0007", "crm-0042"]
     assert cited_record_ids("no citations, just erp-0007", RECORDS) == []
+
+
+BILLING = RetrievedRecord(
+    "log-0003", "billing-api: payment card declined for <PERSON_3c97a1b2c3d4e5f6>, retry in 24 h", 0.6
+)
+NOTE = RetrievedRecord("crm-0051", "Customer <PERSON_3c97a1b2c3d4e5f6> asked about the delivery date.", 0.8)
+ZH = RetrievedRecord("crm-0060", "客户投诉物流太慢，要求加急发货", 0.7)
+
+
+def test_a_citation_points_at_the_record_whose_text_the_answer_quotes() -> None:
+    # The model cites the CRM note while quoting the billing log: the log is what the answer rests on.
+    answer = "The payment card declined for <PERSON_3c97a1b2c3d4e5f6>, retry in 24 h [crm-0051]."
+    assert cited_record_ids(answer, [NOTE, BILLING]) == ["log-0003"]
+    # Quoting one and citing the same one; a quote without any citation counts too.
+    assert cited_record_ids(f"{answer} [log-0003]", [NOTE, BILLING]) == ["log-0003"]
+    assert cited_record_ids("客户投诉物流太慢，我们会加急。", [NOTE, ZH]) == ["crm-0060"]
+
+
+def test_sharing_only_a_pseudonym_or_a_few_words_is_not_a_quote() -> None:
+    # Both records name the same person; the answer names them too, but quotes neither.
+    answer = "I found <PERSON_3c97a1b2c3d4e5f6> in the records [crm-0051]; the delivery date is open."
+    assert cited_record_ids(answer, [NOTE, BILLING]) == ["crm-0051"]
