@@ -14,9 +14,17 @@ from topics.specs import TOPIC_MAX_MESSAGE_BYTES
 
 
 def create_app(
-    settings: Settings, bootstrap_servers: str, *, group_id: str | None = None, web_port: int | None = None
+    settings: Settings,
+    bootstrap_servers: str,
+    *,
+    group_id: str | None = None,
+    web_port: int | None = None,
+    commit_interval_s: float = 1.0,
 ) -> faust.App:
-    """A Faust app for Sluice; `group_id` is its consumer group. `web_port=None` runs without HTTP."""
+    """A Faust app for Sluice; `group_id` is its consumer group. `web_port=None` runs without HTTP.
+
+    Outputs become visible to read_committed readers when their input commits, at most every `commit_interval_s`:
+    a throughput stage commits every second, the inference worker (a client waits for each answer) more often."""
     faust_dir = settings.var_dir / "faust"
     faust_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its data directory, but not the folders above it
     app = faust.App(
@@ -40,7 +48,7 @@ def create_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=20.0,
-        broker_commit_interval=1.0,
+        broker_commit_interval=commit_interval_s,
         web_enabled=web_port is not None,
         web_host="127.0.0.1",
         web_bind=settings.api_bind,  # loopback unless configured; agents/api/auth.py guards what is served

@@ -268,6 +268,13 @@ class Settings(BaseSettings):
     )
     max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")
     max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
+    inference_commit_interval_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="How often the inference worker commits: an answer becomes visible to a read_committed client at "
+        "its commit, so this is added to every response's latency (ingest stages commit every second).",
+    )
     inference_take: int = Field(default=64, ge=1, description="Requests taken from Kafka per micro-batch.")
     inference_within_s: float = Field(
         default=0.02,

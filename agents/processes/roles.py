@@ -335,7 +335,12 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         else None
     )
     service = build_service(settings, served.router, batcher, lambda: policy.engine, retriever)
-    app = create_app(settings, bootstrap, group_id=consumer_group(settings, "inference"))
+    app = create_app(
+        settings,
+        bootstrap,
+        group_id=consumer_group(settings, "inference"),
+        commit_interval_s=settings.inference_commit_interval_s,
+    )
     catalog = TopicCatalog(bootstrap, settings.kafka_client_config())
     tenant_topics = tenant_request_topics(catalog.names())
     follow_tenant_topics(app, catalog, tenant_topics, settings.tenant_topics_check_s)
