@@ -165,7 +165,7 @@ class CT2Generator:
             )
             for index, (ids, finish) in zip(indexes, outputs, strict=True):
                 results[index] = Generation(
-                    text=self._decode(ids),
+                    text=without_cut_character(self._decode(ids), finish),
                     prompt_tokens=len(encoded[index]),
                     completion_tokens=len(ids),
                     finish_reason=finish,
@@ -244,6 +244,12 @@ class CT2Generator:
     def _decode(self, ids: Sequence[int]) -> str:
         with self._lock:
             return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+
+
+def without_cut_character(text: str, finish_reason: str) -> str:
+    """A completion cut at its token budget can end in half of a character's bytes, which decodes as U+FFFD: that
+    is not text the model wrote, so it goes (a completion that stopped by itself is left as it is)."""
+    return text.rstrip("\ufffd") if finish_reason == "length" else text
 
 
 def shared_prefix_length(encoded: Sequence[Sequence[int]], *, minimum: int = MIN_SHARED_PREFIX_TOKENS) -> int:

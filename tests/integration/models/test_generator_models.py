@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.generation import CT2Generator, TextGenerator
-from models.generation.generator import MIN_SHARED_PREFIX_TOKENS, shared_prefix_length
+from models.generation.generator import MIN_SHARED_PREFIX_TOKENS, shared_prefix_length, without_cut_character
 from models.registry import Manifest, Registry, RegistryError, import_model, open_generator
 from schemas.errors import ConfigurationError
 
@@ -157,3 +157,9 @@ def test_shared_prefix_length_leaves_every_prompt_a_token_and_ignores_short_pref
     assert shared_prefix_length([[1] * 20, [1] * 20]) == 19  # one token of each stays outside
     assert shared_prefix_length([[1] * 10 + [2], [1] * 10 + [3]]) == 0  # below the minimum
     assert shared_prefix_length([[1] * 40]) == 0  # a batch of one shares nothing
+
+
+def test_half_a_character_at_the_token_budget_is_dropped_not_sent() -> None:
+    assert without_cut_character("订单已发\ufffd", "length") == "订单已发"
+    assert without_cut_character("订单已发\ufffd", "stop") == "订单已发\ufffd"  # the model's own, left alone
+    assert without_cut_character("done", "length") == "done"
