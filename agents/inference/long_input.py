@@ -310,6 +310,7 @@ class Host(Protocol):
     def clock(self) -> Callable[[], float]: ...
     def digest(self, text: str) -> str: ...
     def _pseudonymise(self, tenant: str) -> bool: ...
+    def _present_answer(self, raw_text: str) -> str: ...
     def _respond(
         self, request: InferenceRequest, status: Status, started: float, **fields: Any
     ) -> InferenceResponse: ...
@@ -410,7 +411,7 @@ async def answer_long_input(
         timings = {"queued": round(result.queued_ms, 2)}
         reason = "deadline passed during generation"
         return LongAnswer(service._respond(request, "timeout", started, reason=reason, timings_ms=timings, **common))
-    answer, _ = await asyncio.to_thread(service.scrubber.scrub, result.text)
+    answer = await asyncio.to_thread(service._present_answer, result.text)  # the one presentation of answers
     total_ms = (service.clock() - started) * 1000
     answered: dict[str, Any] = {
         **common,
