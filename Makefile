@@ -14,7 +14,7 @@ GENERATOR := var/models/registry/.smollm2-chosen
 BROWSER   := /usr/bin/chromedriver
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser test test-slow unit integration demo bench lint typecheck down clean
+.PHONY: setup browser test test-resilience test-slow unit integration demo bench lint typecheck down clean
 
 setup: $(INSTALLED) $(KAFKA) $(EMBEDDER)
 
@@ -52,7 +52,11 @@ $(GENERATOR): | $(INSTALLED)
 	touch $@
 
 test: setup browser
-	$(BIN)/python -m pytest -m "not slow" tests/unit tests/integration
+	$(BIN)/python -m pytest -m "not slow and not resilience" tests/unit tests/integration
+
+# Workers and the broker killed mid-run (SIGKILL, restarts): exactly-once and no loss under faults (minutes).
+test-resilience: setup
+	$(BIN)/python -m pytest -m resilience tests/integration
 
 # Real-model conversions (SmolLM2 import: about 75 s and 700 MB under var/test-models).
 test-slow: setup

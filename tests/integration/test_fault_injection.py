@@ -16,12 +16,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from agents.core.kafka_io import produce_all
 from agents.core.settings import Settings
 from agents.processes import runtime
 from agents.processes.broker import LocalBroker, pid_alive
 from tests.integration.conftest import api, wait_for
 from tests.integration.helpers import event, key_digest, values, worker_child
+
+# Kills workers or the broker and waits for them to recover: `make test-resilience`, not `make test`.
+pytestmark = pytest.mark.resilience
 
 BROKEN = b'{"event_id": "cut short'
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from agents.core.settings import Settings
 from agents.processes import runtime
 from tests.integration.conftest import wait_for
 from tests.integration.helpers import values
 from tests.integration.test_inference_flow import ask, responses
+
+# Kills workers or the broker and waits for them to recover: `make test-resilience`, not `make test`.
+pytestmark = pytest.mark.resilience
 
 
 def request(tenant: str, name: str) -> dict[str, Any]:

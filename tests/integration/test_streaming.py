@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Producer
 
 from agents.core.settings import Settings
@@ -124,6 +125,7 @@ def inference_worker(settings: Settings) -> int:
     return pid
 
 
+@pytest.mark.resilience  # SIGKILLs the inference worker: `make test-resilience`
 def test_streamed_partials_in_order_and_exactly_once_under_a_worker_kill(
     sluice_up: dict[str, Any], settings: Settings, bootstrap: str, tenant: str
 ) -> None:
