@@ -23,12 +23,11 @@ from tqdm import tqdm
 
 from agents.bench.common import cpu_reading, cpu_used, each_process, peak_rss_mb, reset_peak_rss, rss_mb, write_result
 from agents.bench.engines import measure_naive, measure_raw_engine
-from agents.bench.light_load import LIGHT_MAX_TOKENS, light_load, multi_turn, past_deadline, seed_tenant
-from agents.bench.load import DEADLINE_MS, WARMUP_REQUESTS, bench_client, saturating_load
+from agents.bench.light_load import SEED_EVENTS, client_side_figures
+from agents.bench.load import WARMUP_REQUESTS, bench_client, saturating_load
 from agents.bench.versions import ensure_models, model_bytes, switch_to
 from agents.bench.workload import MAX_TOKENS, render_prompts, workload
 from agents.core.settings import Settings
-from agents.demo.inference_client import InferenceClient
 from agents.processes import runtime
 from agents.processes.broker import resolve_bootstrap_servers
 from agents.processes.supervise import worker_process
@@ -37,8 +36,6 @@ from schemas.errors import SluiceError
 
 NAIVE_PROMPTS = 16
 LATENCY_REQUESTS = 20
-SEED_EVENTS = 120  # records for the light-load tenant, so its chat requests retrieve de-identified records
-SHORT_DEADLINE_MS = 1500
 
 
 def run_inference_bench(
@@ -70,7 +67,6 @@ def run_inference_bench(
     bootstrap = resolve_bootstrap_servers(settings)
     run_id = f"ib{time.strftime('%H%M%S')}{uuid.uuid4().hex[:4]}"
     tenant = f"bench-{run_id}"  # a fresh tenant: retrieval finds nothing, the prompt is the bare chat turn
-    light_tenant = f"bench-{run_id}-rag"  # seeded with records: its chat requests retrieve
     client = bench_client(settings, bootstrap, tenant)
     probes = (f"{run_id}-probe-{i}" for i in range(10_000))
     try:
@@ -117,25 +113,10 @@ def run_inference_bench(
             server["outside_service"].append(ms - float(timings.get("total", 0.0)))
         rss_int8 = peak_rss_mb(worker_pid)
 
-        print(f"== light load with retrieval: seeding {light_tenant} with {seed_events} records ==", flush=True)
-        seeded = seed_tenant(settings, bootstrap, light_tenant, events=seed_events, timeout_s=load_timeout)
-        print(f"  {seeded}", flush=True)
-        streaming = InferenceClient(
-            settings, bootstrap, light_tenant, max_tokens=LIGHT_MAX_TOKENS, temperature=0.0, stream=True,
-            deadline_ms=DEADLINE_MS,
+        client_side = client_side_figures(
+            settings, bootstrap, run_id, prompts, light_requests=light_requests, seed_events=seed_events,
+            sessions=sessions, turns=turns, timeout_s=load_timeout,
         )  # fmt: skip
-        try:
-            print(f"== light load: {light_requests} streamed chat requests one at a time ==", flush=True)
-            light = light_load(streaming, run_id, light_requests, load_timeout)
-            print(f"  first token {light['time_to_first_token_ms']}, total {light['total_ms']}", flush=True)
-            print(f"== multi-turn: {sessions} sessions x {turns} turns at once ==", flush=True)
-            turns_result = multi_turn(streaming, run_id, sessions, turns, load_timeout)
-            print(f"  {turns_result['seconds']} s, {turns_result['by_status']}", flush=True)
-            print(f"== deadlines: {requests} requests at once with deadline_ms {SHORT_DEADLINE_MS} ==", flush=True)
-            deadlines = past_deadline(streaming, run_id, prompts, SHORT_DEADLINE_MS, load_timeout)
-            print(f"  visible after the deadline: {deadlines['visible_after_deadline_ms']}", flush=True)
-        finally:
-            streaming.close()
 
         print(f"== naive: transformers float32 generate, one prompt at a time, {naive_prompts} prompts ==", flush=True)
         naive = measure_naive(settings, rendered[:naive_prompts])
@@ -171,9 +152,7 @@ def run_inference_bench(
         "latency_requests": latency_requests,
         "latency_by_status": dict(latency_status),
         "latency_server_ms_p50": {k: median(v, places=1) for k, v in server.items()},
-        "light_load": {**light, "seeded": seeded},
-        "multi_turn": turns_result,
-        "deadlines": deadlines,
+        **client_side,
         "model_bytes": sizes,
         "int8_vs_float32_bytes": ratio(sizes["int8"], sizes["float32"]),
         "worker_peak_rss_mb": rss_int8,

@@ -8,6 +8,7 @@ its first partial response (time to first token) or of its final response, read 
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -16,6 +17,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from agents.bench.load import DEADLINE_MS
+from agents.core.digests import keyed_digest
 from agents.core.kafka_io import TopicFollower, produce_all
 from agents.core.settings import Settings
 from agents.demo.data import DemoGenerator
@@ -46,15 +49,23 @@ FOLLOW_UPS = (
 )
 LIGHT_MAX_TOKENS = 64
 TURN_MAX_TOKENS = 24
+SEED_EVENTS = 120  # records for the light-load tenant, so its chat requests retrieve de-identified records
+SHORT_DEADLINE_MS = 1500
 
 
 def seed_tenant(settings: Settings, bootstrap: str, tenant: str, *, events: int, timeout_s: float) -> dict[str, Any]:
     """Produce `events` demo records for `tenant` (and its twin tenant, which the generator needs) and wait until
     they are indexed or dead-lettered, so chat requests of `tenant` retrieve real, de-identified records."""
     options = settings.kafka_client_config()
-    generator = DemoGenerator(seed=7, tenants=(tenant, f"{tenant}-b"), run_id=uuid.uuid4().hex[:6])
+    tenants = (tenant, f"{tenant}-b")
+    generator = DemoGenerator(seed=7, tenants=tenants, run_id=uuid.uuid4().hex[:6])
     messages = generator.stream(events=events, broken=0).messages
+    # Dead letters name their source by the key's keyed digest: count only this run's.
+    digest_key = settings.digest_secret()
+    ours = {keyed_digest(digest_key, m.key) for m in messages if m.key}
     follower = TopicFollower(bootstrap, [RECORDS_INDEXED.name, INGEST_DLQ.name], options)
+    while follower.poll(1.0):  # what earlier runs left on the topics is not this run's
+        pass
     produce_all(bootstrap, ((m.topic, m.key, m.value) for m in messages), options=options)
     indexed = dead = 0
     deadline = time.monotonic() + timeout_s
@@ -62,10 +73,10 @@ def seed_tenant(settings: Settings, bootstrap: str, tenant: str, *, events: int,
         while indexed + dead < len(messages) and time.monotonic() < deadline:
             for record in follower.poll(1.0):
                 body = json.loads(record.value or b"{}")
-                if record.topic == RECORDS_INDEXED.name and str(body.get("tenant", "")).startswith(tenant):
+                if record.topic == RECORDS_INDEXED.name and body.get("tenant") in tenants:
                     indexed += 1
                     bar.update(1)
-                elif record.topic == INGEST_DLQ.name:
+                elif record.topic == INGEST_DLQ.name and body.get("key_sha256") in ours:
                     dead += 1
                     bar.update(1)
     follower.close()
@@ -158,3 +169,78 @@ def past_deadline(
         "visible_after_deadline_ms": latency_summary(overshoot, (50, 99)),
         "max_after_deadline_ms": round(max(overshoot), 1) if overshoot else None,
     }
+
+
+def client_side_figures(
+    settings: Settings,
+    bootstrap: str,
+    run_id: str,
+    prompts: Sequence[str],
+    *,
+    light_requests: int,
+    seed_events: int,
+    sessions: int,
+    turns: int,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Seed a tenant with records, then light load, multi-turn sessions and deadlines through a streaming client
+    (Sluice must be up); {"light_load", "multi_turn", "deadlines"}."""
+    tenant = f"bench-{run_id}-rag"  # a tenant of its own, seeded with records: its chat requests retrieve
+    print(f"== light load with retrieval: seeding {tenant} with {seed_events} records ==", flush=True)
+    seeded = seed_tenant(settings, bootstrap, tenant, events=seed_events, timeout_s=timeout_s)
+    print(f"  {seeded}", flush=True)
+    client = InferenceClient(
+        settings, bootstrap, tenant, max_tokens=LIGHT_MAX_TOKENS, temperature=0.0, stream=True, deadline_ms=DEADLINE_MS
+    )
+    try:
+        print(f"== light load: {light_requests} streamed chat requests one at a time ==", flush=True)
+        light = light_load(client, run_id, light_requests, timeout_s)
+        print(f"  first token {light['time_to_first_token_ms']}, total {light['total_ms']}", flush=True)
+        print(f"== multi-turn: {sessions} sessions x {turns} turns at once ==", flush=True)
+        turns_result = multi_turn(client, run_id, sessions, turns, timeout_s)
+        print(f"  {turns_result['seconds']} s, {turns_result['by_status']}", flush=True)
+        print(f"== deadlines: {len(prompts)} requests at once with deadline_ms {SHORT_DEADLINE_MS} ==", flush=True)
+        deadlines = past_deadline(client, run_id, prompts, SHORT_DEADLINE_MS, timeout_s)
+        print(f"  visible after the deadline: {deadlines['visible_after_deadline_ms']}", flush=True)
+    finally:
+        client.close()
+    return {"light_load": {**light, "seeded": seeded}, "multi_turn": turns_result, "deadlines": deadlines}
+
+
+def run_chat_bench(
+    settings: Settings, *, requests: int, light_requests: int, sessions: int, turns: int
+) -> dict[str, Any]:
+    """`sluice bench chat`: the client-side figures alone (no engine, naive or float32 runs); var/bench/chat.json."""
+    from agents.bench.common import write_result
+    from agents.bench.load import WARMUP_REQUESTS, bench_client, saturating_load
+    from agents.bench.workload import workload
+    from agents.processes import runtime
+    from agents.processes.broker import resolve_bootstrap_servers
+
+    started = time.monotonic()
+    prompts = workload(requests)
+    timeout_s = max(600.0, requests * 10.0)
+    print("== starting Sluice (broker, topics, workers) ==", flush=True)
+    runtime.up(settings)
+    bootstrap = resolve_bootstrap_servers(settings)
+    run_id = f"cb{time.strftime('%H%M%S')}{uuid.uuid4().hex[:4]}"
+    warm = bench_client(settings, bootstrap, f"bench-{run_id}")
+    try:
+        print(f"== warming up the worker ({WARMUP_REQUESTS} requests) ==", flush=True)
+        saturating_load(warm, prompts[:WARMUP_REQUESTS], f"{run_id}-warm", timeout_s)
+    finally:
+        warm.close()
+    result = client_side_figures(
+        settings, bootstrap, run_id, prompts, light_requests=light_requests, seed_events=SEED_EVENTS,
+        sessions=sessions, turns=turns, timeout_s=timeout_s,
+    )  # fmt: skip
+    result.update(
+        requests=requests,
+        max_batch_size=settings.max_batch_size,
+        cpu_cores=os.cpu_count(),
+        bench_seconds=round(time.monotonic() - started, 1),
+        measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    write_result(settings, "chat", result)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return result

@@ -42,6 +42,19 @@ def bench_inference(requests: int, naive_prompts: int, light_requests: int, sess
     )
 
 
+@bench.command("chat")
+@click.option("--requests", default=64, show_default=True, type=click.IntRange(1, 128), help="Deadline burst size.")
+@click.option("--light-requests", default=20, show_default=True, help="Streamed chat requests, one at a time.")
+@click.option("--sessions", default=15, show_default=True, help="Multi-turn sessions sent at once.")
+@click.option("--turns", default=8, show_default=True, help="Turns per multi-turn session.")
+def bench_chat(requests: int, light_requests: int, sessions: int, turns: int) -> None:
+    """Chat as a client sees it, alone: light load with retrieval (time to first token), multi-turn sessions and
+    deadlines (the same figures `sluice bench inference` takes, without its engine, naive and float32 runs)."""
+    from agents.bench.light_load import run_chat_bench
+
+    run_chat_bench(cli_settings(), requests=requests, light_requests=light_requests, sessions=sessions, turns=turns)
+
+
 @bench.command("batching")
 @click.option("--prompts", default=16, show_default=True, type=click.IntRange(1, 128), help="Prompts per case.")
 @click.option(
