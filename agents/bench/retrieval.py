@@ -2,11 +2,14 @@
 
 Each encoder indexes the generated set (agents.bench.retrieval_set) into its own temporary Milvus Lite store, never
 the worker's, through the same preparation as the index stage; every query then runs through `search_text` with
-each retriever, rounds alternating the retriever order so that drift in the machine's load hits all alike.
+each retriever, rounds alternating the retriever order so that drift in the machine's load hits all alike. With
+`baseline`, hybrid search also runs with the fusion rule served before (`rank_fusion_before`), in the same rounds
+on the same store, so that the two rules are compared under the same load.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -23,12 +26,46 @@ from models.chunking import chunk_text
 from models.embedding.encoder import Embedder
 from models.embedding.opening import EMBEDDER_MODELS, EmbedderModel, open_embedder, prepare_model
 from models.embedding.text import embed_texts
-from models.store import RETRIEVERS, RRF_K, ChunkRow, MilvusStore, Retriever, chunk_key, search_text
+from models.store import RETRIEVERS, ChunkRow, Hit, MilvusStore, Retriever, chunk_key, search_text
+from models.store.fusion import LEXICAL_WEIGHT, scripts
 from models.store.search import FUSION_DEPTH
 
 TENANT = "bench"
 RECALL_AT = 5
 MRR_AT = 10
+# What the bench measures: the served retrievers and, as `hybrid-rrf`, hybrid search fused by the rule before.
+BASELINE = "hybrid-rrf"
+RRF_K = 60
+
+
+def rank_fusion_before(query: str, dense: Sequence[Hit], lexical: Sequence[Hit], limit: int) -> list[Hit]:
+    """The hybrid fusion served until #12's rework, kept here to measure the served rule against.
+
+    Reciprocal rank fusion, sum of 1 / (60 + rank) over the two rankings, except that a record sharing no script with
+    the query gets its dense term counted twice (its missing lexical rank was not held against it). Ties go to the
+    better best rank, then the dense side, then record_id.
+    """
+    asked = scripts(query)
+    ranks: list[dict[str, int]] = []
+    best: dict[str, tuple[int, int, Hit]] = {}
+    for source, ranking in enumerate((dense, lexical)):
+        ranked: dict[str, int] = {}
+        for position, hit in enumerate(ranking, start=1):
+            if hit.record_id in ranked:
+                continue
+            ranked[hit.record_id] = position
+            if hit.record_id not in best or (position, source) < best[hit.record_id][:2]:
+                best[hit.record_id] = (position, source, hit)
+        ranks.append(ranked)
+    fused: dict[str, float] = {}
+    for record_id, (_, _, hit) in best.items():
+        term = 1.0 / (RRF_K + ranks[0][record_id]) if record_id in ranks[0] else 0.0
+        if record_id in ranks[1]:
+            fused[record_id] = term + 1.0 / (RRF_K + ranks[1][record_id])
+        else:
+            fused[record_id] = term if asked & scripts(hit.text) else 2 * term
+    order = sorted(fused, key=lambda rid: (-fused[rid], best[rid][0], best[rid][1], rid))
+    return [dataclasses.replace(best[rid][2], score=fused[rid]) for rid in order[: max(limit, 0)]]
 
 
 def recall_at(ranked: Sequence[str], relevant: frozenset[str], n: int) -> float:
@@ -105,33 +142,40 @@ def index_set(store: MilvusStore, embedder: Embedder, eval_set: EvalSet, setting
 
 
 def rank_all(
-    store: MilvusStore, embedder: Embedder, queries: Sequence[EvalQuery], retriever: Retriever
+    store: MilvusStore, embedder: Embedder, queries: Sequence[EvalQuery], retriever: Retriever | str
 ) -> tuple[list[list[str]], float]:
-    """The record ids each query retrieves (top MRR_AT), and the seconds all of them took."""
+    """The record ids each query retrieves (top MRR_AT), and the seconds all of them took; `BASELINE` is hybrid
+    search fused by `rank_fusion_before`."""
     started = time.perf_counter()
-    ranked = [
-        [hit.record_id for hit in search_text(store, embedder, TENANT, query.text, MRR_AT, retriever=retriever)]
-        for query in queries
-    ]
+    ranked = [[hit.record_id for hit in search(store, embedder, query.text, retriever)] for query in queries]
     return ranked, time.perf_counter() - started
 
 
+def search(store: MilvusStore, embedder: Embedder, text: str, retriever: Retriever | str) -> list[Hit]:
+    if retriever == BASELINE:
+        return search_text(store, embedder, TENANT, text, MRR_AT, retriever="hybrid", fusion=rank_fusion_before)
+    served: Retriever = next(r for r in RETRIEVERS if r == retriever)
+    return search_text(store, embedder, TENANT, text, MRR_AT, retriever=served)
+
+
 def measure_encoder(
-    settings: Settings, embedder: Embedder, eval_set: EvalSet, store_dir: Path, rounds: int
+    settings: Settings, embedder: Embedder, eval_set: EvalSet, store_dir: Path, rounds: int, *, baseline: bool = True
 ) -> dict[str, Any]:
-    """Index the set with one encoder, then every retriever over `rounds` alternating rounds."""
+    """Index the set with one encoder, then every retriever (and, with `baseline`, BASELINE) over `rounds`
+    alternating rounds."""
+    measured: tuple[str, ...] = (*RETRIEVERS, BASELINE) if baseline else RETRIEVERS
     with MilvusStore(str(store_dir / "retrieval.db"), collection="bench_retrieval", dim=embedder.dim) as store:
         indexing = index_set(store, embedder, eval_set, settings)
         rank_all(store, embedder, eval_set.queries[:8], "hybrid")  # the first searches allocate
-        seconds: dict[str, list[float]] = {retriever: [] for retriever in RETRIEVERS}
+        seconds: dict[str, list[float]] = {retriever: [] for retriever in measured}
         ranked: dict[str, list[list[str]]] = {}
         for number in range(rounds):
-            order = RETRIEVERS if number % 2 == 0 else tuple(reversed(RETRIEVERS))
+            order = measured if number % 2 == 0 else tuple(reversed(measured))
             for retriever in order:
                 ranked[retriever], spent = rank_all(store, embedder, eval_set.queries, retriever)
                 seconds[retriever].append(spent)
     retrievers: dict[str, Any] = {}
-    for retriever in RETRIEVERS:
+    for retriever in measured:
         per_round = [rate(len(eval_set.queries), s) for s in seconds[retriever]]
         retrievers[retriever] = {
             "quality": quality(eval_set.queries, ranked[retriever]),
@@ -148,7 +192,7 @@ def aims(result: dict[str, Any]) -> dict[str, Any]:
     """The issue's aims against one encoder's figures: met or not, with the figure."""
     hybrid = result["retrievers"]["hybrid"]["quality"]
     dense = result["retrievers"]["dense"]["quality"]
-    return {
+    out: dict[str, Any] = {
         "zh_recall_at_5>=0.85": {"value": hybrid["zh"]["recall_at_5"], "met": hybrid["zh"]["recall_at_5"] >= 0.85},
         "cross_recall_at_5>=0.8": {
             "value": hybrid["cross"]["recall_at_5"],
@@ -163,21 +207,37 @@ def aims(result: dict[str, Any]) -> dict[str, Any]:
             for category in hybrid
         },
     }
+    if BASELINE in result["retrievers"]:
+        before = result["retrievers"][BASELINE]["quality"]
+        out[f"hybrid>={BASELINE} (recall@5, per category)"] = {
+            category: {
+                "hybrid": hybrid[category]["recall_at_5"],
+                BASELINE: before[category]["recall_at_5"],
+                "met": hybrid[category]["recall_at_5"] >= before[category]["recall_at_5"],
+            }
+            for category in hybrid
+        }
+    return out
 
 
 def run_retrieval_bench(
-    settings: Settings, *, rounds: int, seed: int, encoders: Sequence[EmbedderModel] = EMBEDDER_MODELS
+    settings: Settings,
+    *,
+    rounds: int,
+    seed: int,
+    encoders: Sequence[EmbedderModel] = EMBEDDER_MODELS,
+    baseline: bool = True,
 ) -> dict[str, Any]:
     """Writes var/bench/retrieval.json, prints it and returns it."""
     eval_set = generate_eval_set(seed)
+    load_at_start = round(os.getloadavg()[0], 2)
     result: dict[str, Any] = {
         "set": {
             "seed": seed,
             "records": {lang: sum(r.language == lang for r in eval_set.records) for lang in ("zh", "en", "mixed")},
             "queries": {c: sum(q.category == c for q in eval_set.queries) for c in CATEGORIES},
         },
-        "rrf_k": RRF_K,
-        "fusion_depth": FUSION_DEPTH,
+        "fusion": {"depth": FUSION_DEPTH, "lexical_weight": LEXICAL_WEIGHT, "baseline": BASELINE if baseline else None},
         "rounds": rounds,
         "threads": settings.embed_threads,
         "encoders": {},
@@ -188,7 +248,7 @@ def run_retrieval_bench(
         embedder = open_embedder(model_dir, threads=settings.embed_threads)
         print(f"== {model}: {embedder.version} ==", flush=True)
         with tempfile.TemporaryDirectory(prefix="sluice-bench-retrieval-") as tmp:
-            figures = measure_encoder(settings, embedder, eval_set, Path(tmp), rounds)
+            figures = measure_encoder(settings, embedder, eval_set, Path(tmp), rounds, baseline=baseline)
         figures["aims"] = aims(figures)
         result["encoders"][model] = figures
         for retriever, measured in figures["retrievers"].items():
@@ -196,10 +256,10 @@ def run_retrieval_bench(
                 f"{category}={values['recall_at_5']:.2f}/{values['mrr_at_10']:.2f}"
                 for category, values in measured["quality"].items()
             )
-            print(f"  {retriever:<7} {measured['queries_per_s']['median']:7.1f} q/s  recall@5/mrr@10 {line}")
+            print(f"  {retriever:<10} {measured['queries_per_s']['median']:7.1f} q/s  recall@5/mrr@10 {line}")
     result["default_encoder"] = settings.embedder_model
     result["cpu_cores"] = os.cpu_count()
-    result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    result["load_average_1m"] = {"start": load_at_start, "end": round(os.getloadavg()[0], 2)}
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     write_result(settings, "retrieval", result)
     print(json.dumps(result, indent=2, ensure_ascii=False))

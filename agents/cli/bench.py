@@ -112,13 +112,19 @@ def bench_codegen(max_attempts: int, tasks: int | None, rounds: int, max_tokens:
     type=click.Choice(["use-multilingual", "minilm"]),
     help="Encoders to compare (default: both).",
 )
-def bench_retrieval(rounds: int, seed: int, encoders: tuple[str, ...]) -> None:
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="Also run hybrid search fused by the rule served before #12 (hybrid-rrf), in the same rounds.",
+)
+def bench_retrieval(rounds: int, seed: int, encoders: tuple[str, ...], baseline: bool) -> None:
     """Recall@5 and MRR@10 of dense, sparse and hybrid search on a generated bilingual set, per encoder."""
     from agents.bench.retrieval import run_retrieval_bench
     from models.embedding.opening import EMBEDDER_MODELS
 
     chosen = [model for model in EMBEDDER_MODELS if not encoders or model in encoders]
-    run_retrieval_bench(cli_settings(), rounds=rounds, seed=seed, encoders=chosen)
+    run_retrieval_bench(cli_settings(), rounds=rounds, seed=seed, encoders=chosen, baseline=baseline)
 
 
 COMMANDS: tuple[click.Command, ...] = (bench,)

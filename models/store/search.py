@@ -1,4 +1,4 @@
-"""Search by text: pseudonyms the query names matched exactly, first; then meaning and terms fused by rank (RRF)."""
+"""Search by text: pseudonyms the query names matched exactly, first; then meaning and terms fused by score."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 from models.deid.pseudonym_format import named_pseudonyms
 from models.embedding.encoder import Embedder
 from models.embedding.text import embed_texts
-from models.store.fusion import reciprocal_rank_fusion, scripts
+from models.store.fusion import Fusion, fuse
 from models.store.types import MAX_MENTIONS, MAX_SEARCH_K, Hit, LexicalIndexMissingError, VectorStore
 
 Retriever = Literal["dense", "sparse", "hybrid"]
@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def search_text(
-    store: VectorStore, embedder: Embedder, tenant: str, query: str, k: int, *, retriever: Retriever = "hybrid"
+    store: VectorStore,
+    embedder: Embedder,
+    tenant: str,
+    query: str,
+    k: int,
+    *,
+    retriever: Retriever = "hybrid",
+    fusion: Fusion = fuse,
 ) -> list[Hit]:
     """Up to k distinct records of the tenant for a text query, best first.
 
@@ -30,12 +37,13 @@ def search_text(
     "what did <PERSON_3c976b0a75e2d418> order?" is as close to every chunk about some person's order; only an exact
     match can tell the one person's chunk from the others. The rest of the page is, with `retriever`:
     - "hybrid" (what the API serves): the nearest records by meaning and the best by shared terms (BM25 over
-      models.store.terms), fused by reciprocal rank fusion (models.store.fusion, k = 60). A record that shares no
-      script with the query (an English record, a Chinese query) could not have been found by terms, so its missing
-      lexical rank is not held against it: plain RRF took cross-language recall@5 on the bench set from 0.56 (dense
-      alone) to 0.02, this 0.57. A hit's score is its fused score, comparable only within one reply;
+      models.store.terms), FUSION_DEPTH a side, fused by score (models.store.fusion.fuse): cosine similarity plus a
+      bonus where a record holds more of the query's terms than its cosine says. A record sharing no terms with the
+      query (an English record, a Chinese query) keeps its cosine; a strong lexical match outranks a weak lead by
+      meaning. A hit's score is its fused score, comparable only within one reply;
     - "dense" or "sparse": one side alone, with its own score (cosine similarity, BM25).
     A store without a lexical index (a collection made before hybrid retrieval) serves meaning only, with a warning.
+    `fusion` is there for `sluice bench retrieval`, which measures the rule served before against this one.
     """
     k = min(k, MAX_SEARCH_K)
     if k < 1:
@@ -51,13 +59,9 @@ def search_text(
     dense = store.search(tenant, vector, depth) if retriever != "sparse" else []
     lexical = _lexical(store, tenant, query, depth) if retriever != "dense" else []
     if retriever == "hybrid":
-        # Terms cannot match across scripts: a Chinese query's lexical ranking says nothing about an English record.
-        asked = scripts(query)
         # Dense search ranks every chunk, related or not; one with no positive similarity is no match to fuse.
         related = [hit for hit in dense if hit.score > 0]
-        ranked = reciprocal_rank_fusion(
-            [related, lexical], depth, can_rank=[None, lambda hit: bool(asked & scripts(hit.text))]
-        )
+        ranked = fusion(query, related, lexical, depth)
     else:
         ranked = dense or lexical
     return rank_exact_first(named, exact, ranked, k)

@@ -7,9 +7,10 @@ from collections import Counter
 
 import pytest
 
-from agents.bench.retrieval import quality, recall_at, reciprocal_rank
+from agents.bench.retrieval import RRF_K, quality, rank_fusion_before, recall_at, reciprocal_rank
 from agents.bench.retrieval_set import CATEGORIES, CITIES, TOPICS, EvalQuery, generate_eval_set
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN, named_pseudonyms
+from models.store import Hit
 from models.store.fusion import scripts
 
 SET = generate_eval_set(7)
@@ -106,3 +107,17 @@ def test_quality_is_averaged_per_category_and_overall() -> None:
     assert figures["zh"] == {"recall_at_5": 0.5, "mrr_at_10": pytest.approx(0.583), "queries": 2}
     assert figures["cross"]["recall_at_5"] == 1.0
     assert figures["all"]["queries"] == 3 and "en" not in figures
+
+
+def test_the_baseline_fusion_is_rank_fusion_counting_a_cross_script_records_dense_term_twice() -> None:
+    def hit(rid: str, text: str) -> Hit:
+        return Hit(rid, f"{rid}/0", 0.5, text, {})
+
+    english, near, far = hit("en", "the laptop is late"), hit("zh-near", "上海的笔记本电脑"), hit("zh-far", "上海")
+    fused = rank_fusion_before("上海笔记本电脑物流太慢", [english, near, far], [near, far], 10)
+    assert [h.record_id for h in fused] == ["en", "zh-near", "zh-far"]
+    assert fused[0].score == pytest.approx(2 / (RRF_K + 1))  # its dense term stands in for the lexical one
+    assert fused[1].score == pytest.approx(1 / (RRF_K + 2) + 1 / (RRF_K + 1))
+    # A record of the query's script that the lexical side missed gets nothing from it.
+    assert rank_fusion_before("上海", [near, far], [far], 10)[0].record_id == "zh-far"
+    assert rank_fusion_before("上海", [near, far], [far], 1) == rank_fusion_before("上海", [near, far], [far], 10)[:1]

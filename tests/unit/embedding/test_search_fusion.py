@@ -1,69 +1,107 @@
-"""Reciprocal rank fusion: sums of 1/(k + rank), missing sides, ties, k, and rankings that could not have judged."""
+"""Hybrid fusion: cosine plus a bonus for terms held beyond it; strong term matches over weak leads by meaning."""
 
 from __future__ import annotations
 
 import pytest
 
-from models.store import RRF_K, Hit, reciprocal_rank_fusion
-from models.store.fusion import scripts
+from models.store import LEXICAL_WEIGHT, Hit, fuse
+from models.store.fusion import coverage, scripts
+from models.store.terms import analyze
+
+QUERY = "客户投诉物流太慢"
 
 
-def hits(*record_ids: str, text: str = "text") -> list[Hit]:
-    return [Hit(rid, f"{rid}/0", 1.0 - i / 10, text, {}) for i, rid in enumerate(record_ids)]
+def hit(rid: str, score: float, text: str, chunk: int = 0) -> Hit:
+    return Hit(rid, f"{rid}/{chunk}", score, text, {})
 
 
-def test_a_record_both_sides_rank_well_beats_one_ranked_first_by_one_side() -> None:
-    fused = reciprocal_rank_fusion([hits("a", "both"), hits("b", "both")], 10)
-    assert [h.record_id for h in fused] == ["both", "a", "b"]
-    assert fused[0].score == pytest.approx(2 / (RRF_K + 2))
-    assert fused[1].score == pytest.approx(1 / (RRF_K + 1))
+def ids(hits: list[Hit]) -> list[str]:
+    return [h.record_id for h in hits]
 
 
-def test_a_missing_side_contributes_nothing() -> None:
-    assert [h.record_id for h in reciprocal_rank_fusion([hits("a", "b"), []], 10)] == ["a", "b"]
-    assert [h.record_id for h in reciprocal_rank_fusion([[], hits("x")], 10)] == ["x"]
-    assert reciprocal_rank_fusion([[], []], 10) == []
+def test_strong_term_matches_outrank_a_weak_cross_script_lead_by_meaning() -> None:
+    # Seen in `make demo`: USE puts English log lines first for a Chinese complaint query (cosine 0.23 against
+    # 0.19-0.20); the complaints hold the query's terms (BM25 25.5) and must come first, the logs after them.
+    logs = [
+        hit(f"log-{i}", 0.229 - i * 0.001, f"[INFO] billing trace: 5147c4caca30{i:04d} rate limit exceeded for "
+            f"client <IP_ADDRESS_5d2e441e30a2{i:04d}>")
+        for i in range(20)
+    ]  # fmt: skip
+    complaints = [
+        hit(f"crm-{i}", 0.2035 - i * 0.002, f"customer C-000{i:02d} via visit\nnotes: <PERSON_a8bdb29bd69a{i:04d}>"
+            f"来电投诉物流太慢，身份证号<CN_RESIDENT_ID_e562a4e2fba8{i:04d}>，手机<CN_MOBILE_49e582b863d1{i:04d}>，已安抚。")
+        for i in range(5)
+    ]  # fmt: skip
+    dense = [*logs, complaints[0], complaints[1]]  # the rest lie below the dense cut
+    lexical = [hit(h.record_id, 25.531, h.text) for h in complaints]
+    fused = fuse(QUERY, dense, lexical, 10)
+    assert set(ids(fused[:5])) == {h.record_id for h in complaints}
+    assert ids(fused[5:]) == [f"log-{i}" for i in range(5)]  # the logs keep their order by meaning
 
 
-def test_equal_scores_are_ordered_by_best_rank_then_ranking_then_id() -> None:
-    # a: 1st on one side only; b: 1st on the other; c and d tie at 2nd: deterministic either way round
-    fused = reciprocal_rank_fusion([hits("a", "d"), hits("b", "c")], 10)
-    assert [h.record_id for h in fused] == ["a", "b", "d", "c"]
-    assert fused[0].score == fused[1].score
+def test_terms_add_only_what_they_say_beyond_meaning() -> None:
+    # holds 客户, 投诉, 物流, 户投, 诉物: five of the query's seven terms
+    chinese = hit("zh", 0.30, "客户投诉物流")
+    fused = {h.record_id: h.score for h in fuse(QUERY, [chinese], [hit("zh", 7.0, chinese.text)], 10)}
+    assert fused["zh"] == pytest.approx(0.30 + LEXICAL_WEIGHT * (5 / 7 - 0.30))
+    # A cosine above the record's coverage already says more than its terms: nothing is added.
+    assert fuse(QUERY, [hit("zh", 0.80, chinese.text)], [], 1)[0].score == pytest.approx(0.80)
 
 
-def test_k_sets_how_much_the_head_of_a_ranking_weighs() -> None:
-    # first on one side vs 3rd on both: k = 0 favours the single first place, a large k the agreement
-    rankings = [hits("top", "x", "both"), hits("y", "z", "both")]
-    assert reciprocal_rank_fusion(rankings, 1, k=0)[0].record_id == "top"
-    assert reciprocal_rank_fusion(rankings, 1, k=RRF_K)[0].record_id == "both"
-    with pytest.raises(ValueError):
-        reciprocal_rank_fusion(rankings, 1, k=-1)
+def test_a_record_sharing_no_terms_keeps_its_cosine_neither_penalised_nor_counted_twice() -> None:
+    # An English record for a Chinese query, against a Chinese near miss holding two common terms.
+    english = hit("en", 0.55, "The laptop shipped from the Shanghai warehouse is five days late.")
+    near = hit("zh-near", 0.50, "上海站点反馈，打印机在途5天仍未签收，客户催促发货进度。")
+    query = "上海发出的笔记本电脑物流太慢，一直没到货"
+    fused = fuse(query, [english, near], [hit("zh-near", 4.0, near.text)], 10)
+    assert ids(fused) == ["en", "zh-near"]
+    assert fused[0].score == pytest.approx(0.55)
 
 
-def test_the_hit_kept_is_the_best_ranked_one_and_repeats_count_once() -> None:
-    dense = [Hit("r", "r/1", 0.9, "dense chunk", {}), Hit("r", "r/2", 0.8, "again", {})]
-    lexical = [Hit("s", "s/0", 9.0, "s", {}), Hit("r", "r/0", 5.0, "lexical chunk", {})]
-    fused = reciprocal_rank_fusion([dense, lexical], 10)
-    assert fused[0].record_id == "r" and fused[0].text == "dense chunk"
-    assert fused[0].score == pytest.approx(1 / (RRF_K + 1) + 1 / (RRF_K + 2))
-    assert reciprocal_rank_fusion([dense, lexical], 1) == [fused[0]]
-    assert reciprocal_rank_fusion([dense, lexical], 0) == []
+def test_a_few_shared_terms_do_not_overturn_a_clear_lead_by_meaning() -> None:
+    # A mixed record, an English query: English records on another item share the city and common words.
+    right = hit("right", 0.62, "客户说 laptop 从上海仓库发货后 delay 了5天，tracking 一直没更新，物流太慢。")
+    other = hit("other", 0.50, "The printer from our Shanghai warehouse is 5 days late and has not arrived.")
+    query = "laptop shipment from Shanghai is delayed and has not arrived"
+    terms = frozenset(analyze(query))
+    assert coverage(terms, other.text) > coverage(terms, right.text)
+    lexical = [hit("other", 9.0, other.text), hit("right", 2.0, right.text)]
+    assert ids(fuse(query, [right, other], lexical, 2)) == ["right", "other"]
 
 
-def test_a_ranking_that_could_not_judge_a_record_is_no_evidence_against_it() -> None:
-    english = hits("en-right", text="the laptop shipment is late")
-    chinese = hits("zh-near", "zh-far", text="上海的笔记本电脑")
-    dense = [english[0], chinese[0], chinese[1]]
-    lexical = [chinese[0], chinese[1]]  # a Chinese query's terms find only Chinese records
-    plain = reciprocal_rank_fusion([dense, lexical], 10)
-    assert plain[0].record_id == "zh-near"  # plain RRF: the English record loses for lacking a lexical rank
-    asked = scripts("上海笔记本电脑物流太慢")
-    fair = reciprocal_rank_fusion([dense, lexical], 10, can_rank=[None, lambda hit: bool(asked & scripts(hit.text))])
-    assert fair[0].record_id == "en-right"
-    assert fair[0].score == pytest.approx(2 / (RRF_K + 1))  # its dense term stands in for the lexical one
-    with pytest.raises(ValueError):
-        reciprocal_rank_fusion([dense, lexical], 10, can_rank=[None])
+def test_a_record_only_the_terms_found_gets_the_lowest_cosine_the_dense_side_returned() -> None:
+    dense = [hit("a", 0.6, "shipment"), hit("b", 0.2, "invoice")]
+    fused = {h.record_id: h.score for h in fuse(QUERY, dense, [hit("c", 3.0, "物流太慢")], 10)}
+    assert fused["c"] == pytest.approx(0.2 + LEXICAL_WEIGHT * (3 / 7 - 0.2))
+    # Without dense hits (an embedder that cannot read the query), terms alone rank.
+    only = fuse(QUERY, [], [hit("c", 3.0, "物流太慢"), hit("d", 1.0, "客户")], 10)
+    assert ids(only) == ["c", "d"] and only[0].score == pytest.approx(LEXICAL_WEIGHT * 3 / 7)
+
+
+def test_the_hit_kept_is_the_chunk_holding_more_of_the_query_and_repeats_count_once() -> None:
+    dense = [hit("r", 0.5, "a chunk about billing", 1), hit("r", 0.4, "again", 2), hit("s", 0.45, "billing")]
+    lexical = [hit("r", 9.0, "客户投诉物流太慢", 0)]
+    fused = fuse(QUERY, dense, lexical, 10)
+    assert ids(fused) == ["r", "s"]
+    assert (fused[0].chunk_id, fused[0].text) == ("r/0", "客户投诉物流太慢")
+    assert fused[0].score == pytest.approx(0.5 + LEXICAL_WEIGHT * 0.5)  # its best cosine, its best chunk's coverage
+
+
+def test_limits_empty_sides_and_ties() -> None:
+    dense = [hit("b", 0.5, "x"), hit("a", 0.5, "y"), hit("c", 0.1, "z")]
+    assert ids(fuse(QUERY, dense, [], 10)) == ["a", "b", "c"]  # equal scores: by record_id
+    assert ids(fuse(QUERY, dense, [], 2)) == ["a", "b"]
+    assert fuse(QUERY, dense, [], 0) == [] and fuse(QUERY, [], [], 10) == []
+    assert fuse("，。", dense, [], 10)[0].score == pytest.approx(0.5)  # a query without terms: meaning alone
+
+
+def test_coverage_is_the_share_of_the_querys_distinct_terms_held() -> None:
+    terms = frozenset(analyze(QUERY))
+    assert terms == {"客户", "投诉", "物流", "太慢", "户投", "诉物", "流太"}
+    assert coverage(terms, "客户投诉物流太慢，物流太慢") == 1.0
+    assert coverage(terms, "物流") == pytest.approx(1 / 7)
+    assert coverage(terms, "the parcel is late") == 0.0
+    assert coverage(frozenset(), "物流") == 0.0
 
 
 def test_scripts_ignore_pseudonyms_and_codes() -> None:
