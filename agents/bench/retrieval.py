@@ -3,13 +3,12 @@
 Each encoder indexes the generated set (agents.bench.retrieval_set) into its own temporary Milvus Lite store, never
 the worker's, through the same preparation as the index stage; every query then runs through `search_text` with
 each retriever, rounds alternating the retriever order so that drift in the machine's load hits all alike. With
-`baseline`, hybrid search also runs with the fusion rule served before (`rank_fusion_before`), in the same rounds
+`baseline`, hybrid search also runs with the fusion rule served before (`rank_fusion`), in the same rounds
 on the same store, so that the two rules are compared under the same load.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -27,7 +26,7 @@ from models.embedding.encoder import Embedder
 from models.embedding.opening import EMBEDDER_MODELS, EmbedderModel, open_embedder, prepare_model
 from models.embedding.text import embed_texts
 from models.store import RETRIEVERS, ChunkRow, Hit, MilvusStore, Retriever, chunk_key, search_text
-from models.store.fusion import LEXICAL_WEIGHT, scripts
+from models.store.fusion import LEXICAL_WEIGHT, rank_fusion
 from models.store.search import FUSION_DEPTH
 
 TENANT = "bench"
@@ -35,37 +34,6 @@ RECALL_AT = 5
 MRR_AT = 10
 # What the bench measures: the served retrievers and, as `hybrid-rrf`, hybrid search fused by the rule before.
 BASELINE = "hybrid-rrf"
-RRF_K = 60
-
-
-def rank_fusion_before(query: str, dense: Sequence[Hit], lexical: Sequence[Hit], limit: int) -> list[Hit]:
-    """The hybrid fusion served until #12's rework, kept here to measure the served rule against.
-
-    Reciprocal rank fusion, sum of 1 / (60 + rank) over the two rankings, except that a record sharing no script with
-    the query gets its dense term counted twice (its missing lexical rank was not held against it). Ties go to the
-    better best rank, then the dense side, then record_id.
-    """
-    asked = scripts(query)
-    ranks: list[dict[str, int]] = []
-    best: dict[str, tuple[int, int, Hit]] = {}
-    for source, ranking in enumerate((dense, lexical)):
-        ranked: dict[str, int] = {}
-        for position, hit in enumerate(ranking, start=1):
-            if hit.record_id in ranked:
-                continue
-            ranked[hit.record_id] = position
-            if hit.record_id not in best or (position, source) < best[hit.record_id][:2]:
-                best[hit.record_id] = (position, source, hit)
-        ranks.append(ranked)
-    fused: dict[str, float] = {}
-    for record_id, (_, _, hit) in best.items():
-        term = 1.0 / (RRF_K + ranks[0][record_id]) if record_id in ranks[0] else 0.0
-        if record_id in ranks[1]:
-            fused[record_id] = term + 1.0 / (RRF_K + ranks[1][record_id])
-        else:
-            fused[record_id] = term if asked & scripts(hit.text) else 2 * term
-    order = sorted(fused, key=lambda rid: (-fused[rid], best[rid][0], best[rid][1], rid))
-    return [dataclasses.replace(best[rid][2], score=fused[rid]) for rid in order[: max(limit, 0)]]
 
 
 def recall_at(ranked: Sequence[str], relevant: frozenset[str], n: int) -> float:
@@ -145,7 +113,7 @@ def rank_all(
     store: MilvusStore, embedder: Embedder, queries: Sequence[EvalQuery], retriever: Retriever | str
 ) -> tuple[list[list[str]], float]:
     """The record ids each query retrieves (top MRR_AT), and the seconds all of them took; `BASELINE` is hybrid
-    search fused by `rank_fusion_before`."""
+    search fused by `rank_fusion`."""
     started = time.perf_counter()
     ranked = [[hit.record_id for hit in search(store, embedder, query.text, retriever)] for query in queries]
     return ranked, time.perf_counter() - started
@@ -153,7 +121,7 @@ def rank_all(
 
 def search(store: MilvusStore, embedder: Embedder, text: str, retriever: Retriever | str) -> list[Hit]:
     if retriever == BASELINE:
-        return search_text(store, embedder, TENANT, text, MRR_AT, retriever="hybrid", fusion=rank_fusion_before)
+        return search_text(store, embedder, TENANT, text, MRR_AT, retriever="hybrid", fusion=rank_fusion)
     served: Retriever = next(r for r in RETRIEVERS if r == retriever)
     return search_text(store, embedder, TENANT, text, MRR_AT, retriever=served)
 

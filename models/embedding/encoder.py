@@ -117,6 +117,8 @@ class CT2Encoder:
 
         manifest = _read_manifest(model_dir)
         self.model_name: str = str(manifest.get("model_name") or model_dir.name)
+        # A BERT WordPiece encoder (MiniLM) maps most Chinese to [UNK]: hybrid search fuses it by rank instead.
+        self.reads_chinese = False
         dim = manifest.get("dim")
         self.dim: int = int(dim) if isinstance(dim, int) else self._probe_dim()
         # The hash is of the weights actually loaded, not of what a manifest claims, so a version always

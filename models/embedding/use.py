@@ -97,6 +97,7 @@ class USEEncoder:
         self.max_batch_size = max_batch_size
         self.dim = USE_DIM
         self.model_name = USE_NAME
+        self.reads_chinese = True  # multilingual: hybrid search fuses by score (models.store.search.fusion_for)
         # numpy's BLAS would otherwise take every core, and the index worker shares the machine.
         self._backend: Any = NumpyBackend(
             str(model_dir / WEIGHTS_FILE), UseTokenizer(str(model_dir / TOKENIZER_FILE)), threads=threads

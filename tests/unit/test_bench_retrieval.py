@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from agents.bench.retrieval import RRF_K, quality, rank_fusion_before, recall_at, reciprocal_rank
+from agents.bench.retrieval import quality, recall_at, reciprocal_rank
 from agents.bench.retrieval_set import CATEGORIES, CITIES, TOPICS, EvalQuery, generate_eval_set
 from models.deid.pseudonym_format import PSEUDONYM_PATTERN, named_pseudonyms
 from models.store import Hit
-from models.store.fusion import scripts
+from models.store.fusion import RRF_K, rank_fusion, scripts
 
 SET = generate_eval_set(7)
 RECORDS = {record.record_id: record for record in SET.records}
@@ -114,10 +114,10 @@ def test_the_baseline_fusion_is_rank_fusion_counting_a_cross_script_records_dens
         return Hit(rid, f"{rid}/0", 0.5, text, {})
 
     english, near, far = hit("en", "the laptop is late"), hit("zh-near", "上海的笔记本电脑"), hit("zh-far", "上海")
-    fused = rank_fusion_before("上海笔记本电脑物流太慢", [english, near, far], [near, far], 10)
+    fused = rank_fusion("上海笔记本电脑物流太慢", [english, near, far], [near, far], 10)
     assert [h.record_id for h in fused] == ["en", "zh-near", "zh-far"]
     assert fused[0].score == pytest.approx(2 / (RRF_K + 1))  # its dense term stands in for the lexical one
     assert fused[1].score == pytest.approx(1 / (RRF_K + 2) + 1 / (RRF_K + 1))
     # A record of the query's script that the lexical side missed gets nothing from it.
-    assert rank_fusion_before("上海", [near, far], [far], 10)[0].record_id == "zh-far"
-    assert rank_fusion_before("上海", [near, far], [far], 1) == rank_fusion_before("上海", [near, far], [far], 10)[:1]
+    assert rank_fusion("上海", [near, far], [far], 10)[0].record_id == "zh-far"
+    assert rank_fusion("上海", [near, far], [far], 1) == rank_fusion("上海", [near, far], [far], 10)[:1]

@@ -31,6 +31,7 @@ class WordEmbedder(RecordingEmbedder):
     """Bag-of-words vectors: texts sharing words are near, as with a real encoder; remembers what it read."""
 
     dim = 64
+    reads_chinese = True  # its words are whatever the text splits into, Chinese too: hybrid fuses by score
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.seen.extend(texts)

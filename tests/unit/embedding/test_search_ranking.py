@@ -158,3 +158,14 @@ def test_an_exact_hit_whose_text_lacks_the_pseudonym_is_not_ranked_as_exact() ->
     lookalike = hit("x", 0.9, "<PERSONX3c976b0a75>")
     ranked = rank_exact_first([TARGET], [lookalike], [hit("d", 0.5, "dense"), lookalike], k=5)
     assert [h.record_id for h in ranked] == ["d", "x"]
+
+
+def test_an_encoder_that_does_not_read_chinese_is_fused_by_rank(store: MemoryStore, embedder: WordEmbedder) -> None:
+    from models.store.fusion import RRF_K, fuse, rank_fusion
+    from models.store.search import fusion_for
+
+    assert fusion_for(embedder) is fuse
+    embedder.reads_chinese = False  # type: ignore[misc]  # as MiniLM says: its cosines mean nothing in Chinese
+    assert fusion_for(embedder) is rank_fusion
+    hits = search_text(store, embedder, "acme", "what was ordered shipped on monday", k=5)
+    assert hits[0].record_id == "shipping" and hits[0].score == pytest.approx(2 / (RRF_K + 1))  # first both ways
