@@ -314,6 +314,9 @@ class Host(Protocol):
     def _respond(
         self, request: InferenceRequest, status: Status, started: float, **fields: Any
     ) -> InferenceResponse: ...
+    def _too_late(
+        self, request: InferenceRequest, queued_ms: float, started: float, common: dict[str, Any]
+    ) -> InferenceResponse: ...
     def _unanswered(
         self, request: InferenceRequest, outcome: TimedOut | Failed, started: float, common: dict[str, Any]
     ) -> InferenceResponse: ...
@@ -408,9 +411,7 @@ async def answer_long_input(
         "jobs": result.jobs,
     }
     if service.clock() >= deadline and decision.action != "review":
-        timings = {"queued": round(result.queued_ms, 2)}
-        reason = "deadline passed during generation"
-        return LongAnswer(service._respond(request, "timeout", started, reason=reason, timings_ms=timings, **common))
+        return LongAnswer(service._too_late(request, result.queued_ms, started, common))
     answer = await asyncio.to_thread(service._present_answer, result.text)  # the one presentation of answers
     total_ms = (service.clock() - started) * 1000
     answered: dict[str, Any] = {

@@ -325,11 +325,7 @@ class InferenceService:
             # Checked after generation too, not only in the queue: past its deadline the client has stopped
             # waiting, and the contract is a `timeout`, whatever was computed (a reviewed request's deadline is
             # the review's, not the draft's).
-            timings = {"queued": round(outcome.queued_ms, 2)}
-            response = self._respond(
-                request, "timeout", started, reason="deadline passed during generation", timings_ms=timings, **common
-            )
-            return Handled(response, None, None, audit)
+            return Handled(self._too_late(request, outcome.queued_ms, started, common), None, None, audit)
         generation: Generation = outcome.result
         answer = await asyncio.to_thread(self._present_answer, generation.text, prompt.aliases)
         total_ms = (self.clock() - started) * 1000
@@ -444,6 +440,15 @@ class InferenceService:
             )
         )
 
+    def _too_late(
+        self, request: InferenceRequest, queued_ms: float, started: float, common: dict[str, Any]
+    ) -> InferenceResponse:
+        """Generated, but past the deadline (stopped there, or finished after it): the contract is a `timeout`."""
+        timings = {"queued": round(queued_ms, 2)}
+        return self._respond(
+            request, "timeout", started, reason="deadline passed during generation", timings_ms=timings, **common
+        )
+
     def _unanswered(
         self, request: InferenceRequest, outcome: TimedOut | Failed, started: float, common: dict[str, Any]
     ) -> InferenceResponse:
@@ -515,10 +520,7 @@ class InferenceService:
             )
         except _NoGeneration as stop:
             if isinstance(stop.outcome, Completed):
-                timings = {"queued": round(stop.outcome.queued_ms, 2)}
-                reason = "deadline passed during generation"
-                response = self._respond(request, "timeout", started, reason=reason, timings_ms=timings, **common)
-                return Handled(response, None, None, audit)
+                return Handled(self._too_late(request, stop.outcome.queued_ms, started, common), None, None, audit)
             return Handled(self._unanswered(request, stop.outcome, started, common), None, None, audit)
         validation = await asyncio.to_thread(self._scrub_validation, coded.validation)
         audit["validation"] = validation_facts(validation)
