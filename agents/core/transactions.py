@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,8 +41,8 @@ from typing import Any
 import faust
 import structlog
 from faust.streams import _current_event, current_event
-from faust.transport.consumer import TransactionManager
-from faust.types import TP, EventT, FutureMessage, HeadersArg, RecordMetadata
+from faust.transport.consumer import Consumer, TransactionManager
+from faust.types import TP, EventT, FutureMessage, HeadersArg, Message, RecordMetadata
 from mode import Service
 
 from agents.core.restart import exit_for_restart
@@ -66,6 +66,29 @@ class InFlight:
 
     def __init__(self) -> None:
         self._open: dict[TP, dict[int, float]] = defaultdict(dict)  # offset → when it was taken
+        # Every message the consumer handed on, in offset order, until it is finished. Faust's own bookkeeping
+        # misses one still waiting in a stream's buffer: `_new_offset` accepts a one-offset gap at the head of
+        # the acknowledged list (meant for transaction markers), so a commit could pass it.
+        self._delivered: dict[TP, deque[tuple[Message, float]]] = defaultdict(deque)  # with when it came
+
+    def deliver(self, message: Message) -> None:
+        """The consumer handed `message` to the streams: it is unfinished until acknowledged and finished."""
+        self._delivered[message.tp].append((message, time.monotonic()))
+        self._drop_finished(message.tp)
+
+    def first_unfinished(self, tp: TP) -> int | None:
+        """The lowest offset delivered or taken and not yet finished: no commit may pass it."""
+        delivered = self._drop_finished(tp)
+        candidates = [self.first_open(tp), delivered[0][0].offset if delivered else None]
+        offsets = [offset for offset in candidates if offset is not None]
+        return min(offsets) if offsets else None
+
+    def _drop_finished(self, tp: TP) -> deque[tuple[Message, float]]:
+        delivered = self._delivered[tp]
+        open_offsets = self._open.get(tp, {})
+        while delivered and delivered[0][0].acked and delivered[0][0].offset not in open_offsets:
+            delivered.popleft()
+        return delivered
 
     def begin(self, events: Iterable[EventT[Any]]) -> None:
         now = time.monotonic()
@@ -80,12 +103,16 @@ class InFlight:
         return min(offsets) if offsets else None
 
     def open_for_s(self, tp: TP, offset: int) -> float:
-        taken = self._open.get(tp, {}).get(offset)
-        return 0.0 if taken is None else time.monotonic() - taken
+        """How long `offset` has been unfinished: since it was taken, or else since it was delivered."""
+        since = self._open.get(tp, {}).get(offset)
+        if since is None:
+            since = next((at for message, at in self._delivered.get(tp, ()) if message.offset == offset), None)
+        return 0.0 if since is None else time.monotonic() - since
 
     def forget(self, tps: set[TP]) -> None:
         for tp in tps:
             self._open.pop(tp, None)
+            self._delivered.pop(tp, None)
 
 
 # The process's one consumer: agents mark what they take and finish, the transaction manager checks commits.
@@ -160,8 +187,24 @@ class OutboxTransactionManager(TransactionManager):
                 self.send_soon(fut)
 
         self.producer.send_soon = send_soon  # type: ignore[method-assign]
+        self._track_deliveries()
         self._target: dict[TP, int] = {}  # the highest offset Faust asked to commit, per partition
         self._committed: dict[TP, int] = {}  # the highest offset committed, per partition
+
+    def _track_deliveries(self) -> None:
+        # The consumer's fetcher calls this callback (the conductor's) for every message, in offset order, before
+        # any stream sees it; it reads the attribute once as it starts, after this manager is made.
+        consumer = self.consumer
+        assert isinstance(consumer, Consumer)  # the concrete consumer, which has the callback the interface lacks
+        deliver_to_streams = consumer.callback
+        acks_enabled_for = self.app.topics.acks_enabled_for
+
+        async def on_message(message: Message) -> None:
+            if acks_enabled_for(message.topic):  # a topic without acks (a changelog) is never committed by offset
+                in_flight.deliver(message)
+            await deliver_to_streams(message)
+
+        consumer.callback = on_message
 
     def _transactional_id(self, tp: TP) -> str:
         # The id Faust's producers were started under for this input partition (see TransactionManager).
@@ -228,7 +271,7 @@ class OutboxTransactionManager(TransactionManager):
     def _safe_offsets(self) -> dict[TP, int]:
         safe: dict[TP, int] = {}
         for tp, target in self._target.items():
-            first_open = in_flight.first_open(tp)
+            first_open = in_flight.first_unfinished(tp)
             offset = target if first_open is None else min(target, first_open)
             if offset > self._committed.get(tp, -1):
                 safe[tp] = offset

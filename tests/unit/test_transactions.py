@@ -87,3 +87,44 @@ def test_in_flight_names_the_first_input_taken_and_not_finished() -> None:
     assert tracker.first_open(TP0) == 5 and tracker.first_open(TP1) is None
     tracker.forget({TP0})
     assert tracker.first_open(TP0) is None
+
+
+class _Delivered(_Message):
+    acked = False
+
+
+def test_a_delivered_input_no_stream_has_taken_yet_holds_the_commit_back() -> None:
+    # Faust's _new_offset accepts a one-offset gap at the head of the acknowledged list: with 10 waiting in a
+    # stream's buffer and 11, 12 acknowledged, it asks to commit 13. The tracker must name 10 as unfinished.
+    from agents.core.transactions import InFlight
+
+    tracker = InFlight()
+    messages = [_Delivered(TP0, n) for n in (10, 11, 12)]
+    for message in messages:
+        tracker.deliver(message)  # type: ignore[arg-type]
+    messages[1].acked = messages[2].acked = True
+    assert tracker.first_unfinished(TP0) == 10
+    messages[0].acked = True
+    assert tracker.first_unfinished(TP0) is None
+    assert tracker.first_unfinished(TP1) is None
+
+
+def test_an_acknowledged_input_still_being_answered_holds_the_commit_back() -> None:
+    from agents.core.transactions import InFlight
+
+    tracker = InFlight()
+    messages = [_Delivered(TP0, n) for n in (3, 4)]
+    events = [_Event(TP0, n) for n in (3, 4)]
+    for message in messages:
+        tracker.deliver(message)  # type: ignore[arg-type]
+    tracker.begin(events)  # type: ignore[arg-type]
+    for message in messages:
+        message.acked = True  # take_events acknowledged the micro-batch, the answer is not made yet
+    assert tracker.first_unfinished(TP0) == 3
+    tracker.finish(events[0])  # type: ignore[arg-type]
+    assert tracker.first_unfinished(TP0) == 4
+    tracker.finish(events[1])  # type: ignore[arg-type]
+    assert tracker.first_unfinished(TP0) is None
+    tracker.deliver(_Delivered(TP0, 5))  # type: ignore[arg-type]
+    tracker.forget({TP0})  # revoked: the new owner reads it again
+    assert tracker.first_unfinished(TP0) is None
