@@ -49,7 +49,8 @@ from agents.core.restart import exit_for_restart
 
 log = structlog.get_logger(__name__)
 
-CATCH_UP_INTERVAL_S = 0.5
+# How often outputs a commit held back (an unfinished input ahead of them) are looked at again.
+CATCH_UP_INTERVAL_S = 0.1
 STUCK_AFTER_S = 600.0  # longer than any micro-batch takes: an input open this long was dropped, not slow
 
 # Set while the outbox of one partition is being written: sends then go straight to that transactional producer.
@@ -70,6 +71,9 @@ class InFlight:
         # misses one still waiting in a stream's buffer: `_new_offset` accepts a one-offset gap at the head of
         # the acknowledged list (meant for transaction markers), so a commit could pass it.
         self._delivered: dict[TP, deque[tuple[Message, float]]] = defaultdict(deque)  # with when it came
+        # Finished inputs whose outputs may commit before the inputs ahead of them in their partition (finish with
+        # release_early): a repeat of such an input is recognised by its id and answered by nothing.
+        self._early: dict[TP, set[int]] = defaultdict(set)
 
     def deliver(self, message: Message) -> None:
         """The consumer handed `message` to the streams: it is unfinished until acknowledged and finished."""
@@ -95,8 +99,25 @@ class InFlight:
         for event in events:
             self._open[event.message.tp].setdefault(event.message.offset, now)
 
-    def finish(self, event: EventT[Any]) -> None:
+    def finish(self, event: EventT[Any], *, release_early: bool = False) -> None:
+        """The input's outputs are all made. `release_early`: they may commit before the inputs ahead of it in its
+        partition are finished — only for an input whose repeat (after a crash, the offset commits later) the
+        agent itself recognises and answers by nothing (the inference flow's answered_requests table)."""
         self._open[event.message.tp].pop(event.message.offset, None)
+        if release_early:
+            self._early[event.message.tp].add(event.message.offset)
+
+    def releasable(self, tp: TP, committed: int) -> list[int]:
+        """Offsets at or past `committed` whose outputs may commit now; those below it are forgotten."""
+        early = self._early.get(tp)
+        if not early:
+            return []
+        early.difference_update([offset for offset in early if offset < committed])
+        return sorted(early)
+
+    def released(self, tp: TP, offsets: Iterable[int]) -> None:
+        """Those early outputs are out (their offsets still commit in order, later)."""
+        self._early.get(tp, set()).difference_update(offsets)
 
     def first_open(self, tp: TP) -> int | None:
         offsets = self._open.get(tp)
@@ -113,6 +134,7 @@ class InFlight:
         for tp in tps:
             self._open.pop(tp, None)
             self._delivered.pop(tp, None)
+            self._early.pop(tp, None)
 
 
 # The process's one consumer: agents mark what they take and finish, the transaction manager checks commits.
@@ -152,6 +174,13 @@ class Outbox:
             return []
         ready = sorted(offset for offset in by_offset if offset < committed)
         return [item for offset in ready for item in by_offset.pop(offset)]
+
+    def release_offsets(self, tp: TP, offsets: Iterable[int]) -> list[_Held]:
+        """Everything held for exactly these offsets (finished inputs released early), in offset order."""
+        by_offset = self.held.get(tp)
+        if not by_offset:
+            return []
+        return [item for offset in sorted(offsets) for item in by_offset.pop(offset, [])]
 
     def discard(self, tps: set[TP]) -> int:
         """Drop what is held for partitions this worker lost: their events will be processed again elsewhere."""
@@ -283,11 +312,25 @@ class OutboxTransactionManager(TransactionManager):
                     )
         return safe
 
+    def _early_offsets(self, offsets: Mapping[TP, int]) -> dict[TP, list[int]]:
+        """Per partition, finished inputs past the offset this commit reaches whose outputs may go now."""
+        early: dict[TP, list[int]] = {}
+        for tp in self._target:
+            base = offsets.get(tp, self._committed.get(tp))
+            if base is None:  # nothing committed here yet: the transaction needs an offset to carry
+                continue
+            if releasable := in_flight.releasable(tp, base):
+                early[tp] = releasable
+        return early
+
     async def _commit_safe(self, start_new_transaction: bool) -> bool:
         async with self._commit_lock:
             offsets = self._safe_offsets()
-            if not offsets:
+            early = self._early_offsets(offsets)
+            if not offsets and not early:
                 return False
+            # A partition with early outputs only commits its offset again, unchanged: the transaction needs it.
+            offsets = {**{tp: self._committed[tp] for tp in early if tp not in offsets}, **offsets}
             by_transaction: dict[str, dict[TP, int]] = defaultdict(dict)
             for tp, offset in offsets.items():
                 by_transaction[self._transactional_id(tp)][tp] = offset
@@ -297,6 +340,9 @@ class OutboxTransactionManager(TransactionManager):
                     for tp, offset in tp_offsets.items():
                         for item in self.outbox.release(tp, offset):
                             await item.publish()
+                        for item in self.outbox.release_offsets(tp, early.get(tp, ())):
+                            await item.publish()
+                        in_flight.released(tp, early.get(tp, ()))
                 finally:
                     _flushing_into.reset(token)
             committed = await super().commit(offsets, start_new_transaction=start_new_transaction)
@@ -308,7 +354,8 @@ class OutboxTransactionManager(TransactionManager):
         # Faust commits only when new offsets are acknowledged; what a clamp held back is committed from here.
         while not self.should_stop:
             await self.sleep(CATCH_UP_INTERVAL_S)
-            if any(self._committed.get(tp, -1) < target for tp, target in self._target.items()):
+            behind = any(self._committed.get(tp, -1) < target for tp, target in self._target.items())
+            if behind or any(in_flight.releasable(tp, self._committed.get(tp, 0)) for tp in self._committed):
                 try:
                     await self._commit_safe(start_new_transaction=True)
                 except Exception as exc:  # the same reasoning as in commit

@@ -70,6 +70,8 @@ class InferenceFlow:
         # taking micro-batches concurrently, a lock per session serialises them.
         self._session_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._answered: ExpiringTable | None = None  # the answered_requests table, once registered
+        # Requests (topic, partition, offset) whose response was published: they may commit early (_answer_one).
+        self._published: set[tuple[str, int, int]] = set()
 
     @property
     def answered(self) -> ExpiringTable:
@@ -136,7 +138,16 @@ class InferenceFlow:
 
     async def _answer_one(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
         await self._answer(event, sessions)
-        in_flight.finish(event)  # only once every output of this request was made (not on cancellation)
+        # Only once every output of this request was made (not on cancellation). A request that got its response
+        # (and so its answered_requests entry, in the same transaction) may commit before the requests ahead of it in
+        # its partition: its response then does not wait for another session's slower answer. If the worker dies
+        # before the offset commits, the repeat finds the entry and is suppressed, so it is still answered once.
+        position = position_of(event)
+        published = (position.topic, position.partition, position.offset) in self._published
+        self._published.discard((position.topic, position.partition, position.offset))
+        in_flight.finish(event, release_early=published)
+        # Acknowledged now, not when the whole micro-batch is done (take_events acks it again then, a no-op).
+        event.ack()
 
     async def _answer(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
         # Table writes go to the changelog partition of "the current event"; inside this task that must be
@@ -343,6 +354,7 @@ class InferenceFlow:
         }
         key = table_key(response.tenant, response.request_id)
         self.answered.set(key, owned(response.tenant, answered), position.partition)
+        self._published.add((position.topic, position.partition, position.offset))
         metrics.RESPONSES.labels(response.status, response.variant or "-").inc()
         versions = {k: str(audit[k]) for k in ("model", "template", "policy_version") if audit.get(k)}
         await self._audit_request(

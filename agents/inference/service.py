@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from agents.core import metrics
 from agents.core.digests import keyed_digest
@@ -49,6 +49,14 @@ from topics.specs import INFERENCE_RESPONSES
 
 # Chat-template role markers cost a few tokens per message; budget for them instead of overflowing.
 PER_MESSAGE_TOKENS = 4
+# A request whose deadline passed while it was de-identified or its records retrieved (InferenceService._before).
+LATE_BEFORE_GENERATION = "deadline passed before generation"
+
+T = TypeVar("T")
+
+
+class DeadlinePassedError(Exception):
+    """The request's deadline passed before the work it waited for was done."""
 
 
 class Retriever(Protocol):
@@ -259,7 +267,11 @@ class InferenceService:
         # a shared 2-core machine), and every request in flight waits for the loop. Checked in the same thread
         # call as scrubbing, it costs no extra hop.
         policy = self.policy()
-        scrubbed, entity_types, decision = await asyncio.to_thread(self._screen, policy, request)
+        try:
+            screened = await self._before(deadline, self._screen, policy, request)
+        except DeadlinePassedError:
+            return Handled(self._respond(request, "timeout", started, reason=LATE_BEFORE_GENERATION), None, None, audit)
+        scrubbed, entity_types, decision = screened
         audit["prompt_entity_types"] = sorted(set(entity_types))
         audit["policy_version"] = policy.version
         audit["rule_hits"] = [decision.rule_id] if decision.rule_id else []
@@ -290,7 +302,10 @@ class InferenceService:
                 common=common, audit=audit, history=history, started=started, deadline=deadline,
             )  # fmt: skip
             return Handled(long.response, long.history, long.review, audit, long.context)
-        retrieved = await self._retrieve(request, scrubbed)
+        try:
+            retrieved = await self._retrieve(request, scrubbed, deadline=deadline)
+        except DeadlinePassedError:
+            return Handled(self._respond(request, "timeout", started, reason=LATE_BEFORE_GENERATION), None, None, audit)
         audit["retrieved"] = [r.record_id for r in retrieved]
         if request.task == "code":
             return await self._answer_code(request, scrubbed, model, common, audit, started, deadline, decision)
@@ -359,10 +374,36 @@ class InferenceService:
         context = self._context(request, prompt, prompt.records, answer, response)
         return Handled(response, self._remember(history, request, scrubbed, answer), None, audit, context)
 
-    async def _retrieve(self, request: InferenceRequest, scrubbed: str) -> list[RetrievedRecord]:
+    async def _retrieve(
+        self, request: InferenceRequest, scrubbed: str, *, deadline: float | None = None
+    ) -> list[RetrievedRecord]:
         if request.task != "chat" or self.retriever is None:
             return []
-        return await asyncio.to_thread(self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+        if deadline is None:  # a request going to review: the reviewer's deadline applies, not the request's
+            return await asyncio.to_thread(self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+        return await self._before(deadline, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+
+    async def _before(self, deadline: float, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in a thread, raced against the request's deadline (DeadlinePassedError when it loses).
+
+        Under a burst every request's de-identification and retrieval share two cores, so each takes as long as
+        all of them together: waiting for it would make a `timeout` as late as the slowest. The response goes out
+        at the deadline instead; work a thread picks up after the deadline is skipped, and work already running
+        finishes in the background, its result unused.
+        """
+        remaining = deadline - self.clock()
+        if remaining <= 0:
+            raise DeadlinePassedError
+
+        def in_time() -> T:
+            if self.clock() >= deadline:  # queued behind other requests' work until it was too late
+                raise DeadlinePassedError
+            return work(*args)
+
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(in_time), timeout=remaining)
+        except TimeoutError:
+            raise DeadlinePassedError from None
 
     def _prompt(
         self,

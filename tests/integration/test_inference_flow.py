@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -334,3 +335,48 @@ def test_a_request_id_is_forgotten_after_its_retention_and_the_table_entry_delet
     wait_for(forgotten, timeout_s=180, interval_s=0)
     ask(bootstrap, [first])
     wait_for(lambda: len(responses(bootstrap, first_id, 1, timeout_s=10).get(first_id, [])) == 2, timeout_s=60)
+
+
+def test_an_answer_is_visible_when_it_is_made_not_when_its_micro_batch_is_done(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    # A burst of sessions, four turns each: micro-batches hold turns of the same session, answered one after the
+    # other. Each request is acknowledged when it is answered, so its response commits at the next commit (0.1 s),
+    # not once every request taken with it is answered (which here takes seconds).
+    requests = [
+        {
+            "request_id": f"{tenant}-s{s}-t{t}",
+            "tenant": tenant,
+            "session_id": f"{tenant}-s{s}",
+            "prompt": f"turn {t}: where is my order?",
+            "max_tokens": 300,
+        }
+        for s in range(8)
+        for t in range(4)
+    ]
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "latest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe(["inference.responses.v1"])
+    wait_for(lambda: consumer.poll(0.2) is None and bool(consumer.assignment()), timeout_s=30, interval_s=0)
+    ask(bootstrap, requests)
+    lag: dict[str, float] = {}  # seen by this client − answered by the worker, in seconds
+    deadline = time.monotonic() + 180
+    try:
+        while len(lag) < len(requests) and time.monotonic() < deadline:
+            message = consumer.poll(0.05)
+            if message is None or message.error():
+                continue
+            body = json.loads(message.value())
+            if body["request_id"].startswith(f"{tenant}-s") and body["request_id"] not in lag:
+                lag[body["request_id"]] = time.time() - datetime.fromisoformat(body["responded_at"]).timestamp()
+    finally:
+        consumer.close()
+    assert len(lag) == len(requests)
+    ordered = sorted(lag.values())
+    assert ordered[int(len(ordered) * 0.9)] < 1.0, f"answers waited for their micro-batch: lags {ordered}"

@@ -128,3 +128,36 @@ def test_an_acknowledged_input_still_being_answered_holds_the_commit_back() -> N
     tracker.deliver(_Delivered(TP0, 5))  # type: ignore[arg-type]
     tracker.forget({TP0})  # revoked: the new owner reads it again
     assert tracker.first_unfinished(TP0) is None
+def test_a_finished_input_that_may_go_early_is_released_past_an_unfinished_one() -> None:
+    from agents.core.transactions import InFlight
+
+    tracker = InFlight()
+    events = [_Event(TP0, n) for n in (4, 5, 6, 7)]
+    tracker.begin(events)  # type: ignore[arg-type]
+    tracker.finish(events[2], release_early=True)  # type: ignore[arg-type]  # 6: answered, recognisable if repeated
+    tracker.finish(events[3])  # type: ignore[arg-type]  # 7: finished, but its repeat would not be recognised
+    assert tracker.first_open(TP0) == 4 and tracker.releasable(TP0, 4) == [6]
+    log: list[str] = []
+    outbox = Outbox()
+    for offset in (4, 5, 6, 7):
+        outbox.hold(TP0, offset, held(f"out-{offset}", log))
+    asyncio.run(_publish_all(outbox.release(TP0, 4) + outbox.release_offsets(TP0, tracker.releasable(TP0, 4))))
+    tracker.released(TP0, [6])
+    assert log == ["out-6"] and tracker.releasable(TP0, 4) == []
+    # Once 4 and 5 finish the offset commits past all four: 6's outputs are not released a second time.
+    tracker.finish(events[0])  # type: ignore[arg-type]
+    tracker.finish(events[1])  # type: ignore[arg-type]
+    asyncio.run(_publish_all(outbox.release(TP0, 8)))
+    assert log == ["out-6", "out-4", "out-5", "out-7"] and len(outbox) == 0
+
+
+def test_early_offsets_below_the_commit_are_forgotten() -> None:
+    from agents.core.transactions import InFlight
+
+    tracker = InFlight()
+    events = [_Event(TP0, n) for n in (1, 2)]
+    tracker.begin(events)  # type: ignore[arg-type]
+    tracker.finish(events[1], release_early=True)  # type: ignore[arg-type]
+    assert tracker.releasable(TP0, 3) == []  # the commit passed it: its outputs go the ordinary way
+    tracker.forget({TP0})
+    assert tracker.releasable(TP0, 0) == []

@@ -245,6 +245,62 @@ async def test_expired_request_times_out_without_running(service: InferenceServi
     assert handled.response.status == "timeout"
 
 
+class SlowScrubber(FakeScrubber):
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.calls = seconds, 0
+
+    def scrub(self, text: str) -> tuple[str, list[str]]:
+        self.calls += 1
+        time.sleep(self.seconds)  # de-identification sharing two cores with a burst of other requests
+        return super().scrub(text)
+
+
+class SlowRetriever(FakeRetriever):
+    def retrieve(self, tenant: str, query: str, k: int) -> list[RetrievedRecord]:
+        time.sleep(1.0)
+        return super().retrieve(tenant, query, k)
+
+
+async def test_a_deadline_passing_during_de_identification_is_answered_at_the_deadline(
+    service: InferenceService,
+) -> None:
+    service.scrubber = SlowScrubber(1.0)
+    produced = time.time()
+    handled = await service.handle(request("hi", deadline_ms=200), produced_at=produced, history=SessionHistory())
+    answered_after_s = time.time() - produced
+    assert handled.response.status == "timeout"
+    assert handled.response.reason == "deadline passed before generation"
+    assert 0.2 <= answered_after_s < 0.6  # at the deadline, not when the scrubbing thread is done (1 s)
+
+
+async def test_a_deadline_passing_during_retrieval_is_answered_at_the_deadline(service: InferenceService) -> None:
+    service.retriever = SlowRetriever()
+    produced = time.time()
+    handled = await service.handle(
+        request("when does order SO-1 ship?", deadline_ms=300), produced_at=produced, history=SessionHistory()
+    )
+    assert handled.response.status == "timeout" and handled.response.reason == "deadline passed before generation"
+    assert time.time() - produced < 0.8
+    assert "retrieved" not in handled.audit
+
+
+async def test_work_picked_up_after_the_deadline_is_skipped(service: InferenceService) -> None:
+    scrubber = SlowScrubber(0.0)
+    service.scrubber = scrubber
+
+    # The deadline passes between the check on the loop and a thread starting the work (queued behind others).
+    class Clock:
+        calls = 0
+
+        def __call__(self) -> float:
+            Clock.calls += 1
+            return 1000.0 if Clock.calls <= 2 else 1003.0
+
+    service.clock = Clock()
+    handled = await service.handle(request("hi", deadline_ms=2000), produced_at=1000.0, history=SessionHistory())
+    assert handled.response.status == "timeout" and scrubber.calls == 0
+
+
 async def test_prompt_longer_than_the_input_limit_is_rejected_with_numbers(service: InferenceService) -> None:
     # Longer than the context only, it is read in windows (tests/unit/inference/test_long_input.py).
     service.long_inputs = LongInputLimits(max_input_tokens=500)
