@@ -116,3 +116,75 @@ async def test_item_submitted_after_its_deadline_times_out_at_once() -> None:
     assert await batcher.submit(item("stale", deadline=clock() - 1.0)) == TimedOut(queued_ms=0.0)
     await batcher.drain()
     assert model.batches == []
+
+
+async def _prepared_then_submitted(batcher: DynamicBatcher[str, str], payload: str, ready: asyncio.Event) -> object:
+    with batcher.expecting():  # a request being de-identified and retrieved for
+        await ready.wait()
+        return await batcher.submit(item(payload))
+
+
+async def test_a_batch_waits_for_requests_still_being_prepared_up_to_max_gather() -> None:
+    clock = FakeClock()
+    model = RecordingModel()
+    limits = BatchLimits(max_batch_size=4, max_wait_ms=20.0, max_gather_ms=500.0)
+    batcher = DynamicBatcher(model, limits, clock=clock)
+    await batcher.start()
+    first_ready, second_ready = asyncio.Event(), asyncio.Event()
+    first_ready.set()
+    first = asyncio.create_task(_prepared_then_submitted(batcher, "a", first_ready))
+    second = asyncio.create_task(_prepared_then_submitted(batcher, "b", second_ready))
+    await wait_until(lambda: batcher.queue_depth() == 1, "the first request is queued")
+    clock.advance(0.1)  # past max_wait: alone it would run now, but "b" is on its way
+    await settle()
+    assert model.batches == []
+    second_ready.set()  # "b" arrives: both go in one batch
+    await asyncio.gather(first, second)
+    assert model.batches == [("v1", ["a", "b"])]
+    await batcher.drain()
+
+
+async def test_a_request_that_never_submits_stops_holding_the_batch_when_it_ends() -> None:
+    clock = FakeClock()
+    model = RecordingModel()
+    batcher = DynamicBatcher(model, BatchLimits(max_batch_size=4, max_wait_ms=20.0, max_gather_ms=500.0), clock=clock)
+    await batcher.start()
+    done = asyncio.Event()
+
+    async def answered_by_policy() -> None:
+        with batcher.expecting():  # rejected by the policy, say: it never reaches the model
+            await done.wait()
+
+    ready = asyncio.Event()
+    ready.set()
+    waiting = asyncio.create_task(_prepared_then_submitted(batcher, "a", ready))
+    other = asyncio.create_task(answered_by_policy())
+    await wait_until(lambda: batcher.queue_depth() == 1, "the request is queued")
+    clock.advance(0.1)
+    await settle()
+    assert model.batches == []
+    done.set()
+    await other
+    await waiting
+    assert model.batches == [("v1", ["a"])]
+    await batcher.drain()
+
+
+async def test_gathering_never_waits_past_max_gather() -> None:
+    clock = FakeClock()
+    model = RecordingModel()
+    batcher = DynamicBatcher(model, BatchLimits(max_batch_size=4, max_wait_ms=20.0, max_gather_ms=500.0), clock=clock)
+    await batcher.start()
+    ready, never = asyncio.Event(), asyncio.Event()
+    ready.set()
+    waiting = asyncio.create_task(_prepared_then_submitted(batcher, "a", ready))
+    slow = asyncio.create_task(_prepared_then_submitted(batcher, "b", never))
+    await wait_until(lambda: batcher.queue_depth() == 1, "the request is queued")
+    clock.advance(0.499)
+    await settle()
+    assert model.batches == []
+    clock.advance(0.001)
+    await waiting
+    assert model.batches == [("v1", ["a"])]
+    slow.cancel()
+    await batcher.drain()
