@@ -8,6 +8,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
@@ -221,6 +222,12 @@ class InferenceService:
     # Replaced in unit tests only: the real one runs the sandbox (a subprocess).
     code_validator: Callable[..., tuple[CodeValidation, Any]] = validate_code
     clock: Callable[[], float] = time.time
+    # De-identification and retrieval before generation run here, not in the loop's default executor: work a
+    # deadline abandoned (_before) may hold these threads for seconds (a retrieval waits on the index worker), and
+    # it must not hold up what every answer needs from the default one (stream state, presenting answers).
+    prepare_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="sluice-prepare")
+    )
 
     def digest(self, text: str) -> str:
         """The keyed digest of a prompt or an answer, as `prompt_sha256` / `text_sha256` record it."""
@@ -392,7 +399,9 @@ class InferenceService:
         if request.task != "chat" or self.retriever is None:
             return []
         if deadline is None:  # a request going to review: the reviewer's deadline applies, not the request's
-            return await asyncio.to_thread(self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+            return await asyncio.get_running_loop().run_in_executor(
+                self.prepare_executor, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k
+            )
         return await self._before(deadline, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
 
     async def _before(self, deadline: float, work: Callable[..., T], *args: Any) -> T:
@@ -413,7 +422,8 @@ class InferenceService:
             return work(*args)
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(in_time), timeout=remaining)
+            running = asyncio.get_running_loop().run_in_executor(self.prepare_executor, in_time)
+            return await asyncio.wait_for(running, timeout=remaining)
         except TimeoutError:
             raise DeadlinePassedError from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import threading
@@ -282,6 +283,21 @@ async def test_a_deadline_passing_during_retrieval_is_answered_at_the_deadline(s
     assert handled.response.status == "timeout" and handled.response.reason == "deadline passed before generation"
     assert time.time() - produced < 0.8
     assert "retrieved" not in handled.audit
+
+
+async def test_work_a_deadline_abandoned_does_not_hold_up_the_loops_default_threads(service: InferenceService) -> None:
+    # A burst past its deadline leaves retrievals waiting on the index worker; stream state and answer presentation
+    # run in the loop's default executor (at most 32 threads) and must not queue behind them.
+    service.retriever = SlowRetriever()
+    asks = [
+        service.handle(
+            request("when does order SO-1 ship?", deadline_ms=200), produced_at=time.time(), history=SessionHistory()
+        )
+        for _ in range(40)
+    ]
+    handled = await asyncio.gather(*asks)
+    assert {h.response.status for h in handled} == {"timeout"}
+    assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=0.5) == "free"
 
 
 async def test_work_picked_up_after_the_deadline_is_skipped(service: InferenceService) -> None:
