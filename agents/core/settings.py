@@ -267,12 +267,6 @@ class Settings(BaseSettings):
         "length rather than multiply everyone's prefill.",
     )
     max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a batch waits for company.")
-    max_gather_ms: float = Field(
-        default=500.0,
-        ge=0,
-        description="Longest a batch that is not full waits while other requests are still being de-identified or "
-        "retrieved for: one batch of them all rather than a small one that holds the model while they queue.",
-    )
     max_queue: int = Field(default=256, ge=1, description="Requests queued before consumption pauses.")
     inference_commit_interval_s: float = Field(
         default=0.1,

@@ -254,18 +254,6 @@ class InferenceService:
         history: SessionHistory,
         stream: RequestStream | None = None,
     ) -> Handled:
-        # Announced to the batcher from the start: requests de-identified and retrieved together then share a batch.
-        with self.batcher.expecting():
-            return await self._handle(request, produced_at=produced_at, history=history, stream=stream)
-
-    async def _handle(
-        self,
-        request: InferenceRequest,
-        *,
-        produced_at: float,
-        history: SessionHistory,
-        stream: RequestStream | None,
-    ) -> Handled:
         started = self.clock()
         deadline = produced_at + request.deadline_ms / 1000
         audit: dict[str, Any] = {

@@ -138,7 +138,6 @@ def build_batcher(settings: Settings, router: ModelRouter) -> DynamicBatcher[Gen
         max_batch_size=settings.max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_ms=settings.max_wait_ms,
-        max_gather_ms=settings.max_gather_ms,
         max_queue=settings.max_queue,
         max_length_ratio=settings.max_length_ratio,
     )

@@ -7,9 +7,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextvars import ContextVar
 from typing import Generic
 
 from models.batching.queue import Candidate, Pending, PendingQueue
@@ -33,22 +32,6 @@ logger = logging.getLogger(__name__)
 # the next deadline / max_wait, so this only matters when the clock cannot be trusted to match real time
 # (an injected clock, a clock jump) and when the model is busy: expired items still resolve promptly.
 DEFAULT_SWEEP_INTERVAL_S = 0.01
-
-
-class _Arrival:
-    """One request on its way to the batcher (DynamicBatcher.expecting): settled at its first submit or its end."""
-
-    def __init__(self, settle: Callable[[], None]) -> None:
-        self._settle: Callable[[], None] | None = settle
-
-    def settle(self) -> None:
-        if self._settle is not None:
-            settle, self._settle = self._settle, None
-            settle()
-
-
-# The arrival of the request this task is preparing: tasks and threads it starts inherit it (contextvars).
-_arrival: ContextVar[_Arrival | None] = ContextVar("sluice_batcher_arrival", default=None)
 
 
 def _ms(seconds: float) -> float:
@@ -99,29 +82,6 @@ class DynamicBatcher(Generic[P, R]):
         self._closing = False
         self._scheduler: asyncio.Task[None] | None = None
         self._in_flight: asyncio.Task[None] | None = None
-        self._expected = 0  # requests being prepared (de-identified, retrieved) that will submit soon
-
-    @contextlib.contextmanager
-    def expecting(self) -> Iterator[None]:
-        """Announce a request that is being prepared and will submit (or not) before the block ends.
-
-        While any is announced, a batch that is not full waits up to max_gather_ms for it instead of max_wait_ms.
-        Its first submit, or the end of the block, settles the announcement.
-        """
-
-        def settle() -> None:
-            self._expected -= 1
-            self._wake.set()  # a batch may be ready now that nobody else is coming
-
-        self._expected += 1
-        token = _arrival.set(_Arrival(settle))
-        try:
-            yield
-        finally:
-            arrival = _arrival.get()
-            _arrival.reset(token)
-            if arrival is not None:
-                arrival.settle()
 
     @property
     def limits(self) -> BatchLimits:
@@ -158,8 +118,6 @@ class DynamicBatcher(Generic[P, R]):
         Raises BatcherClosedError once drain() has begun, including for submitters still waiting for room.
         Cancelling the caller withdraws a still-queued item; one already in flight runs and its result is dropped.
         """
-        if (arrival := _arrival.get()) is not None:
-            arrival.settle()
         if self._closing:
             raise BatcherClosedError("the batcher is draining and accepts no new work")
         submitted_at = self._clock()
@@ -192,7 +150,7 @@ class DynamicBatcher(Generic[P, R]):
                 now = self._clock()
                 self._expire(now)
                 if self._in_flight is None:
-                    candidate = self._queue.next_batch(now, flush=self._closing, expecting=self._expected > 0)
+                    candidate = self._queue.next_batch(now, flush=self._closing)
                     if candidate is not None:
                         self._dispatch(candidate, now)
                 if self._closing and self._in_flight is None and not self._queue:
@@ -218,7 +176,7 @@ class DynamicBatcher(Generic[P, R]):
         if not self._queue:
             # Nothing can expire or close; the next submit or batch completion wakes us.
             return None
-        due = self._queue.next_due(include_batches=self._in_flight is None, expecting=self._expected > 0)
+        due = self._queue.next_due(include_batches=self._in_flight is None)
         if due is None:
             return self._sweep_interval_s
         return min(max(0.0, due - now), self._sweep_interval_s)

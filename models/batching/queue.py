@@ -96,29 +96,26 @@ class PendingQueue(Generic[P, R]):
         oldest = min(chosen, key=lambda e: e.seq)
         return Candidate(model_version=version, entries=chosen, tokens=tokens, full=full, oldest=oldest)
 
-    def ready_at(self, candidate: Candidate[P, R], *, expecting: bool = False) -> float:
-        """Clock time at which the candidate closes by waiting: max_wait, or max_gather while more items are on
-        their way (`expecting`)."""
-        wait_ms = max(self._limits.max_wait_ms, self._limits.max_gather_ms) if expecting else self._limits.max_wait_ms
-        return candidate.oldest.enqueued_at + wait_ms / 1000.0
+    def ready_at(self, candidate: Candidate[P, R]) -> float:
+        """Clock time at which the candidate closes by max_wait."""
+        return candidate.oldest.enqueued_at + self._limits.max_wait_ms / 1000.0
 
-    def next_batch(self, now: float, *, flush: bool, expecting: bool = False) -> Candidate[P, R] | None:
+    def next_batch(self, now: float, *, flush: bool) -> Candidate[P, R] | None:
         """The ready batch whose oldest item has waited longest, or None when none is ready.
 
-        Ready: full by size or tokens, its oldest item has waited max_wait (max_gather while `expecting` more), or
-        `flush` (draining). Oldest-item-first across versions keeps a busy version from starving a quiet one.
+        Ready: full by size or tokens, its oldest item has waited max_wait, or `flush` (draining).
+        Oldest-item-first across versions keeps a busy version from starving a quiet one.
         """
-        candidates = (self.candidate(v) for v in self._by_version)
-        ready = [c for c in candidates if flush or c.full or now >= self.ready_at(c, expecting=expecting)]
+        ready = [c for c in (self.candidate(v) for v in self._by_version) if flush or c.full or now >= self.ready_at(c)]
         if not ready:
             return None
         return min(ready, key=lambda c: c.oldest.seq)
 
-    def next_due(self, *, include_batches: bool, expecting: bool = False) -> float | None:
-        """Earliest clock time at which something changes by itself: a deadline, or (optionally) a batch's wait."""
+    def next_due(self, *, include_batches: bool) -> float | None:
+        """Earliest clock time at which something changes by itself: a deadline, or (optionally) a max_wait."""
         times = [e.item.deadline for es in self._by_version.values() for e in es if e.item.deadline is not None]
         if include_batches:
-            times.extend(self.ready_at(self.candidate(v), expecting=expecting) for v in self._by_version)
+            times.extend(self.ready_at(self.candidate(v)) for v in self._by_version)
         return min(times, default=None)
 
     def drain_all(self) -> list[Pending[P, R]]:

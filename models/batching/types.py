@@ -21,10 +21,6 @@ class BatchLimits:
     max_wait_ms: float = 20.0
     max_queue: int = 256
     max_length_ratio: float = 2.0
-    # While requests are still on their way to the batcher (DynamicBatcher.expecting), a batch that is not full
-    # waits up to this long for them instead of max_wait_ms: one batch of all of them instead of a small one
-    # that holds the model while the rest queue behind it.
-    max_gather_ms: float = 500.0
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -33,8 +29,6 @@ class BatchLimits:
             raise ConfigurationError(f"max_batch_tokens must be at least 1, got {self.max_batch_tokens}")
         if self.max_wait_ms < 0:
             raise ConfigurationError(f"max_wait_ms must not be negative, got {self.max_wait_ms}")
-        if self.max_gather_ms < 0:
-            raise ConfigurationError(f"max_gather_ms must not be negative, got {self.max_gather_ms}")
         if self.max_queue < 1:
             raise ConfigurationError(f"max_queue must be at least 1, got {self.max_queue}")
         if not self.max_length_ratio >= 1.0:  # also rejects NaN

@@ -74,14 +74,7 @@ async def test_batch_that_reaches_max_batch_size_runs_without_waiting_for_more_c
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [
-        ("max_batch_size", 0),
-        ("max_batch_tokens", 0),
-        ("max_wait_ms", -1),
-        ("max_gather_ms", -1),
-        ("max_queue", 0),
-        ("max_length_ratio", 0.5),
-    ],
+    [("max_batch_size", 0), ("max_batch_tokens", 0), ("max_wait_ms", -1), ("max_queue", 0), ("max_length_ratio", 0.5)],
 )
 def test_invalid_limits_fail_at_construction_naming_the_setting(field: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=field):
