@@ -27,17 +27,23 @@ def ask(bootstrap: str, requests: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
-def responses(bootstrap: str, prefix: str, expected: int, timeout_s: float = 120) -> dict[str, list[dict[str, Any]]]:
-    """Every response whose request id starts with prefix, keeping duplicates so a test can see them."""
+def responses_reader(bootstrap: str, offset_reset: str) -> Consumer:
+    """A read_committed consumer of the responses topic in a group of its own (as a client would read)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"t-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
+            "auto.offset.reset": offset_reset,
             "isolation.level": "read_committed",
         }
     )
     consumer.subscribe(["inference.responses.v1"])
+    return consumer
+
+
+def responses(bootstrap: str, prefix: str, expected: int, timeout_s: float = 120) -> dict[str, list[dict[str, Any]]]:
+    """Every response whose request id starts with prefix, keeping duplicates so a test can see them."""
+    consumer = responses_reader(bootstrap, "earliest")
     found: dict[str, list[dict[str, Any]]] = {}
     deadline = time.monotonic() + timeout_s
     try:
@@ -354,15 +360,7 @@ def test_an_answer_is_visible_when_it_is_made_not_when_its_micro_batch_is_done(
         for s in range(8)
         for t in range(4)
     ]
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"t-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "latest",
-            "isolation.level": "read_committed",
-        }
-    )
-    consumer.subscribe(["inference.responses.v1"])
+    consumer = responses_reader(bootstrap, "latest")
     wait_for(lambda: consumer.poll(0.2) is None and bool(consumer.assignment()), timeout_s=30, interval_s=0)
     ask(bootstrap, requests)
     lag: dict[str, float] = {}  # seen by this client − answered by the worker, in seconds
