@@ -277,7 +277,7 @@ class InferenceService:
         try:
             screened = await self._before(deadline, self._screen, policy, request)
         except DeadlinePassedError:
-            return Handled(self._respond(request, "timeout", started, reason=LATE_BEFORE_GENERATION), None, None, audit)
+            return self._late_before_generation(request, started, audit)
         scrubbed, entity_types, decision = screened
         audit["prompt_entity_types"] = sorted(set(entity_types))
         audit["policy_version"] = policy.version
@@ -312,7 +312,7 @@ class InferenceService:
         try:
             retrieved = await self._retrieve(request, scrubbed, deadline=deadline)
         except DeadlinePassedError:
-            return Handled(self._respond(request, "timeout", started, reason=LATE_BEFORE_GENERATION), None, None, audit)
+            return self._late_before_generation(request, started, audit)
         audit["retrieved"] = [r.record_id for r in retrieved]
         if request.task == "code":
             return await self._answer_code(request, scrubbed, model, common, audit, started, deadline, decision)
@@ -391,6 +391,9 @@ class InferenceService:
                 self.prepare_executor, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k
             )
         return await self._before(deadline, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+
+    def _late_before_generation(self, request: InferenceRequest, started: float, audit: dict[str, Any]) -> Handled:
+        return Handled(self._respond(request, "timeout", started, reason=LATE_BEFORE_GENERATION), None, None, audit)
 
     async def _before(self, deadline: float, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` in a thread, raced against the request's deadline (DeadlinePassedError when it loses).
