@@ -140,7 +140,7 @@ def read_review_queue(bootstrap: str, options: dict[str, str] | None = None) -> 
     entry that does not parse is skipped and logged, never shown half-read.
     """
     queue: dict[QueueKey, ReviewItem] = {}
-    for record in read_topic(bootstrap, REVIEW_PENDING.name, options=options, idle_timeout_s=5.0):
+    for record in read_topic(bootstrap, REVIEW_PENDING.name, options=options, stall_timeout_s=10.0):
         key = tuple(json.loads(record.key)) if record.key else None
         if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, str) for part in key)):
             log.warning("review_queue_bad_key", partition=record.partition, offset=record.offset)

@@ -114,30 +114,55 @@ def read_topic(
     bootstrap: str,
     topic: str,
     *,
-    idle_timeout_s: float = 2.0,
+    stall_timeout_s: float = 60.0,
     options: dict[str, str] | None = None,
     start: dict[int, int] | None = None,
 ) -> Iterator[SourcePosition]:
-    """Every committed message of a topic from the beginning (or from `start` offsets) to its end."""
-    consumer = committed_reader(bootstrap, "read", options)
+    """Every committed message of a topic from the beginning (or from `start` offsets) to its end.
+
+    The end of each partition is where the consumer reports end-of-partition: for a read_committed reader that
+    is the last stable offset, so nothing committed is missed and no open transaction is waited for. (The high
+    watermark cannot tell the end: a transactional partition ends in a commit marker no reader ever sees, and a
+    read that stopped after a quiet second lost the tail on a busy machine.) A read that makes no progress for
+    `stall_timeout_s` raises TimeoutError rather than returning part of the topic as if it were all of it.
+    """
+    consumer = committed_reader(bootstrap, "read", options, **{"enable.partition.eof": True})
     try:
         partitions = sorted(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
         first = start or {}
-        pending = {p for p, end in ends.items() if end > first.get(p, 0)}
         consumer.assign([TopicPartition(topic, p, first.get(p, OFFSET_BEGINNING)) for p in partitions])
-        last_message = time.monotonic()
-        while pending and time.monotonic() - last_message < idle_timeout_s:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            last_message = time.monotonic()
-            record = record_of(message)
-            yield record
-            if record.offset + 1 >= ends[record.partition]:
-                pending.discard(record.partition)
+        yield from _read_to_end(consumer, topic, set(partitions), stall_timeout_s)
     finally:
         consumer.close()
+
+
+def _read_to_end(
+    consumer: Consumer, topic: str, partitions: set[int], stall_timeout_s: float
+) -> Iterator[SourcePosition]:
+    """What an end-of-partition-reporting consumer assigned to `partitions` delivers until each reached its end."""
+    pending = set(partitions)
+    progressed = time.monotonic()
+    while pending:
+        message = consumer.poll(0.5)
+        if message is None:
+            if time.monotonic() - progressed > stall_timeout_s:
+                raise TimeoutError(
+                    f"reading {topic}: partitions {sorted(pending)} made no progress for {stall_timeout_s:.0f} s "
+                    "before their end; is the broker up? (sluice status)"
+                )
+            continue
+        error = message.error()
+        if error is not None:
+            # Only a record or an end counts as progress: an error repeated forever (a deleted topic) must not.
+            if error.code() == KafkaError._PARTITION_EOF:
+                pending.discard(message.partition())
+                progressed = time.monotonic()
+            elif time.monotonic() - progressed > stall_timeout_s:
+                raise TimeoutError(f"reading {topic}: no progress for {stall_timeout_s:.0f} s; last error: {error}")
+            continue
+        progressed = time.monotonic()
+        if message.partition() in pending:
+            yield record_of(message)
 
 
 class TopicFollower:
@@ -193,24 +218,12 @@ def read_partition(
     """Every committed message of one partition from offset `start` to its end, read_committed, in offset order.
 
     The end is where the consumer reports end-of-partition (read_committed: the last stable offset), so a
-    transaction still open is waited for, never read half; a read that does not get there in time raises.
+    transaction still open is never read half; a read that makes no progress for `timeout_s` raises.
     """
     consumer = committed_reader(bootstrap, "partition", options, **{"enable.partition.eof": True})
     try:
         consumer.assign([TopicPartition(topic, partition, start)])
-        out: list[SourcePosition] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    return out
-                continue
-            out.append(record_of(message))
-        raise TimeoutError(f"could not read {topic}[{partition}] from offset {start} to its end in {timeout_s:.0f} s")
+        return list(_read_to_end(consumer, topic, {partition}, timeout_s))
     finally:
         consumer.close()
 

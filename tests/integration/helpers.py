@@ -42,7 +42,7 @@ def values(bootstrap: str, topic: str, *, tenant: str | None = None) -> list[dic
     nesting) on every topic Sluice consumes, records.deidentified.v1 among them.
     """
     out = []
-    for record in read_topic(bootstrap, topic, idle_timeout_s=1.0):
+    for record in read_topic(bootstrap, topic):
         try:
             body = json.loads(record.value or b"null")
         except (ValueError, RecursionError):
@@ -53,4 +53,4 @@ def values(bootstrap: str, topic: str, *, tenant: str | None = None) -> list[dic
 
 
 def raw_values(bootstrap: str, topic: str) -> list[str]:
-    return [(r.value or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic, idle_timeout_s=1.0)]
+    return [(r.value or b"").decode("utf-8", "replace") for r in read_topic(bootstrap, topic)]

@@ -373,7 +373,7 @@ def dead_letters(bootstrap: str, start: dict[str, dict[int, int]]) -> dict[tuple
     """Dead letters written since `start`, by the position of what they are about."""
     found: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     for topic in DEAD_LETTER_TOPICS:
-        for record in read_topic(bootstrap, topic, idle_timeout_s=1.0, start=start[topic]):
+        for record in read_topic(bootstrap, topic, start=start[topic]):
             letter = json.loads(record.value or b"{}")
             where = (letter["source_topic"], letter["partition"], letter["offset"])
             found.setdefault(where, []).append({**letter, "dead_letter_topic": topic})
@@ -383,7 +383,7 @@ def dead_letters(bootstrap: str, start: dict[str, dict[int, int]]) -> dict[tuple
 def answers(bootstrap: str, start: dict[int, int], prefix: str) -> dict[str, list[dict[str, Any]]]:
     """Responses written since `start` to requests whose id starts with `prefix`, duplicates kept."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for record in read_topic(bootstrap, "inference.responses.v1", idle_timeout_s=1.0, start=start):
+    for record in read_topic(bootstrap, "inference.responses.v1", start=start):
         response = json.loads(record.value or b"{}")
         if response.get("request_id", "").startswith(prefix):
             found.setdefault(response["request_id"], []).append(response)
