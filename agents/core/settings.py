@@ -317,6 +317,14 @@ class Settings(BaseSettings):
         description="Tokens the retrieved records may take in a chat prompt, best first, the last one cut to fit "
         "(0 = no limit: every record whole). Prefill of the prompt sets chat latency on CPU.",
     )
+    history_tokens: int = Field(
+        default=256,
+        ge=0,
+        le=32_000,
+        description="Tokens a chat session's past exchanges may take in a prompt, newest whole exchanges first, a "
+        "note saying how many turns were left out (0 = none, only the new message). Every turn of a long session "
+        "would otherwise carry its whole past through prefill.",
+    )
     prompt_aliases: bool = Field(
         default=True,
         description="Show the model each pseudonym of a prompt as a short alias ([P1], [M1]) and map the aliases in "

@@ -213,6 +213,8 @@ class InferenceService:
     keep_context: bool = True
     # Tokens the retrieved records may take in a chat prompt (None: all of them, whole); models/dialog/record_budget.
     context_tokens: int | None = None
+    # Tokens a session's past exchanges may take in a chat prompt (None: as many as the model's context holds).
+    history_tokens: int | None = None
     # Pseudonyms shown to the model as short per-prompt aliases and mapped back in its answer (models/dialog/aliases).
     alias_pseudonyms: bool = True
     code_limits: RunLimits = field(default_factory=RunLimits)
@@ -455,6 +457,7 @@ class InferenceService:
                     reserve_tokens=request.max_tokens,
                     count_tokens=generator.count_tokens,
                     per_message_tokens=PER_MESSAGE_TOKENS,
+                    history_tokens=self.history_tokens,
                 )
                 text = generator.render_chat(budgeted.messages)
                 audit["dropped_turns"] = budgeted.dropped_turns

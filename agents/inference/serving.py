@@ -170,6 +170,7 @@ def build_service(
         review_deadline_s=settings.review_deadline_s,
         keep_context=settings.keep_request_context,
         context_tokens=settings.context_tokens or None,
+        history_tokens=settings.history_tokens,
         alias_pseudonyms=settings.prompt_aliases,
         code_limits=RunLimits(
             cpu_seconds=settings.code_cpu_seconds,

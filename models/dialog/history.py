@@ -120,10 +120,13 @@ def fit_to_budget(
     reserve_tokens: int,
     count_tokens: TokenCounter,
     per_message_tokens: int = 0,
+    history_tokens: int | None = None,
 ) -> BudgetedPrompt:
     """The system prompt, as many of the newest whole exchanges as fit, and the new message.
 
-    The budget is `context_tokens - reserve_tokens` (the reserve is the answer's max new tokens).
+    The budget is `context_tokens - reserve_tokens` (the reserve is the answer's max new tokens); the exchanges
+    kept also cost at most `history_tokens` together (None: no limit of their own). Prefill sets chat latency on
+    CPU, so a long session's older turns are left out long before the model's context is full.
     Each message costs `count_tokens(content) + per_message_tokens` (the chat template's role markers).
     When exchanges are left out, a note saying how many turns were omitted is appended to the system
     message (one is created if the system prompt is empty) and counted: many chat templates reject a
@@ -132,10 +135,10 @@ def fit_to_budget(
 
     Raises PromptTooLongError when the system prompt and the new message alone exceed the budget.
     """
-    if context_tokens <= 0 or reserve_tokens < 0 or per_message_tokens < 0:
+    if context_tokens <= 0 or reserve_tokens < 0 or per_message_tokens < 0 or (history_tokens or 0) < 0:
         raise ValueError(
-            f"need context_tokens > 0, reserve_tokens >= 0, per_message_tokens >= 0; got {context_tokens}, "
-            f"{reserve_tokens}, {per_message_tokens}"
+            f"need context_tokens > 0, reserve_tokens >= 0, per_message_tokens >= 0, history_tokens >= 0; got "
+            f"{context_tokens}, {reserve_tokens}, {per_message_tokens}, {history_tokens}"
         )
     budget = context_tokens - reserve_tokens
 
@@ -162,7 +165,7 @@ def fit_to_budget(
     for k in range(len(pair_costs) - 1, -1, -1):
         dropped = total_turns - 2 * k
         total = system_cost(dropped) + new_cost + pair_costs[k]
-        if total <= budget:
+        if total <= budget and (history_tokens is None or pair_costs[k] <= history_tokens):
             chosen, with_note, prompt_tokens = k, dropped > 0, total
             break
     else:

@@ -25,6 +25,7 @@ from models.dialog import (
     Turn,
     load_default_policy,
     load_templates,
+    omitted_note,
 )
 from models.generation.generator import Generation, StepCallback
 from schemas.inference import CodeValidation, InferenceRequest
@@ -553,3 +554,22 @@ async def test_a_reviewer_reads_the_records_with_pseudonyms_not_aliases(service:
     assert handled.review is not None
     assert handled.review.retrieved[0].text == f"{ALICE} complained, mobile {ALICE_PHONE}"
     assert handled.review.draft == f"{ALICE} can be reached on {ALICE_PHONE} [rec_a]"
+
+
+async def test_a_long_session_sends_only_its_newest_exchanges_within_the_history_budget(
+    service: InferenceService,
+) -> None:
+    generator = FakeGenerator("tiny@1")
+    service.router.replace({"tiny@1": ServingModel("tiny@1", generator)}, {"tiny@1": 1.0})
+    history = SessionHistory()
+    for n in range(6):  # six exchanges; each message is 8 words (FakeGenerator counts words) + 4 for its markers
+        history = history.append(Turn("user", f"question {n} " + "q " * 6, f"r{n}"))
+        history = history.append(Turn("assistant", f"answer {n} " + "a " * 6, f"r{n}"))
+    service.history_tokens = 48  # two exchanges of 24
+    await service.handle(request("and now?"), produced_at=time.time(), history=history)
+    seen = generator.prompts[-1]
+    assert "question 4" in seen and "answer 5" in seen and "answer 3" not in seen
+    assert omitted_note(8) in seen
+    service.history_tokens = None  # only the model's context (512) limits it
+    await service.handle(request("and now?"), produced_at=time.time(), history=history)
+    assert "question 0" in generator.prompts[-1] and "omitted" not in generator.prompts[-1]
