@@ -141,6 +141,7 @@ def multi_turn(client: InferenceClient, run_id: str, sessions: int, turns: int, 
         "by_status": dict(Counter(str(b.get("status")) for b in bodies)),
         "seconds": round(elapsed, 2),
         "tokens_per_s": rate(tokens, elapsed),
+        "prompt_tokens_mean": mean([int((b.get("tokens") or {}).get("prompt", 0)) for b in bodies]),
         "mean_batch_size": mean([int(b.get("batch_size") or 0) for b in bodies]),
     }
 
@@ -184,7 +185,7 @@ def client_side_figures(
     timeout_s: float,
 ) -> dict[str, Any]:
     """Seed a tenant with records, then light load, multi-turn sessions and deadlines through a streaming client
-    (Sluice must be up); {"light_load", "multi_turn", "deadlines"}."""
+    (Sluice must be up); {"light_load", "multi_turn", "multi_turn_without_records", "deadlines"}."""
     tenant = f"bench-{run_id}-rag"  # a tenant of its own, seeded with records: its chat requests retrieve
     print(f"== light load with retrieval: seeding {tenant} with {seed_events} records ==", flush=True)
     seeded = seed_tenant(settings, bootstrap, tenant, events=seed_events, timeout_s=timeout_s)
@@ -199,12 +200,29 @@ def client_side_figures(
         print(f"== multi-turn: {sessions} sessions x {turns} turns at once ==", flush=True)
         turns_result = multi_turn(client, run_id, sessions, turns, timeout_s)
         print(f"  {turns_result['seconds']} s, {turns_result['by_status']}", flush=True)
+        # The same sessions for a tenant with no records: prompts are the chat turns alone (system prompt, history,
+        # question), which shows what retrieval's records cost in prefill.
+        print(f"== multi-turn without records: {sessions} sessions x {turns} turns at once ==", flush=True)
+        bare = InferenceClient(
+            settings, bootstrap, f"bench-{run_id}-bare", max_tokens=LIGHT_MAX_TOKENS, temperature=0.0, stream=True,
+            deadline_ms=DEADLINE_MS,
+        )  # fmt: skip
+        try:
+            bare_turns = multi_turn(bare, f"{run_id}-bare", sessions, turns, timeout_s)
+        finally:
+            bare.close()
+        print(f"  {bare_turns['seconds']} s, {bare_turns['by_status']}", flush=True)
         print(f"== deadlines: {len(prompts)} requests at once with deadline_ms {SHORT_DEADLINE_MS} ==", flush=True)
         deadlines = past_deadline(client, run_id, prompts, SHORT_DEADLINE_MS, timeout_s)
         print(f"  visible after the deadline: {deadlines['visible_after_deadline_ms']}", flush=True)
     finally:
         client.close()
-    return {"light_load": {**light, "seeded": seeded}, "multi_turn": turns_result, "deadlines": deadlines}
+    return {
+        "light_load": {**light, "seeded": seeded},
+        "multi_turn": turns_result,
+        "multi_turn_without_records": bare_turns,
+        "deadlines": deadlines,
+    }
 
 
 def run_chat_bench(

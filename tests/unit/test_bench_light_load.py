@@ -38,7 +38,7 @@ class FakeClient:
 
     def collect(self, ids: Collection[str], timeout_s: float, desc: str, *, partial: bool = False) -> dict[str, Any]:
         arrived = time.monotonic() + self.total_s
-        body = {"status": self.status, "tokens": {"completion": 24}, "batch_size": 4}
+        body = {"status": self.status, "tokens": {"prompt": 200, "completion": 24}, "batch_size": 4}
         return {request_id: (arrived, body) for request_id in ids}
 
 
@@ -56,6 +56,7 @@ def test_multi_turn_sends_every_turn_keyed_by_its_session_at_once() -> None:
     assert result["requests"] == result["responses"] == 12 and len(client.sent) == 12
     assert {key for key, _ in client.sent} == {b"run-mt-0", b"run-mt-1", b"run-mt-2"}
     assert 3.0 <= result["seconds"] < 3.5 and result["by_status"] == {"ok": 12}
+    assert result["prompt_tokens_mean"] == 200
 
 
 def test_responses_are_measured_against_the_deadline_the_requests_carried() -> None:
