@@ -128,6 +128,8 @@ def test_an_acknowledged_input_still_being_answered_holds_the_commit_back() -> N
     tracker.deliver(_Delivered(TP0, 5))  # type: ignore[arg-type]
     tracker.forget({TP0})  # revoked: the new owner reads it again
     assert tracker.first_unfinished(TP0) is None
+
+
 def test_a_finished_input_that_may_go_early_is_released_past_an_unfinished_one() -> None:
     from agents.core.transactions import InFlight
 
