@@ -290,7 +290,7 @@ class InferenceService:
             response = self._respond(request, "ok", started, text=decision.text or "", model="policy")
             return Handled(response, self._remember(history, request, scrubbed, response.text), None, audit)
         if decision.action == "review" and not decision.draft:
-            retrieved = await self._retrieve(request, scrubbed)
+            retrieved = await self._retrieve(request, retrieval_query(history, scrubbed))
             audit["retrieved"] = [r.record_id for r in retrieved]
             review = self._review_item(request, decision, scrubbed, retrieved, None, deadline_s=decision.deadline_s)
             response = self._respond(request, "pending_review", started, reason=decision.reason)
@@ -312,7 +312,7 @@ class InferenceService:
             )  # fmt: skip
             return Handled(long.response, long.history, long.review, audit, long.context)
         try:
-            retrieved = await self._retrieve(request, scrubbed, deadline=deadline)
+            retrieved = await self._retrieve(request, retrieval_query(history, scrubbed), deadline=deadline)
         except DeadlinePassedError:
             return self._late_before_generation(request, started, audit)
         audit["retrieved"] = [r.record_id for r in retrieved]
@@ -384,15 +384,15 @@ class InferenceService:
         return Handled(response, self._remember(history, request, scrubbed, answer), None, audit, context)
 
     async def _retrieve(
-        self, request: InferenceRequest, scrubbed: str, *, deadline: float | None = None
+        self, request: InferenceRequest, query: str, *, deadline: float | None = None
     ) -> list[RetrievedRecord]:
         if request.task != "chat" or self.retriever is None:
             return []
         if deadline is None:  # a request going to review: the reviewer's deadline applies, not the request's
             return await asyncio.get_running_loop().run_in_executor(
-                self.prepare_executor, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k
+                self.prepare_executor, self.retriever.retrieve, request.tenant, query, self.retrieval_k
             )
-        return await self._before(deadline, self.retriever.retrieve, request.tenant, scrubbed, self.retrieval_k)
+        return await self._before(deadline, self.retriever.retrieve, request.tenant, query, self.retrieval_k)
 
     def _late_before_generation(self, request: InferenceRequest, started: float, audit: dict[str, Any]) -> Handled:
         return Handled(self._respond(request, "timeout", started, reason=LATE_BEFORE_GENERATION), None, None, audit)
@@ -720,3 +720,13 @@ class InferenceService:
         # History lives in a Kafka-backed table: only de-identified text goes in.
         with_user = history.append(Turn("user", user_text, request.request_id))
         return with_user.append(Turn("assistant", answer, request.request_id))
+
+
+def retrieval_query(history: SessionHistory, scrubbed: str) -> str:
+    """What the records are searched with: the new message, after the session's previous question if it has one.
+
+    A follow-up ("Why?", "能加急吗？") names nothing to search for by itself; searched alone it retrieved records
+    unrelated to the conversation. History holds de-identified text, so the query carries pseudonyms, never PII.
+    """
+    previous = next((turn.content for turn in reversed(history.turns) if turn.role == "user"), None)
+    return scrubbed if previous is None else f"{previous}\n{scrubbed}"

@@ -573,3 +573,20 @@ async def test_a_long_session_sends_only_its_newest_exchanges_within_the_history
     service.history_tokens = None  # only the model's context (512) limits it
     await service.handle(request("and now?"), produced_at=time.time(), history=history)
     assert "question 0" in generator.prompts[-1] and "omitted" not in generator.prompts[-1]
+
+
+async def test_a_follow_up_is_searched_with_the_sessions_previous_question(service: InferenceService) -> None:
+    retriever = FakeRetriever()
+    service.retriever = retriever
+    await service.handle(
+        request("where is order SO-1? call 13812345678"), produced_at=time.time(), history=SessionHistory()
+    )
+    history = (
+        SessionHistory()
+        .append(Turn("user", "where is order SO-1? call <CN_MOBILE>", "r0"))
+        .append(Turn("assistant", "It shipped late [rec_acme1].", "r0"))
+    )
+    await service.handle(request("Why?"), produced_at=time.time(), history=history)
+    first, follow_up = (query for _, query in retriever.calls)
+    assert first == "where is order SO-1? call <CN_MOBILE>"  # a first turn is searched as it is (de-identified)
+    assert follow_up == "where is order SO-1? call <CN_MOBILE>\nWhy?"
