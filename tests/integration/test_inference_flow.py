@@ -297,14 +297,20 @@ def test_a_request_id_sent_twice_is_answered_once_and_the_repeat_is_audited(
     ask(bootstrap, [request])
     assert len(responses(bootstrap, prefix, 1)[request_id]) == 1
     ask(bootstrap, [request])  # a client retry: same id, same session key
-    suppressed = wait_for(
-        lambda: [
-            e
-            for e in values(bootstrap, "audit.events.v1", tenant=tenant)
-            if e["event_type"] == "request.duplicate_suppressed"
-        ],
-        timeout_s=30,
-    )
+
+    def suppressed_events() -> list[dict[str, Any]]:
+        events = values(bootstrap, "audit.events.v1", tenant=tenant)
+        return [e for e in events if e["event_type"] == "request.duplicate_suppressed"]
+
+    try:
+        # Audit events take one more hop than responses (audit.pending.v1, then the chainer): 60 s, as elsewhere.
+        suppressed = wait_for(suppressed_events, timeout_s=60)
+    except AssertionError as timed_out:
+        # Say which way it failed: answered twice (the table lost the id) or suppressed but never audited.
+        answers = responses(bootstrap, prefix, 1)[request_id]
+        types = [e["event_type"] for e in values(bootstrap, "audit.events.v1", tenant=tenant)]
+        failure = f"no duplicate_suppressed event in 60 s; {len(answers)} response(s), events {types}"
+        raise AssertionError(failure) from timed_out
     assert [e["subject_id"] for e in suppressed] == [request_id]
     assert len(responses(bootstrap, prefix, 1)[request_id]) == 1, "the retry was answered again"
 
