@@ -43,7 +43,12 @@ def history_of(count: int, size: int = 5) -> SessionHistory:
 
 
 def fit(
-    history: SessionHistory, context_tokens: int, *, system: str = "be brief", message: str = "next question"
+    history: SessionHistory,
+    context_tokens: int,
+    *,
+    system: str = "be brief",
+    message: str = "next question",
+    history_tokens: int | None = None,
 ) -> BudgetedPrompt:
     return fit_to_budget(
         history,
@@ -52,6 +57,7 @@ def fit(
         context_tokens=context_tokens,
         reserve_tokens=10,
         count_tokens=words,
+        history_tokens=history_tokens,
     )
 
 
@@ -146,23 +152,12 @@ def test_per_message_tokens_are_charged_to_every_message() -> None:
 
 def test_history_tokens_caps_the_past_exchanges_however_large_the_context() -> None:
     # Exchanges cost 10 words each: a cap of 25 keeps the newest two, in a context with room for all six.
-    capped = fit_to_budget(
-        history_of(6),
-        system_prompt="be brief",
-        new_user_message="next question",
-        context_tokens=10_000,
-        reserve_tokens=10,
-        count_tokens=words,
-        history_tokens=25,
-    )
+    capped = fit(history_of(6), context_tokens=10_000, history_tokens=25)
     assert first_words(capped) == ["q4", "a4", "q5", "a5"]
     assert capped.dropped_turns == 8
     assert capped.messages[0]["content"] == "be brief\n\n" + omitted_note(8)
     # A cap of 0 keeps no past exchange; no cap keeps them all.
-    none_kept = fit_to_budget(
-        history_of(2), system_prompt="s", new_user_message="m", context_tokens=10_000, reserve_tokens=0,
-        count_tokens=words, history_tokens=0,
-    )  # fmt: skip
+    none_kept = fit(history_of(2), context_tokens=10_000, history_tokens=0)
     assert first_words(none_kept) == [] and none_kept.dropped_turns == 4
     assert fit(history_of(6), context_tokens=10_000).dropped_turns == 0
 
