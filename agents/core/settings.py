@@ -281,8 +281,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait to fill a request micro-batch (the dynamic batcher does the real waiting).",
     )
-    inference_concurrency: int = Field(
-        default=4, ge=1, le=64, description="Agent actors taking request micro-batches concurrently."
+    inference_max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        description="Requests taken from Kafka and not yet answered, all sessions together; above it the worker "
+        "stops taking more (sessions are answered side by side, a session's turns in order).",
     )
     answered_request_retention_s: float = Field(
         default=7 * 24 * 3600.0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from agents.core.transactions import attribute_to, in_flight
 from agents.inference.binding import Refusal, TenantBinding, binding_of
 from agents.inference.decode import InvalidRequest, Unanswerable, decode_request
 from agents.inference.expiry import ExpiringTable
+from agents.inference.ordering import SessionQueues
 from agents.inference.reply_to import ReplyToRule
 from agents.inference.review import REVIEWS_TABLE
 from agents.inference.service import Handled, InferenceService
@@ -51,7 +51,8 @@ class InferenceFlow:
     within_s: float
     max_message_bytes: int
     partitions: int
-    concurrency: int = 1
+    # Requests taken from Kafka and not yet answered, all sessions together: the reader waits above this.
+    max_in_flight: int = 256
     answered_retention_s: float = 7 * 24 * 3600.0
     session_retention_s: float = 7 * 24 * 3600.0
     max_sessions_per_tenant: int = 10_000
@@ -66,9 +67,6 @@ class InferenceFlow:
     streams: Streams | None = None
 
     def __post_init__(self) -> None:
-        # Turns of one session must not run at the same time (its history would race); with several actors
-        # taking micro-batches concurrently, a lock per session serialises them.
-        self._session_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._answered: ExpiringTable | None = None  # the answered_requests table, once registered
         # Requests (topic, partition, offset) whose response was published: they may commit early (_answer_one).
         self._published: set[tuple[str, int, int]] = set()
@@ -107,34 +105,31 @@ class InferenceFlow:
             if self.streams is not None:
                 self.streams.rebalanced()
 
-        # Several actors share the stream so that a new micro-batch is taken while the previous one is still
-        # being answered: the batcher stays fed. Faust commits an offset only once every event before it is
-        # acknowledged, so overlapping micro-batches keep at-least-once.
-        @app.agent(requests, name="answer_requests", concurrency=self.concurrency)
+        # One actor reads requests in offset order and hands them to a queue per session (agents/inference/
+        # ordering.py): sessions are answered side by side, which is what lets the batcher fill batches, and a
+        # session's turns one after the other in the order they were sent, each with the history before it. The
+        # reader does not wait for answers, only for room: a new micro-batch is taken while earlier ones are being
+        # answered. A request is acknowledged when it is answered, and committed only then (the in_flight guard).
+        @app.agent(requests, name="answer_requests", concurrency=1)
         async def answer_requests(stream: faust.StreamT[bytes]) -> None:
-            # Many requests in flight at once is what lets the batcher fill batches; a session's turns still
-            # run one after the other so its history stays consistent.
-            async for events in micro_batches(stream).take_events(self.take, within=self.within_s):
-                in_flight.begin(events)
-                by_session: dict[str, list[faust.EventT[bytes]]] = defaultdict(list)
-                for event in events:
-                    by_session[session_key(event)].append(event)
-                await asyncio.gather(*(self._answer_in_order(evs, sessions) for evs in by_session.values()))
+            queues: SessionQueues[faust.EventT[bytes]] = SessionQueues(
+                lambda event: self._answer_one(event, sessions),
+                max_in_flight=self.max_in_flight,
+                on_error=_unexpected_failure,
+            )
+            try:
+                async for events in micro_batches(stream).take_events(self.take, within=self.within_s):
+                    in_flight.begin(events)
+                    for event in events:
+                        # take_events acknowledges the micro-batch as this body moves on, long before its requests
+                        # are answered; a second reference keeps each unacknowledged until _answer_one is done, so
+                        # that a rebalance waits for the requests being answered (Faust's stream_wait_empty).
+                        event.message.incref()
+                        await queues.put(session_key(event), event)
+            finally:
+                await queues.close()
 
         return answer_requests
-
-    async def _answer_in_order(self, events: Sequence[faust.EventT[bytes]], sessions: ExpiringTable) -> None:
-        session = session_key(events[0])
-        lock, users = self._session_locks.setdefault(session, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                for event in events:
-                    await self._answer_one(event, sessions)
-        finally:
-            users[0] -= 1
-            if users[0] == 0:  # nobody holds or awaits it: forget it, so the dict does not grow forever
-                del self._session_locks[session]
 
     async def _answer_one(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
         await self._answer(event, sessions)
@@ -146,7 +141,7 @@ class InferenceFlow:
         published = (position.topic, position.partition, position.offset) in self._published
         self._published.discard((position.topic, position.partition, position.offset))
         in_flight.finish(event, release_early=published)
-        # Acknowledged now, not when the whole micro-batch is done (take_events acks it again then, a no-op).
+        # The last reference (the reader took a second one; take_events released its own): acknowledged now.
         event.ack()
 
     async def _answer(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
@@ -381,6 +376,14 @@ class InferenceFlow:
                 "text_sha256": self.service.digest(response.text),
             },
         )
+
+
+def _unexpected_failure(event: faust.EventT[bytes], error: Exception) -> None:
+    """_answer_one answers every failure of a request itself; an exception here is a bug in that path. The request
+    must not be committed unanswered, nor hold its partition's commits forever: the worker restarts, and the
+    request is read again (a repeat of one already answered is suppressed by answered_requests)."""
+    log.error("request_handling_crashed", partition=event.message.partition, offset=event.message.offset)
+    exit_for_restart("inference", UNAVAILABLE, error=error)
 
 
 def session_key(event: faust.EventT[bytes]) -> str:

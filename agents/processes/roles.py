@@ -357,7 +357,7 @@ def build_inference_worker(settings: Settings, bootstrap: str) -> faust.App:
         settings.inference_within_s,
         settings.max_message_bytes,
         settings.topic_partitions,
-        concurrency=settings.inference_concurrency,
+        max_in_flight=settings.inference_max_in_flight,
         answered_retention_s=settings.answered_request_retention_s,
         session_retention_s=settings.session_retention_s,
         max_sessions_per_tenant=settings.max_sessions_per_tenant,

@@ -384,3 +384,33 @@ def test_an_answer_is_visible_when_it_is_made_not_when_its_micro_batch_is_done(
     assert len(lag) == len(requests)
     ordered = sorted(lag.values())
     assert ordered[int(len(ordered) * 0.9)] < 1.0, f"answers waited for their micro-batch: lags {ordered}"
+
+
+def test_turns_sent_at_once_are_answered_in_order_each_with_the_history_before_it(
+    sluice_up: dict[str, Any], bootstrap: str, tenant: str
+) -> None:
+    # A client that sends a session's turns without waiting for answers: each turn must be answered after the one
+    # before it and see its exchange. (Several actors with a lock per session answered them in whatever order the
+    # actors reached the lock: turn 3 before turn 0, each with the wrong history.)
+    sessions, turns = 6, 4
+    requests = [
+        {
+            "request_id": f"{tenant}-o{s}-t{t}",
+            "tenant": tenant,
+            "session_id": f"{tenant}-o{s}",
+            "prompt": f"turn {t}: where is my order?",
+            "max_tokens": 8,
+        }
+        for s in range(sessions)
+        for t in range(turns)
+    ]
+    ask(bootstrap, requests)
+    found = responses(bootstrap, f"{tenant}-o", len(requests), timeout_s=180)
+    assert len(found) == len(requests)
+    for s in range(sessions):
+        answers = [found[f"{tenant}-o{s}-t{t}"][0] for t in range(turns)]
+        assert {a["status"] for a in answers} == {"ok"}, answers
+        answered_at = [datetime.fromisoformat(a["responded_at"]) for a in answers]
+        assert answered_at == sorted(answered_at), f"session {s} answered out of order: {answered_at}"
+        prompt_tokens = [a["tokens"]["prompt"] for a in answers]
+        assert prompt_tokens == sorted(set(prompt_tokens)), f"session {s}: a turn missed an earlier one {prompt_tokens}"
