@@ -337,6 +337,8 @@ class InferenceService:
             loop=asyncio.get_running_loop(),
             stream=stream,
         )
+        # De-identification, policy, retrieval and the prompt: what a request costs before it reaches the batcher.
+        prepared_ms = (self.clock() - started) * 1000
         try:
             outcome = await self._generate(request, prompt.text, prompt.tokens, model, deadline, on_step)
         finally:
@@ -357,8 +359,9 @@ class InferenceService:
             **common,
             "tokens": TokenCounts(prompt=generation.prompt_tokens, completion=generation.completion_tokens),
             "timings_ms": {
+                "prepared": round(prepared_ms, 2),
                 "queued": round(outcome.queued_ms, 2),
-                "generated": round(max(0.0, total_ms - outcome.queued_ms), 2),
+                "generated": round(max(0.0, total_ms - prepared_ms - outcome.queued_ms), 2),
             },
             "batch_size": outcome.batch_size,
             "citations": cited_record_ids(answer, retrieved),
@@ -493,6 +496,7 @@ class InferenceService:
                 model_version=model.version,
                 priority=request.priority,
                 cost_tokens=prompt_tokens + request.max_tokens,
+                new_tokens=request.max_tokens,
                 deadline=self._batcher_deadline(deadline),
             )
         )

@@ -43,6 +43,18 @@ def record_batch(stats: BatchStats) -> None:
     metrics.MODEL_QUEUED_SECONDS.labels(stats.model_version).observe(stats.oldest_queued_ms / 1000)
     if stats.run_ms > 0:
         metrics.MODEL_TOKENS_PER_SECOND.labels(stats.model_version).set(stats.batch_tokens / (stats.run_ms / 1000))
+    # One line per generate_batch call: what a slow answer waited for (batch shape, time in the queue, run time).
+    log.info(
+        "batch_ran",
+        model=stats.model_version,
+        batch_id=stats.batch_id,
+        size=stats.batch_size,
+        padded_tokens=stats.batch_tokens,
+        oldest_queued_ms=round(stats.oldest_queued_ms, 1),
+        run_ms=round(stats.run_ms, 1),
+        queue_depth_after=stats.queue_depth_after,
+        failed=stats.failed,
+    )
 
 
 class ServedModels:
