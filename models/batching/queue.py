@@ -90,7 +90,11 @@ class PendingQueue(Generic[P, R]):
     def candidate(self, version: str) -> Candidate[P, R]:
         """The entries, in priority order, that one batch of this version takes now (BatchLimits.select)."""
         entries = self._by_version[version]
-        indexes, full = self._limits.select([entry.item.cost_tokens for entry in entries])
+        news = [entry.item.new_tokens for entry in entries]
+        indexes, full = self._limits.select(
+            [entry.item.cost_tokens for entry in entries],
+            None if None in news else [n for n in news if n is not None],
+        )
         chosen = [entries[index] for index in indexes]
         tokens = self._limits.padded_tokens(entry.item.cost_tokens for entry in chosen)
         oldest = min(chosen, key=lambda e: e.seq)
