@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
+import structlog
 
 from agents.core.settings import Settings, load_settings
 from schemas.errors import SluiceError
@@ -23,10 +25,19 @@ def cli_settings(*, secure: bool = False) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def logs_to_stderr() -> None:
+    """Log lines of a command go to stderr: its stdout is data (JSONL, reports) that a pipe or a file reads.
+    structlog's default prints to stdout; workers configure their own JSON logs (agents/core/logs.py)."""
+    if not structlog.is_configured():
+        # sys.stderr looked up per logger, not bound once: tests (and tools) swap it.
+        structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))
+
+
 class SluiceGroup(click.Group):
     """Turns Sluice's own errors into one clear line and exit status 1 instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        logs_to_stderr()
         try:
             return super().invoke(ctx)
         except SluiceError as exc:
