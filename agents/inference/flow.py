@@ -141,7 +141,8 @@ class InferenceFlow:
         published = (position.topic, position.partition, position.offset) in self._published
         self._published.discard((position.topic, position.partition, position.offset))
         in_flight.finish(event, release_early=published)
-        # The last reference (the reader took a second one; take_events released its own): acknowledged now.
+        # The reader's reference released: with take_events' own (released when its micro-batch moved on, before or
+        # after this) the request is acknowledged.
         event.ack()
 
     async def _answer(self, event: faust.EventT[bytes], sessions: ExpiringTable) -> None:
