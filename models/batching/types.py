@@ -107,7 +107,9 @@ class BatchLimits:
     def batch_cost(self, prompts: Sequence[int], new_tokens: int) -> float:
         """Estimated time of one generate_batch call, in prompt tokens prefilled: the shortest prompt prefilled for
         every item, then a step of the whole batch for each token of length spread and each new token."""
-        shortest, longest, size = min(prompts), max(prompts), len(prompts)
+        return self._estimate(len(prompts), min(prompts), max(prompts), new_tokens)
+
+    def _estimate(self, size: int, shortest: int, longest: int, new_tokens: int) -> float:
         steps = (longest - shortest) * self.fed_step_factor + new_tokens
         return size * shortest + steps * self.step_cost(size)
 
@@ -121,20 +123,18 @@ class BatchLimits:
         cut = [0] * (count + 1)  # cut[j]: where the last run of that split starts
         for end in range(1, count + 1):
             widest_new = 0
+            longest = prompt[by_length[end - 1]]
             for start in range(end - 1, -1, -1):
                 widest_new = max(widest_new, max(new_tokens[by_length[start]], 1))
-                run_prompts = (prompt[by_length[start]],) * (end - start - 1) + (prompt[by_length[end - 1]],)
-                total = best[start] + self.batch_cost(run_prompts, widest_new)
+                total = best[start] + self._estimate(end - start, prompt[by_length[start]], longest, widest_new)
                 if total < best[end]:
                     best[end], cut[end] = total, start
+        # The runs are contiguous in by_length: walk back from the last one to the one holding the first item.
+        first = by_length.index(chosen[0])
         end = count
-        while end > 0:
-            start = cut[end]
-            run = by_length[start:end]
-            if chosen[0] in run:
-                return sorted(run)
-            end = start
-        return [chosen[0]]  # unreachable: the runs cover every item
+        while cut[end] > first:
+            end = cut[end]
+        return sorted(by_length[cut[end] : end])
 
     def padded_tokens(self, costs: Iterable[int]) -> int:
         """What a batch of items with these costs takes: every item padded to the longest."""
@@ -154,8 +154,8 @@ class WorkItem(Generic[P]):
     priority: int = 0
     cost_tokens: int = 1
     deadline: float | None = None
-    # How many of cost_tokens are new tokens (the rest is the prompt); None: not known, and batches are not narrowed
-    # to a length window (BatchLimits.select).
+    # How many of cost_tokens are new tokens (the rest is the prompt); None: not known, and batches are not split
+    # by prompt length (BatchLimits.select).
     new_tokens: int | None = None
 
     def __post_init__(self) -> None:
